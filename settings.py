@@ -1,0 +1,168 @@
+"""The one typed configuration object, read once from config.toml (and BOT_TOKEN).
+
+Nothing else in the project reads the environment: the bot, the engine CLI and the tests all
+call `load_settings`, then pass plain values down.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.toml"
+SQLITE_PREFIXES = ("sqlite+aiosqlite:///", "sqlite:///")
+
+
+class ConfigError(Exception):
+    """The config file is missing, unreadable or invalid; the message is one line for a human."""
+
+
+class _Section(BaseModel):
+    # Unknown keys are an error: a typo in config.toml must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelegramSettings(_Section):
+    token: str = ""
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    admins: list[int] = Field(default_factory=list)
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""  # public https URL Telegram posts to, path included
+    webhook_path: str = "/telegram"  # where the local HTTP server receives the updates
+    webhook_secret: str = ""
+    poll_timeout: int = Field(default=30, ge=0)
+
+
+class StorageSettings(_Section):
+    url: str = "sqlite+aiosqlite:///data/bot.db"
+    data_dir: Path = Path("data")  # jobs' downloads and renders live under here
+    retention_days: int = Field(default=7, ge=1)
+
+
+class EngineSettings(_Section):
+    checkpoint: Path = Path("weights/vox-cpk.pdparams")
+    device: Literal["auto", "gpu", "cpu"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    threads: int = Field(default=0, ge=0)  # 0: every core
+    max_faces: int = Field(default=5, ge=1)
+    max_side: int = Field(default=1280, ge=256)
+    relative: bool = True
+    adapt_scale: bool = True
+    best_frame: bool = False
+    batch_size: int = Field(default=4, ge=1)
+    cache_dir: Path = Path("data/cache")  # exported models, driving keypoints
+
+
+class TemplatesSettings(_Section):
+    dir: Path = Path("templates")
+
+
+class LimitsSettings(_Section):
+    max_queue: int = Field(default=50, ge=1)
+    daily_quota: int = Field(default=20, ge=1)
+    max_file_mb: int = Field(default=20, ge=1)  # Telegram's getFile limit for bots
+    max_megapixels: float = Field(default=40.0, gt=0)
+    min_side: int = Field(default=64, ge=16)
+    template_min_seconds: float = Field(default=1.0, gt=0)
+    template_max_seconds: float = Field(default=30.0, gt=0)
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)  # 0 turns the server off
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+
+class Settings(_Section):
+    telegram: TelegramSettings = TelegramSettings()
+    storage: StorageSettings = StorageSettings()
+    engine: EngineSettings = EngineSettings()
+    templates: TemplatesSettings = TemplatesSettings()
+    limits: LimitsSettings = LimitsSettings()
+    http: HttpSettings = HttpSettings()
+    logging: LoggingSettings = LoggingSettings()
+    config_path: Path | None = None  # where these settings were read from
+
+
+def _resolve_sqlite_url(url: str, base: Path) -> str:
+    for prefix in SQLITE_PREFIXES:
+        if url.startswith(prefix):
+            path = url[len(prefix):]
+            if path and path != ":memory:" and not Path(path).is_absolute():
+                return prefix + str((base / path).resolve())
+    return url
+
+
+def _resolve(settings: Settings, base: Path) -> Settings:
+    def abs_(p: Path) -> Path:
+        return p if p.is_absolute() else (base / p).resolve()
+
+    return settings.model_copy(
+        update={
+            "storage": settings.storage.model_copy(
+                update={
+                    "url": _resolve_sqlite_url(settings.storage.url, base),
+                    "data_dir": abs_(settings.storage.data_dir),
+                }
+            ),
+            "engine": settings.engine.model_copy(
+                update={
+                    "checkpoint": abs_(settings.engine.checkpoint),
+                    "cache_dir": abs_(settings.engine.cache_dir),
+                }
+            ),
+            "templates": settings.templates.model_copy(update={"dir": abs_(settings.templates.dir)}),
+        }
+    )
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"unknown key '{where}'"
+    return f"'{where}': {first['msg']}"
+
+
+def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the config file once; relative paths resolve against its folder.
+
+    `env` defaults to the process environment; BOT_TOKEN there wins over [telegram].token.
+    """
+    env = os.environ if env is None else env
+    config_path = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {config_path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {config_path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path} is not valid TOML: {exc}") from None
+    if "config_path" in raw:
+        raise ConfigError(f"{config_path}: unknown key 'config_path'")
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{config_path}: {_describe(exc)}") from None
+    token = env.get("BOT_TOKEN", "").strip()
+    if token:
+        settings = settings.model_copy(
+            update={"telegram": settings.telegram.model_copy(update={"token": token})}
+        )
+    settings = settings.model_copy(update={"config_path": config_path.resolve()})
+    return _resolve(settings, config_path.resolve().parent)
