@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.toml"
 SQLITE_PREFIXES = ("sqlite+aiosqlite:///", "sqlite:///")
@@ -97,6 +97,15 @@ class Settings(_Section):
     logging: LoggingSettings = LoggingSettings()
     config_path: Path | None = None  # where these settings were read from
 
+    @model_validator(mode="after")
+    def _webhook_needs_server_and_secret(self) -> "Settings":
+        if self.telegram.mode == "webhook":
+            if not self.telegram.webhook_url or not self.telegram.webhook_secret:
+                raise ValueError("webhook mode needs [telegram].webhook_url and webhook_secret")
+            if self.http.port == 0:
+                raise ValueError("webhook mode needs the HTTP server: set [http].port")
+        return self
+
 
 def _resolve_sqlite_url(url: str, base: Path) -> str:
     for prefix in SQLITE_PREFIXES:
@@ -135,7 +144,8 @@ def _describe(err: ValidationError) -> str:
     where = ".".join(str(p) for p in first["loc"])
     if first["type"] == "extra_forbidden":
         return f"unknown key '{where}'"
-    return f"'{where}': {first['msg']}"
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"'{where}': {msg}" if where else msg
 
 
 def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:

@@ -86,3 +86,13 @@ def test_absolute_and_memory_sqlite_urls_are_kept(tmp_path):
     assert s.storage.url == "sqlite+aiosqlite:////var/x.db"
     s = load_settings(write(tmp_path, '[storage]\nurl = "sqlite+aiosqlite:///:memory:"\n'), env={})
     assert s.storage.url == "sqlite+aiosqlite:///:memory:"
+
+
+def test_webhook_mode_needs_url_secret_and_a_port(tmp_path):
+    base = '[telegram]\nmode = "webhook"\nwebhook_url = "https://x.example/t"\n'
+    with pytest.raises(ConfigError, match="webhook_secret"):
+        load_settings(write(tmp_path, base), env={})
+    with pytest.raises(ConfigError, match=r"\[http\]\.port"):
+        load_settings(write(tmp_path, base + 'webhook_secret = "s"\n[http]\nport = 0\n'), env={})
+    s = load_settings(write(tmp_path, base + 'webhook_secret = "s"\n'), env={})
+    assert s.telegram.mode == "webhook"

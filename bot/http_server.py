@@ -1,0 +1,152 @@
+"""The bot's HTTP side on [http].host/port: GET /healthz, GET /metrics and, in webhook mode, the
+Telegram webhook. It runs on the bot's own event loop (no thread).
+
+Wiring (bot/app.py; `settings` is the Settings object, `app` the PTB Application):
+
+    from bot.http_server import HealthReport, HttpServer, WebhookRoute, start_http_server
+
+    async def health() -> HealthReport:           # keep it quick; it runs per request (5 s cap)
+        return HealthReport(database=await store.ping(), model_loaded=engine_ready.is_set(),
+                            queue=await store.queue_length())
+
+    async def post_init(app: Application) -> None:
+        ...  # database, engine, worker first
+        if settings.http.port:                    # 0 turns the HTTP side off
+            webhook = None
+            if settings.telegram.mode == "webhook":
+                webhook = WebhookRoute(settings.telegram.webhook_path, settings.telegram.webhook_secret, app)
+            app.bot_data["http"] = await start_http_server(settings.http.host, settings.http.port, health, webhook)
+        if settings.telegram.mode == "webhook":   # after the route exists
+            await app.bot.set_webhook(settings.telegram.webhook_url, secret_token=settings.telegram.webhook_secret,
+                                      allowed_updates=Update.ALL_TYPES)
+
+    async def post_shutdown(app: Application) -> None:
+        if (server := app.bot_data.pop("http", None)) is not None:
+            await server.stop()
+
+Webhook mode follows PTB's custom-webhook pattern: build with `ApplicationBuilder().updater(None)`,
+then `async with app: await post_init(app); await app.start(); <wait for SIGTERM>; await app.stop()`
+and call post_shutdown yourself (run_polling is what normally calls post_init/post_shutdown).
+Updates POSTed to the path with the right X-Telegram-Bot-Api-Secret-Token go to app.update_queue;
+a missing or wrong secret gets 403, a body that is not an update 400. Webhook mode needs a
+non-empty secret and an HTTP port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot.metrics import REGISTRY
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+HEALTH_TIMEOUT_S = 5.0  # a hung database counts as unreachable
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    database: bool  # the database answered
+    model_loaded: bool  # False while the engine is still loading
+    queue: int  # jobs queued or rendering
+
+
+@dataclass(frozen=True)
+class WebhookRoute:
+    path: str  # e.g. settings.telegram.webhook_path, "/telegram"
+    secret: str  # settings.telegram.webhook_secret, also given to set_webhook(secret_token=...)
+    application: Any  # telegram.ext.Application built with .updater(None)
+
+
+class HttpServer:
+    """aiohttp on the current event loop; start() binds, stop() closes. port=0 binds a free port."""
+
+    def __init__(self, host: str, port: int, health: Callable[[], Awaitable[HealthReport]],
+                 webhook: WebhookRoute | None = None):
+        if webhook is not None and not webhook.secret:
+            raise ValueError("webhook mode needs a secret ([telegram].webhook_secret)")
+        self.host, self.port = host, port
+        self._health = health
+        self._webhook = webhook
+        self._runner: web.AppRunner | None = None
+        self._started = time.monotonic()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        if self._webhook is not None:
+            app.router.add_post(self._webhook.path, self._receive_update)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        self.port = self._runner.addresses[0][1]
+        self._started = time.monotonic()
+        log.info("http server listening on %s (webhook %s)", self.url, "on" if self._webhook else "off")
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        try:
+            report = await asyncio.wait_for(self._health(), HEALTH_TIMEOUT_S)
+        except Exception as exc:  # whatever broke, the probe answers; the cause goes to the log
+            log.warning("health check failed: %r", exc)
+            report = None
+        healthy = report is not None and report.database
+        body = {
+            "status": "ok" if healthy else "unavailable",
+            "database": "ok" if healthy else "unreachable",
+            "model": "loaded" if report is not None and report.model_loaded else "loading",
+            "queue": report.queue if report is not None else None,
+            "uptime_s": round(time.monotonic() - self._started, 1),
+        }
+        return web.json_response(body, status=200 if healthy else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        response = web.Response(body=generate_latest(REGISTRY))
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    async def _receive_update(self, request: web.Request) -> web.Response:
+        assert self._webhook is not None
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self._webhook.secret.encode()):
+            log.warning("webhook: refused a request without the right secret from %s", request.remote)
+            return web.Response(status=403, text="forbidden")
+        from telegram import Update  # only webhook mode needs telegram here
+
+        try:
+            data = json.loads(await request.read())
+            if not isinstance(data, dict) or "update_id" not in data:
+                raise ValueError("not an update")
+            update = Update.de_json(data, self._webhook.application.bot)
+        except Exception as exc:  # any malformed body is the sender's problem, not a 500
+            log.warning("webhook: bad update body: %s", exc)
+            return web.Response(status=400, text="bad update")
+        await self._webhook.application.update_queue.put(update)
+        return web.Response(status=200)
+
+
+async def start_http_server(host: str, port: int, health: Callable[[], Awaitable[HealthReport]],
+                            webhook: WebhookRoute | None = None) -> HttpServer:
+    """Bind and serve /healthz, /metrics (and the webhook); returns the server, stop() it at shutdown."""
+    server = HttpServer(host, port, health, webhook)
+    await server.start()
+    return server

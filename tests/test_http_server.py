@@ -1,0 +1,175 @@
+"""The operations HTTP side: /healthz, /metrics and the Telegram webhook feeding a real PTB Application."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from telegram import Update
+from telegram.ext import ApplicationBuilder, CommandHandler
+
+from bot import metrics
+from bot.http_server import HealthReport, WebhookRoute, start_http_server
+from tests.fake_telegram import FakeTelegram
+
+TOKEN = "123456:TEST-token"
+SECRET = "s3cret-Token_1"
+
+
+async def healthy() -> HealthReport:
+    return HealthReport(database=True, model_loaded=True, queue=3)
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def test_healthz_reports_ok(http):
+    server = await start_http_server("127.0.0.1", 0, healthy)  # 0: any free port
+    assert server.port != 0
+    try:
+        async with http.get(f"{server.url}/healthz") as resp:
+            assert resp.status == 200
+            body = await resp.json()
+    finally:
+        await server.stop()
+    assert body["status"] == "ok" and body["database"] == "ok" and body["model"] == "loaded"
+    assert body["queue"] == 3 and body["uptime_s"] >= 0
+
+
+async def test_healthz_is_503_while_the_database_is_unreachable(http, unused_tcp_port):
+    async def broken_database() -> HealthReport:
+        raise ConnectionError("unable to open database file")
+
+    async def loading() -> HealthReport:
+        return HealthReport(database=False, model_loaded=False, queue=0)
+
+    for check in (broken_database, loading):
+        server = await start_http_server("127.0.0.1", unused_tcp_port, check)
+        try:
+            async with http.get(f"{server.url}/healthz") as resp:
+                assert resp.status == 503
+                body = await resp.json()
+        finally:
+            await server.stop()
+        assert body["status"] == "unavailable" and body["database"] == "unreachable"
+        assert body["model"] == "loading"
+
+
+def scrape(text: str) -> dict[tuple[str, tuple], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_metrics_move_after_a_job(http, unused_tcp_port):
+    server = await start_http_server("127.0.0.1", unused_tcp_port, healthy)
+    try:
+        async with http.get(f"{server.url}/metrics") as resp:
+            assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")
+            before = scrape(await resp.text())
+        metrics.JOBS.labels(status="done").inc()
+        metrics.QUEUE_LENGTH.set(4)
+        metrics.RENDER_SECONDS.observe(42.0)
+        metrics.RENDER_FPS.observe(7.5)
+        metrics.DELIVERY_RETRIES.inc()
+        metrics.TELEGRAM_ERRORS.labels(kind="retry_after").inc()
+        async with http.get(f"{server.url}/metrics") as resp:
+            after = scrape(await resp.text())
+    finally:
+        await server.stop()
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after[key] - before[key]
+
+    assert delta("yahey_jobs_total", status="done") == 1
+    assert delta("yahey_jobs_total", status="failed") == 0
+    assert after[("yahey_queue_length", ())] == 4
+    assert delta("yahey_render_seconds_count") == 1 and delta("yahey_render_seconds_sum") == 42.0
+    assert delta("yahey_render_seconds_bucket", le="45.0") == 1 and delta("yahey_render_seconds_bucket", le="30.0") == 0
+    assert delta("yahey_render_fps_count") == 1
+    assert delta("yahey_delivery_retries_total") == 1
+    assert delta("yahey_telegram_errors_total", kind="retry_after") == 1
+
+
+@pytest.fixture
+async def webhook_bot(unused_tcp_port):
+    """A PTB Application in custom-webhook mode (updater None) against the fake Bot API,
+    with /start answered, and the HTTP server feeding its update queue."""
+    async with FakeTelegram(token=TOKEN) as tg:
+        app = ApplicationBuilder().token(TOKEN).base_url(tg.base_url).base_file_url(tg.base_file_url).updater(None).build()
+        seen: list[Update] = []
+
+        async def start(update: Update, context) -> None:
+            seen.append(update)
+            await update.message.reply_text("hello from the webhook")
+
+        app.add_handler(CommandHandler("start", start))
+        async with app:
+            await app.start()
+            server = await start_http_server("127.0.0.1", unused_tcp_port, healthy,
+                                             WebhookRoute("/telegram", SECRET, app))
+            try:
+                yield SimpleNamespace(tg=tg, server=server, app=app, seen=seen)
+            finally:
+                await server.stop()
+                await app.stop()
+
+
+async def test_webhook_accepts_updates_with_the_secret(webhook_bot, http):
+    tg, server, seen = webhook_bot.tg, webhook_bot.server, webhook_bot.seen
+    ann = tg.user(first_name="Ann")
+    tg.send_text(ann, tg.private_chat(ann), "/start")
+    update = tg.pending_updates[-1]  # the exact JSON Telegram would post
+    async with http.post(f"{server.url}/telegram", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as resp:
+        assert resp.status == 200
+    call = await tg.wait_for("sendMessage", timeout=10)
+    assert call.params["text"] == "hello from the webhook" and call.params["chat_id"] == ann["id"]
+    assert [u.update_id for u in seen] == [update["update_id"]]
+
+
+async def test_webhook_refuses_a_missing_or_wrong_secret_and_bad_bodies(webhook_bot, http):
+    tg, server, seen = webhook_bot.tg, webhook_bot.server, webhook_bot.seen
+    ann = tg.user()
+    tg.send_text(ann, tg.private_chat(ann), "/start")
+    update = tg.pending_updates[-1]
+    for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+        async with http.post(f"{server.url}/telegram", json=update, headers=headers) as resp:
+            assert resp.status == 403
+    for body in (b"{not json", b"[1, 2]", b'{"no_update_id": 1}'):
+        async with http.post(f"{server.url}/telegram", data=body,
+                             headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as resp:
+            assert resp.status == 400
+    async with http.get(f"{server.url}/healthz") as resp:  # still serving
+        assert resp.status == 200
+    # Updates are handled in order: once a later good one is answered, a refused one would have been too.
+    tg.send_text(ann, tg.private_chat(ann), "/start again")
+    good = tg.pending_updates[-1]
+    async with http.post(f"{server.url}/telegram", json=good, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as resp:
+        assert resp.status == 200
+    await tg.wait_for("sendMessage", timeout=10)
+    assert [u.update_id for u in seen] == [good["update_id"]]
+    assert len(tg.calls_to("sendMessage")) == 1
+
+
+async def test_telegram_delivers_to_the_webhook_end_to_end(webhook_bot):
+    tg, server = webhook_bot.tg, webhook_bot.server
+    await webhook_bot.app.bot.set_webhook(f"{server.url}/telegram", secret_token=SECRET)
+    ann = tg.user()
+    tg.send_text(ann, tg.private_chat(ann), "/start")
+    call = await tg.wait_for("sendMessage", timeout=10)
+    assert call.params["chat_id"] == ann["id"] and tg.webhook_errors == []
+
+
+def test_webhook_needs_a_secret():
+    from bot.http_server import HttpServer
+
+    with pytest.raises(ValueError, match="secret"):
+        HttpServer("127.0.0.1", 0, healthy, WebhookRoute("/telegram", "", object()))
