@@ -1,0 +1,63 @@
+"""`python -m bot --config config.toml`: check the essentials, set up logging, run the bot."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from settings import ConfigError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="The 蚂蚁呀嘿 Telegram bot.")
+    parser.add_argument("--config", default=None, help="path to config.toml (default: the repository's)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    where = settings.config_path or "config.toml"
+    if not settings.telegram.token:
+        print(f"error: no bot token: set BOT_TOKEN in the environment or [telegram].token in {where}",
+              file=sys.stderr)
+        return 2
+    if not settings.engine.checkpoint.is_file():
+        print(f"error: checkpoint {settings.engine.checkpoint} not found: run `python -m engine weights fetch`",
+              file=sys.stderr)
+        return 2
+
+    from telegram import Update
+    from telegram.error import InvalidToken, NetworkError
+
+    from bot.app import build_application
+    from bot.lifecycle import run_until_signalled
+    from bot.log_masking import setup_logging
+
+    setup_logging(settings.logging.level, settings.telegram.token)
+    # paddle installs its own C-level SIGTERM handler when first imported; importing it here, before
+    # the stop signals are hooked up below, keeps SIGTERM a graceful stop (the model still loads
+    # later, in the worker, while the bot already answers).
+    from engine.paddle_compat import import_paddle
+
+    import_paddle(settings.engine.threads)
+    app = build_application(settings)
+    try:
+        if settings.telegram.mode == "polling":
+            # run_polling stops on SIGINT/SIGTERM/SIGABRT and then runs post_stop/post_shutdown.
+            app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=settings.telegram.poll_timeout)
+        else:
+            asyncio.run(run_until_signalled(app, settings.telegram.poll_timeout))
+    except InvalidToken:
+        print(f"error: Telegram refused the bot token: check BOT_TOKEN or [telegram].token in {where}",
+              file=sys.stderr)
+        return 2
+    except NetworkError as err:  # at start-up (getMe); later network errors are retried by PTB
+        print(f"error: cannot reach the Bot API at {settings.telegram.base_url}: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""/templates, /status, /cancel, /stats (admins)."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.handlers.common import reply, visit
+from bot.texts import state, t
+from engine import list_templates
+from storage import JobStatus, jobs
+
+
+async def templates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc, lang = await visit(update, context)
+    found = list_templates(svc.templates_dir)
+    if not found:
+        await reply(update.effective_message, t(lang, "no_templates"))
+        return
+    items = "\n".join(f"• {tpl.title_for(lang)} ({tpl.id})" for tpl in found)
+    await reply(update.effective_message, t(lang, "templates_list", items=items))
+
+
+async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc, lang = await visit(update, context)
+    user_id = update.effective_user.id
+    queue = await jobs.queue_length(svc.db)
+    active = await jobs.active_for_user(svc.db, user_id)
+    if active is None:
+        lines = [t(lang, "status_idle", queue=queue)]
+    else:
+        job, pos = active
+        lines = [t(lang, "status_active", job=job.id, state=state(lang, job.status), pos=pos, queue=queue)]
+    recent = [j for j in await jobs.recent_for_user(svc.db, user_id) if not j.active]
+    if recent:
+        lines.append(t(lang, "status_recent", items=", ".join(f"#{j.id} {state(lang, j.status)}" for j in recent)))
+    await reply(update.effective_message, "\n".join(lines))
+
+
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc, lang = await visit(update, context)
+    job = await jobs.request_cancel(svc.db, update.effective_user.id)
+    if job is None:
+        await reply(update.effective_message, t(lang, "cancel_none"))
+    elif job.status == JobStatus.CANCELLED:
+        await reply(update.effective_message, t(lang, "cancel_queued", job=job.id))
+    elif job.status == JobStatus.DELIVERING:
+        await reply(update.effective_message, t(lang, "cancel_too_late", job=job.id))
+    else:
+        svc.worker.request_cancel(job.id)  # the engine stops between batches
+        await reply(update.effective_message, t(lang, "cancel_running", job=job.id))
+
+
+async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc, lang = await visit(update, context)
+    if not svc.is_admin(update.effective_user.id):
+        await reply(update.effective_message, t(lang, "admins_only"))
+        return
+    figures = await jobs.stats(svc.db)
+    by_status = ", ".join(f"{k} {v}" for k, v in sorted(figures.by_status.items())) or "0"
+    avg = f"{figures.average_render_seconds:.1f}s" if figures.average_render_seconds is not None else "-"
+    await reply(update.effective_message, t(lang, "stats", by_status=by_status, avg=avg, queue=figures.queue_length))

@@ -1,0 +1,24 @@
+"""Small helpers every handler uses: the user's language, recording the visit, replying."""
+
+from __future__ import annotations
+
+from telegram import Message, ReplyParameters, Update
+from telegram.ext import ContextTypes
+
+from bot.services import Services, services
+from bot.texts import lang_of
+from storage import users
+
+
+async def visit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[Services, str]:
+    """Record the user (id, language) and return the shared services and the user's language."""
+    svc = services(context)
+    user = update.effective_user
+    lang = lang_of(user.language_code if user else None)
+    if user is not None:
+        await users.touch(svc.db, user.id, user.language_code)
+    return svc, lang
+
+
+async def reply(message: Message, text: str) -> Message:
+    return await message.reply_text(text, reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True))

@@ -1,0 +1,27 @@
+"""The last resort: log the error (one line plus traceback, token masked) and tell the user briefly."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.texts import lang_of, t
+
+log = logging.getLogger(__name__)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("update %s failed: %r", update_id, context.error, exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    lang = lang_of(update.effective_user.language_code if update.effective_user else None)
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(t(lang, "error"), show_alert=True)
+        else:
+            await context.bot.send_message(update.effective_chat.id, t(lang, "error"))
+    except Exception as err:  # noqa: BLE001 - telling the user is best effort
+        log.info("error notice not sent: %s", err)

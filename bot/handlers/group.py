@@ -1,0 +1,40 @@
+"""Groups: /yahey replying to a photo (or as a photo's caption) offers the keyboard there; group →
+supergroup migrations move the chat's jobs along."""
+
+from __future__ import annotations
+
+import re
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.handlers.common import visit
+from bot.handlers.photo import offer_for
+from bot.services import services
+from storage import jobs
+
+CAPTION_COMMAND = re.compile(r"^/yahey(?:@(\w+))?(?:\s|$)", re.IGNORECASE)
+
+
+async def on_yahey(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message.caption:  # the command is the photo's own caption
+        match = CAPTION_COMMAND.match(message.caption)
+        if match and match.group(1) and match.group(1).lower() != (context.bot.username or "").lower():
+            return  # /yahey@some_other_bot
+        target = message
+    else:
+        target = message.reply_to_message
+    svc, lang = await visit(update, context)
+    await offer_for(update, context, target, svc, lang, missing_key="yahey_needs_photo")
+
+
+async def on_migrate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message.migrate_to_chat_id:
+        old, new = message.chat_id, message.migrate_to_chat_id
+    elif message.migrate_from_chat_id:
+        old, new = message.migrate_from_chat_id, message.chat_id
+    else:
+        return
+    await jobs.migrate_chat(services(context).db, old, new)

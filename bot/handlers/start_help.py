@@ -1,0 +1,22 @@
+"""/start, /help, and the nudge for anything else in a private chat (text, stickers, videos...)."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.handlers.common import reply, visit
+from bot.texts import t
+
+
+async def start_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    _, lang = await visit(update, context)
+    await reply(update.effective_message, t(lang, "help"))
+
+
+async def send_a_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc, lang = await visit(update, context)
+    message = update.effective_message
+    if (message.video or message.animation) and svc.is_admin(update.effective_user.id):
+        return  # an admin's video is probably about to get an /addtemplate reply
+    await reply(message, t(lang, "send_photo"))

@@ -1,0 +1,92 @@
+"""Everything the bot says, in Chinese and English. Chinese for `zh*` language codes, else English."""
+
+from __future__ import annotations
+
+ZH, EN = "zh", "en"
+
+
+def lang_of(language_code: str | None) -> str:
+    return ZH if (language_code or "").lower().startswith("zh") else EN
+
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "help": {
+        ZH: "👋 我能把你的照片变成「蚂蚁呀嘿」视频。\n\n"
+        "1. 发一张正脸清晰的照片（或以文件形式发送图片）；\n"
+        "2. 点一个模板按钮；\n"
+        "3. 稍等片刻，视频会回复在你的照片下。\n\n"
+        "群组里：回复一张照片发送 /yahey（或把 /yahey 写在照片说明里）。\n"
+        "命令：/templates 模板列表 · /status 我的任务 · /cancel 取消任务 · /help 帮助",
+        EN: "👋 I turn your photo into the 蚂蚁呀嘿 (Ant Yahey) meme video.\n\n"
+        "1. Send a photo with a clear, frontal face (or an image as a file);\n"
+        "2. Press a template button;\n"
+        "3. Wait a little: the video arrives as a reply to your photo.\n\n"
+        "In groups: reply to a photo with /yahey (or put /yahey in the photo's caption).\n"
+        "Commands: /templates list · /status your jobs · /cancel cancel · /help this help",
+    },
+    "cmd_start": {ZH: "开始使用", EN: "What this bot does"},
+    "cmd_help": {ZH: "使用帮助", EN: "How to use it"},
+    "cmd_templates": {ZH: "模板列表", EN: "List the templates"},
+    "cmd_status": {ZH: "我的任务和队列", EN: "Your jobs and the queue"},
+    "cmd_cancel": {ZH: "取消我的任务", EN: "Cancel your job"},
+    "cmd_yahey": {ZH: "（群组）回复照片制作视频", EN: "(groups) reply to a photo to animate it"},
+    "pick_template": {ZH: "选一个模板 👇", EN: "Pick a template 👇"},
+    "send_photo": {ZH: "请发一张照片（正脸、清晰），我来做成视频。", EN: "Please send me a photo (a clear, frontal face) and I'll animate it."},
+    "yahey_needs_photo": {ZH: "请回复一张照片发送 /yahey，或把 /yahey 写在照片说明里。", EN: "Reply to a photo with /yahey, or send a photo with /yahey as its caption."},
+    "not_image": {ZH: "这个文件不是图片，请发送照片。", EN: "That file is not an image; please send a photo."},
+    "too_big": {ZH: "文件太大（超过 {mb} MB），请发送小一点的图片。", EN: "That file is too big (over {mb} MB); please send a smaller image."},
+    "bad_image": {ZH: "这张图片无法打开（可能已损坏），请换一张。", EN: "I can't open that image (it may be corrupted); please try another one."},
+    "image_too_large": {ZH: "图片像素太多（上限 {mp} 百万像素），请缩小后再发。", EN: "That image has too many pixels (limit {mp} megapixels); please send a smaller one."},
+    "image_too_small": {ZH: "图片太小（短边至少 {px} 像素），请换一张大一点的。", EN: "That image is too small (at least {px} pixels on the short side); please send a larger one."},
+    "download_failed": {ZH: "下载图片失败，请稍后再发一次。", EN: "I couldn't download that file; please send it again in a moment."},
+    "no_templates": {ZH: "暂时没有可用的模板。", EN: "No templates are available right now."},
+    "templates_list": {ZH: "可用模板：\n{items}", EN: "Templates:\n{items}"},
+    "offer_expired": {ZH: "这个按钮已过期，请重新发送照片。", EN: "This button has expired; please send the photo again."},
+    "not_yours": {ZH: "只有发起请求的人可以选择模板。", EN: "Only the person who asked can pick the template."},
+    "template_gone": {ZH: "这个模板已经不存在了，请选择其他模板。", EN: "That template no longer exists; please pick another one."},
+    "queued": {ZH: "⏳ 已排队（第 {pos} 位）：{title}", EN: "⏳ Queued (position {pos}): {title}"},
+    "rendering": {ZH: "🎬 正在生成 {pct}%：{title}", EN: "🎬 Rendering {pct}%: {title}"},
+    "sending": {ZH: "📤 正在发送：{title}", EN: "📤 Sending: {title}"},
+    "done": {ZH: "✅ 完成：{title}", EN: "✅ Done: {title}"},
+    "caption": {ZH: "蚂蚁呀嘿 · {title}", EN: "Ant Yahey · {title}"},
+    "already_active": {ZH: "你已经有一个任务（#{job}，{state}），请等它完成或发送 /cancel。", EN: "You already have a job (#{job}, {state}); wait for it or send /cancel."},
+    "quota": {ZH: "今天的次数已用完（每天 {n} 次），明天再来吧。", EN: "You've used today's {n} videos; please come back tomorrow."},
+    "queue_full": {ZH: "现在排队的人太多了，请稍后再试。", EN: "The queue is full right now; please try again later."},
+    "no_face": {ZH: "😕 照片里没有找到人脸。请换一张正脸、清晰、光线好的照片。", EN: "😕 I couldn't find a face in that photo. Please try a clearer, frontal, well-lit one."},
+    "render_failed": {ZH: "生成失败了，请换一张照片再试。", EN: "Rendering failed; please try again with another photo."},
+    "delivery_failed": {ZH: "视频生成了，但发送失败。请稍后发送 /status 查看或重试。", EN: "The video was made but could not be sent; please try again later."},
+    "cancelled": {ZH: "🚫 已取消。", EN: "🚫 Cancelled."},
+    "cancel_running": {ZH: "正在停止任务 #{job}…", EN: "Stopping job #{job}…"},
+    "cancel_queued": {ZH: "任务 #{job} 已取消。", EN: "Job #{job} cancelled."},
+    "cancel_too_late": {ZH: "任务 #{job} 已经做好，正在发送，来不及取消了。", EN: "Job #{job} is already made and on its way; too late to cancel."},
+    "cancel_none": {ZH: "你没有进行中的任务。", EN: "You have no job in progress."},
+    "status_active": {ZH: "你的任务 #{job}：{state}（第 {pos} 位）。队列中共 {queue} 个任务。", EN: "Your job #{job}: {state} (position {pos}). {queue} job(s) in the queue."},
+    "status_idle": {ZH: "你没有进行中的任务。队列中共 {queue} 个任务。", EN: "You have no job in progress. {queue} job(s) in the queue."},
+    "status_recent": {ZH: "最近：{items}", EN: "Recent: {items}"},
+    "state_queued": {ZH: "排队中", EN: "queued"},
+    "state_running": {ZH: "生成中", EN: "rendering"},
+    "state_delivering": {ZH: "发送中", EN: "sending"},
+    "state_done": {ZH: "已完成", EN: "done"},
+    "state_failed": {ZH: "失败", EN: "failed"},
+    "state_cancelled": {ZH: "已取消", EN: "cancelled"},
+    "admins_only": {ZH: "抱歉，这个命令只有管理员可以用。", EN: "Sorry, only the bot's admins can use that command."},
+    "stats": {ZH: "任务：{by_status}\n平均生成时间：{avg}\n队列长度：{queue}", EN: "Jobs: {by_status}\nAverage render time: {avg}\nQueue length: {queue}"},
+    "addtemplate_usage": {ZH: "用法：回复一个视频发送 /addtemplate 标题（或把它写在视频说明里）。", EN: "Usage: reply to a video with /addtemplate <title> (or put it in the video's caption)."},
+    "addtemplate_queued": {ZH: "⏳ 模板「{title}」已排队，处理完会在这里告诉你。", EN: "⏳ Template \"{title}\" queued; the result will show here."},
+    "template_added": {ZH: "✅ 新模板已添加：{title}（{id}）", EN: "✅ New template added: {title} ({id})"},
+    "template_refused": {ZH: "❌ 这个视频不能做模板：{reason}", EN: "❌ That video can't be a template: {reason}"},
+    "deltemplate_usage": {ZH: "用法：/deltemplate 模板ID（见 /templates）", EN: "Usage: /deltemplate <template id> (see /templates)"},
+    "template_deleted": {ZH: "🗑 模板 {id} 已删除。", EN: "🗑 Template {id} deleted."},
+    "template_unknown": {ZH: "没有这个模板：{id}", EN: "No such template: {id}"},
+    "error": {ZH: "出了点问题，请稍后再试。", EN: "Something went wrong; please try again later."},
+}
+
+
+def t(lang: str, key: str, **values: object) -> str:
+    entry = _TEXTS[key]
+    text = entry.get(lang) or entry[EN]
+    return text.format(**values) if values else text
+
+
+def state(lang: str, status: str) -> str:
+    return t(lang, f"state_{status}")

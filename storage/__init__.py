@@ -1,0 +1,10 @@
+"""Persistent state of the bot: users, photo offers and the job queue, in SQLite (SQLAlchemy 2 async).
+
+No telegram, no paddle imports here: the bot passes plain values in and gets rows back.
+"""
+
+from storage.db import Database
+from storage.migrate import upgrade_to_head
+from storage.models import Base, Job, JobKind, JobStatus, Offer, User
+
+__all__ = ["Base", "Database", "Job", "JobKind", "JobStatus", "Offer", "User", "upgrade_to_head"]

@@ -1,0 +1,120 @@
+"""Helpers for the bot tests (fixtures are in conftest.py): the config file, running the bot in
+this event loop, and reading what the fake server and the database saw."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from bot.app import Tuning, build_application
+from bot.delivery import RetryPolicy
+from bot.lifecycle import run_until
+from settings import Settings
+from tests.fake_telegram import Call, FakeTelegram
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "123456:TEST-secret-token-value"
+ADMIN_ID = 4242
+FAST = Tuning(status_interval=0.5, idle_poll=0.5, retry=RetryPolicy(attempts=4, base_delay=0.2, max_delay=2.0))
+
+
+def write_config(path: Path, tg: FakeTelegram, checkpoint: Path, templates: Path, cache_dir: Path,
+                 **sections: dict[str, Any]) -> Path:
+    """A config.toml for the bot under test; `sections` override keys, e.g. limits={"max_queue": 1}."""
+    data: dict[str, dict[str, Any]] = {
+        "telegram": {"token": TOKEN, "base_url": tg.base_url, "base_file_url": tg.base_file_url,
+                     "admins": [ADMIN_ID], "poll_timeout": 1},
+        "storage": {"url": f"sqlite+aiosqlite:///{path.parent / 'data' / 'bot.db'}", "data_dir": str(path.parent / "data")},
+        "engine": {"checkpoint": str(checkpoint), "device": "cpu", "cache_dir": str(cache_dir), "batch_size": 4,
+                   "max_side": 512},
+        "templates": {"dir": str(templates)},
+        "limits": {"template_min_seconds": 0.1},
+        "http": {"port": 0},
+        "logging": {"level": "INFO"},
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = []
+    for name, values in data.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {value(v)}" for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@asynccontextmanager
+async def running_bot(settings: Settings, engine: Any) -> AsyncIterator[Any]:
+    """The real Application polling the fake server in this event loop until the block ends."""
+    app = build_application(settings, engine=engine, tuning=FAST)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_until(app, stop, poll_timeout=settings.telegram.poll_timeout))
+    try:
+        for _ in range(600):  # until post_init has run and the application is started
+            if app.running or task.done():
+                break
+            await asyncio.sleep(0.05)
+        if task.done():
+            task.result()
+        yield app
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+
+def photo_bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+async def keyboard_for(tg: FakeTelegram, chat: dict, since: int = 0, timeout: float = 30) -> Call:
+    """The bot's message offering template buttons in `chat`."""
+    return await tg.wait_for("sendMessage", timeout, since=since,
+                             where=lambda c: c.params["chat_id"] == chat["id"] and c.params.get("reply_markup"))
+
+
+def first_button(tg: FakeTelegram, chat: dict, call: Call) -> str:
+    buttons = tg.buttons(chat["id"], call.result["message_id"])
+    assert buttons, f"no buttons on {call}"
+    return buttons[0][1]
+
+
+async def reply_text(tg: FakeTelegram, chat: dict, since: int, timeout: float = 30) -> str:
+    call = await tg.wait_for("sendMessage", timeout, since=since, where=lambda c: c.params["chat_id"] == chat["id"])
+    return call.params["text"]
+
+
+def jobs_rows(settings: Settings) -> list[dict]:
+    import sqlite3
+
+    db_path = settings.storage.url.split(":///", 1)[1]
+    with sqlite3.connect(db_path) as raw:
+        raw.row_factory = sqlite3.Row
+        return [dict(r) for r in raw.execute("SELECT * FROM jobs ORDER BY id")]
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
+    """Wait until `check()` is true (the worker finishes a job's bookkeeping just after its last message)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: still false after {timeout}s")
+        await asyncio.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

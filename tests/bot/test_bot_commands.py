@@ -1,0 +1,67 @@
+"""/status, /templates, /stats (admins only), the /healthz + /metrics wiring and webhook mode."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot_helpers import ADMIN_ID, free_port, reply_text, running_bot
+from tests.fake_telegram import FakeTelegram
+
+
+async def test_status_templates_and_stats(tg: FakeTelegram, bot_app) -> None:
+    settings = bot_app.bot_data["services"].settings
+    assert bot_app.job_queue.get_jobs_by_name("daily-clean-up")  # housekeeping is scheduled
+    user, admin = tg.user(language_code="en"), tg.user(id=ADMIN_ID, language_code="zh-cn")
+    dm, dm_admin = tg.private_chat(user), tg.private_chat(admin)
+
+    tg.send_text(user, dm, "/status")
+    text = await reply_text(tg, dm, 0)
+    assert "no job in progress" in text and "0 job(s) in the queue" in text
+
+    mark = tg.mark()
+    tg.send_text(user, dm, "/templates")
+    assert "Short (short)" in await reply_text(tg, dm, mark)
+
+    mark = tg.mark()
+    tg.send_text(user, dm, "/stats")
+    assert "only the bot's admins" in await reply_text(tg, dm, mark)
+
+    # Finished jobs as earlier runs would have left them.
+    with sqlite3.connect(settings.storage.url.split(":///", 1)[1]) as raw:
+        raw.execute("INSERT INTO users (id, language, first_seen, last_seen) VALUES (9, 'en', '2026-01-01', '2026-01-01')")
+        for status, seconds in (("done", 4.0), ("done", 6.0), ("failed", None)):
+            raw.execute("INSERT INTO jobs (kind, user_id, chat_id, source_message_id, language, input_file_id,"
+                        " input_file_unique_id, template_id, status, cancel_requested, from_cache, created_at,"
+                        " render_seconds) VALUES ('render', 9, 9, 1, 'en', 'f', 'u', 'short', ?, 0, 0,"
+                        " '2026-01-01', ?)", (status, seconds))
+    mark = tg.mark()
+    tg.send_text(admin, dm_admin, "/stats")
+    text = await reply_text(tg, dm_admin, mark)
+    assert "done 2, failed 1" in text and "5.0s" in text and "队列长度：0" in text
+
+
+async def test_webhook_mode_with_health_and_metrics(tg: FakeTelegram, make_settings, engine_instance) -> None:
+    port = free_port()
+    settings = make_settings(
+        telegram={"mode": "webhook", "webhook_url": f"http://127.0.0.1:{port}/telegram", "webhook_secret": "s3cret"},
+        http={"port": port},
+    )
+    async with running_bot(settings, engine_instance):
+        webhook = await tg.wait_for("setWebhook", 10)
+        assert webhook.params["secret_token"] == "s3cret"
+        user = tg.user(language_code="en")
+        dm = tg.private_chat(user)
+        tg.send_text(user, dm, "/help")  # POSTed to the bot's webhook by the fake server
+        assert "/yahey" in await reply_text(tg, dm, 0)
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"http://127.0.0.1:{port}/telegram", json={"update_id": 1}) as refused:
+                assert refused.status == 403  # no secret
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as health:
+                body = await health.json()
+                assert health.status == 200 and body["model"] == "loaded" and body["queue"] == 0
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as metrics:
+                names = {f.name for f in text_string_to_metric_families(await metrics.text())}
+                assert {"yahey_jobs", "yahey_queue_length", "yahey_render_seconds"} <= names

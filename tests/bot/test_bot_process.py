@@ -1,0 +1,163 @@
+"""The bot as a real process (`python -m bot --config ...`) against the fake server: kill -9 in the
+middle of a render and a restart deliver every job exactly once; SIGTERM re-queues a running job;
+missing token or checkpoint is one line and exit code 2; the token never reaches the log."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bot_helpers import REPO_ROOT, TOKEN, first_button, free_port, jobs_rows, keyboard_for, write_config
+from tests.fake_telegram import FakeTelegram
+
+pytestmark = pytest.mark.timeout(600)
+
+
+async def start_bot(config: Path, log: Path) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"} | {"PYTHONUNBUFFERED": "1"}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--config", str(config), cwd=REPO_ROOT, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=log.open("ab"),
+    )
+
+
+@pytest.fixture
+def config(tmp_path: Path, tg: FakeTelegram, random_checkpoint: Path, templates_dir: Path,
+           engine_cache_dir: Path) -> Path:
+    return write_config(tmp_path / "config.toml", tg, random_checkpoint, templates_dir, engine_cache_dir,
+                        logging={"level": "DEBUG"})  # DEBUG: the most chances for the token to leak
+
+
+async def ask_for_video(tg: FakeTelegram, user: dict, photo: bytes) -> dict:
+    dm = tg.private_chat(user)
+    mark = tg.mark()
+    tg.send_photo(user, dm, photo)
+    keyboard = await keyboard_for(tg, dm, mark, timeout=120)
+    tg.press_button(user, dm, keyboard.result, first_button(tg, dm, keyboard))
+    return dm
+
+
+async def rendering_in(tg: FakeTelegram, chat: dict, since: int = 0) -> None:
+    await tg.wait_for("sendChatAction", 180, since=since,
+                      where=lambda c: c.params["chat_id"] == chat["id"] and c.params["action"] == "upload_video")
+
+
+def settings_for(config: Path):  # type: ignore[no-untyped-def]
+    from settings import load_settings
+
+    return load_settings(config, env={})
+
+
+async def test_kill_9_mid_render_then_restart_delivers_each_job_once(tg: FakeTelegram, config: Path,
+                                                                      face_photo: Path, tmp_path: Path) -> None:
+    log = tmp_path / "bot.log"
+    first = await start_bot(config, log)
+    try:
+        await tg.wait_for("setMyCommands", 120)
+        ann, ben = tg.user(first_name="Ann"), tg.user(first_name="Ben")
+        image = face_photo.read_bytes()
+        dm_a = await ask_for_video(tg, ann, image)
+        dm_b = await ask_for_video(tg, ben, image[:-1] + b"\0")  # another photo (another file_unique_id)
+        await rendering_in(tg, dm_a)
+    finally:
+        first.kill()  # SIGKILL: no clean-up at all
+        await first.wait()
+    settings = settings_for(config)
+    assert [r["status"] for r in jobs_rows(settings)] == ["running", "queued"]
+    assert not tg.calls_to("sendVideo")
+
+    mark = tg.mark()
+    second = await start_bot(config, log)
+    try:
+        await tg.wait_for("sendVideo", 300, since=mark, where=lambda c: c.ok and c.params["chat_id"] == dm_a["id"])
+        await tg.wait_for("sendVideo", 300, since=mark, where=lambda c: c.ok and c.params["chat_id"] == dm_b["id"])
+        for _ in range(100):
+            if [r["status"] for r in jobs_rows(settings)] == ["done", "done"]:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(second.wait(), 120) == 0
+    delivered = Counter(c.params["chat_id"] for c in tg.calls_to("sendVideo") if c.ok)
+    assert delivered == {dm_a["id"]: 1, dm_b["id"]: 1}
+    assert [r["status"] for r in jobs_rows(settings)] == ["done", "done"]
+    text = log.read_text()
+    assert "re-queued" in text
+    assert TOKEN not in text and TOKEN.split(":")[1] not in text
+
+
+async def test_sigterm_requeues_the_running_job(tg: FakeTelegram, config: Path, face_photo: Path,
+                                                tmp_path: Path) -> None:
+    log = tmp_path / "bot.log"
+    proc = await start_bot(config, log)
+    try:
+        await tg.wait_for("setMyCommands", 120)
+        dm = await ask_for_video(tg, tg.user(), face_photo.read_bytes())
+        await rendering_in(tg, dm)
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 120)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert code == 0
+    (job,) = jobs_rows(settings_for(config))
+    assert job["status"] == "queued"  # back in line for the next start
+    assert not tg.calls_to("sendVideo")
+    text = log.read_text()
+    assert f"job {job['id']} re-queued: shutting down" in text and "database closed" in text
+    assert TOKEN not in text
+
+
+async def run_cli(config: Path, env_token: str | None = None) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}
+    if env_token is not None:
+        env["BOT_TOKEN"] = env_token
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "--config", str(config), cwd=REPO_ROOT,
+                                                env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, (out + err).decode()
+
+
+async def test_missing_token_or_checkpoint_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[engine]\ncheckpoint = "nowhere/vox.pdparams"\n', encoding="utf-8")
+    code, output = await run_cli(config)
+    assert code == 2 and output.count("\n") == 1
+    assert "BOT_TOKEN" in output and "[telegram].token" in output and "Traceback" not in output
+    code, output = await run_cli(config, env_token="1:abc")
+    assert code == 2 and output.count("\n") == 1
+    assert "python -m engine weights fetch" in output and "Traceback" not in output
+
+
+async def test_webhook_mode_process_answers_and_stops_on_sigterm(tg: FakeTelegram, tmp_path: Path,
+                                                                 random_checkpoint: Path, templates_dir: Path,
+                                                                 engine_cache_dir: Path) -> None:
+    port = free_port()
+    config = write_config(tmp_path / "config.toml", tg, random_checkpoint, templates_dir, engine_cache_dir,
+                          telegram={"mode": "webhook", "webhook_url": f"http://127.0.0.1:{port}/telegram",
+                                    "webhook_secret": "s3cret"},
+                          http={"port": port})
+    log = tmp_path / "bot.log"
+    proc = await start_bot(config, log)
+    try:
+        await tg.wait_for("setWebhook", 120)
+        user = tg.user(language_code="zh-tw")
+        dm = tg.private_chat(user)
+        tg.send_text(user, dm, "/start")
+        answer = await tg.wait_for("sendMessage", 30, where=lambda c: c.params["chat_id"] == dm["id"])
+        assert "蚂蚁呀嘿" in answer.params["text"]
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 120) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert "database closed" in log.read_text()

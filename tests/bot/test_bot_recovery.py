@@ -1,0 +1,64 @@
+"""Start-up recovery in-process: jobs a crash left 'delivering' (rendered, or answered from the
+file_id cache, not yet confirmed sent) are sent on the next start without rendering again."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from bot import metrics
+from bot.paths import render_path
+from bot_helpers import eventually, jobs_rows, running_bot
+from storage import Database, jobs, upgrade_to_head, users
+from tests.fake_telegram import FakeTelegram
+
+
+async def test_rendered_but_unsent_job_is_sent_on_start_without_rendering(
+        tg: FakeTelegram, make_settings, engine_instance, templates_root: Path) -> None:
+    settings = make_settings()
+    ann = tg.user(language_code="en")
+    dm = tg.private_chat(ann)
+    ben = tg.user(language_code="en")
+    dm_b = tg.private_chat(ben)
+    photo = tg.send_photo(ann, dm, _png())
+    earlier = tg.send_video(ben, dm_b, (templates_root / "short" / "video.mp4").read_bytes())  # a known file_id
+    tg.state.updates.clear()  # the previous run had already taken these updates
+
+    settings.storage.data_dir.mkdir(parents=True)
+    db = Database(settings.storage.url)  # what the previous run left behind
+    await upgrade_to_head(db)
+    await users.touch(db, ann["id"], "en")
+    job, _ = await jobs.enqueue(db, jobs.NewJob(ann["id"], dm["id"], photo["message_id"], "f", "u", "en", "short"),
+                                jobs.Limits(10, 10))
+    await jobs.claim_next(db)
+    video = render_path(settings.storage.data_dir, job.id)
+    video.parent.mkdir(parents=True)
+    shutil.copyfile(templates_root / "short" / "video.mp4", video)
+    await jobs.mark_rendered(db, job.id, path=str(video), width=256, height=256, duration=0.2, seconds=3.0)
+    # ... and an answer from the file_id cache that was being sent when the process died.
+    await users.touch(db, ben["id"], "en")
+    cached_id = earlier["video"]["file_id"]
+    await jobs.record_cached(db, jobs.NewJob(ben["id"], dm_b["id"], 1, "f2", "u2", "en", "short"), cached_id)
+    await db.close()
+
+    renders_before = metrics.RENDER_SECONDS._sum.get()
+    async with running_bot(settings, engine_instance):
+        sent = await tg.wait_for("sendVideo", 60, where=lambda c: c.ok and c.params["chat_id"] == dm["id"])
+        resent = await tg.wait_for("sendVideo", 60, where=lambda c: c.ok and c.params["chat_id"] == dm_b["id"])
+        await eventually(lambda: [r["status"] for r in jobs_rows(settings)] == ["done", "done"], what="done")
+    assert sent.files["video"] == video.read_bytes()
+    assert sent.params["reply_parameters"]["message_id"] == photo["message_id"]
+    assert metrics.RENDER_SECONDS._sum.get() == renders_before
+    assert resent.params["video"] == cached_id and resent.files == {}
+    assert len(tg.calls_to("sendVideo")) == 2
+    assert not tg.calls_to("getFile")  # nothing downloaded: nothing rendered
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 300), 90).save(buf, "PNG")
+    return buf.getvalue()

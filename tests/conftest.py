@@ -1,0 +1,158 @@
+"""Shared fixtures: a random full-size vox-256 checkpoint, a loaded Engine, a very short template,
+and face / no-face photos (the shared media when present, generated fallbacks otherwise)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_MEDIA = REPO_ROOT.parent / "shared" / "media"
+SHORT_TEMPLATE_FRAMES = 5
+
+
+def shared(name: str) -> Path | None:
+    path = SHARED_MEDIA / name
+    return path if path.is_file() else None
+
+
+def _ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _astronaut() -> np.ndarray:
+    import skimage.data
+
+    return skimage.data.astronaut()  # RGB 512x512, one real face at about (177, 66, 93x93)
+
+
+def _astronaut_head() -> np.ndarray:
+    """A 256x256 face-centred square crop of the astronaut, like a vox-256 frame."""
+    return cv2.resize(_astronaut()[0:250, 100:350], (256, 256), interpolation=cv2.INTER_AREA)
+
+
+def _save_rgb(path: Path, rgb: np.ndarray) -> Path:
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised FULL-SIZE vox-256 checkpoint in PaddleGAN's layout (~228 MB)."""
+    from engine.networks import build_networks, save_checkpoint
+    from engine.paddle_compat import import_paddle
+
+    import_paddle().seed(7)
+    path = tmp_path_factory.mktemp("checkpoint") / "vox-cpk.pdparams"
+    save_checkpoint(build_networks(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def engine_cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("engine-cache")
+
+
+@pytest.fixture(scope="session")
+def engine_instance(random_checkpoint, engine_cache_dir):
+    """A loaded Engine on the random checkpoint (cache_dir in a session tmp dir)."""
+    from engine import Engine
+
+    engine = Engine(random_checkpoint, engine_cache_dir, device="cpu", threads=0, batch_size=4)
+    engine.load()
+    return engine
+
+
+def _write_short_template(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    ff = _ffmpeg()
+    src = shared("mayiyahei.MP4")
+    if src is not None:
+        # The real template's first frames (its face fills the square) with its sound.
+        subprocess.run([ff, "-v", "error", "-y", "-i", str(src), "-frames:v", str(SHORT_TEMPLATE_FRAMES),
+                        "-t", f"{SHORT_TEMPLATE_FRAMES / 29.91:.4f}", "-vf", "scale=256:256",
+                        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                        str(folder / "video.mp4")], check=True)
+        (folder / "template.toml").write_text('title = "短"\ntitle_en = "Short"\nvideo = "video.mp4"\n',
+                                              encoding="utf-8")
+        return
+    # Fallback: the astronaut's head nodding a little, with a separate AAC sine as `audio`.
+    from engine.video_io import VideoWriter
+
+    head = _astronaut_head()
+    writer = VideoWriter(folder / "video.mp4", 256, 256, 25.0)
+    for i in range(SHORT_TEMPLATE_FRAMES):
+        m = cv2.getRotationMatrix2D((128, 128), 4.0 * np.sin(i), 1.0 + 0.02 * i)
+        writer.write(cv2.warpAffine(head, m, (256, 256), borderMode=cv2.BORDER_REFLECT))
+    writer.close()
+    subprocess.run([ff, "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
+                    "-c:a", "aac", str(folder / "song.m4a")], check=True)
+    (folder / "template.toml").write_text(
+        'title = "短"\ntitle_en = "Short"\nvideo = "video.mp4"\naudio = "song.m4a"\n', encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def templates_root(tmp_path_factory) -> Path:
+    """A templates folder holding the short template as `short`."""
+    root = tmp_path_factory.mktemp("templates")
+    _write_short_template(root / "short")
+    return root
+
+
+@pytest.fixture(scope="session")
+def short_template(templates_root):
+    """A Template with a ~5 frame 256x256 video and AAC sound."""
+    from engine import load_template
+
+    return load_template("short", templates_root)
+
+
+@pytest.fixture(scope="session")
+def face_photo(tmp_path_factory) -> Path:
+    path = shared("fom_source_image.png") or shared("face.png")
+    if path is not None:
+        return path
+    return _save_rgb(tmp_path_factory.mktemp("photos") / "face.png", _astronaut())
+
+
+@pytest.fixture(scope="session")
+def two_face_photo(tmp_path_factory) -> Path:
+    """Two different faces side by side on a plain wall, with background between them (1000x480)."""
+    a, b = shared("face.png"), shared("fom_source_image.png")
+    left = _read_rgb(a) if a else _astronaut_head()
+    right = _read_rgb(b) if b else cv2.flip(_astronaut_head(), 1)
+    ramp = np.linspace(60, 200, 1000, dtype=np.float32)[None, :, None]
+    canvas = np.broadcast_to(ramp, (480, 1000, 3)).astype(np.uint8).copy()
+    canvas[120:360, 60:300] = cv2.resize(left, (240, 240), interpolation=cv2.INTER_AREA)
+    canvas[120:360, 700:940] = cv2.resize(right, (240, 240), interpolation=cv2.INTER_AREA)
+    return _save_rgb(tmp_path_factory.mktemp("photos") / "two_faces.png", canvas)
+
+
+@pytest.fixture(scope="session")
+def five_face_photo(tmp_path_factory) -> Path:
+    """Rembrandt's Syndics (five faces) when shared media is present, else five astronaut heads."""
+    path = shared("fom_source_image_multi_person.jpg")
+    if path is not None:
+        return path
+    head = cv2.resize(_astronaut_head(), (200, 200))
+    row = np.concatenate([head, cv2.flip(head, 1), head, cv2.flip(head, 1), head], axis=1)
+    canvas = np.full((400, 1100, 3), 90, np.uint8)
+    canvas[100:300, 50:1050] = row
+    return _save_rgb(tmp_path_factory.mktemp("photos") / "five_faces.png", canvas)
+
+
+@pytest.fixture(scope="session")
+def noface_photo(tmp_path_factory) -> Path:
+    import skimage.data
+
+    return _save_rgb(tmp_path_factory.mktemp("photos") / "coffee.png", skimage.data.coffee())

@@ -1,0 +1,226 @@
+"""The compiled runner: export once per checkpoint, every supported precision within 35 dB of the
+fp32 dynamic graph on the full-size vox-256 networks, fallback to the dynamic graph on failure."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from engine.paddle_compat import import_paddle
+
+paddle = import_paddle()
+
+from engine import runner_inference as ri  # noqa: E402
+from engine.cpu_features import BF16_FLAGS, cpu_flags, has_fast_bf16, parse_cpu_flags  # noqa: E402
+from engine.networks import IMAGE_SIZE, build_networks, save_checkpoint  # noqa: E402
+from engine.runner import make_runner  # noqa: E402
+from engine.runner_dygraph import DygraphRunner  # noqa: E402
+
+MIN_PSNR_DB = 35.0
+SUPPORTED = ["fp32"] + (["bf16"] if has_fast_bf16() else [])
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+
+
+@pytest.fixture(scope="module")
+def tamed(tmp_path_factory):
+    """Full-size random vox-256 networks whose final conv is scaled by 0.1 so pixels are mid-range
+    (random weights otherwise saturate the sigmoid and flatter lossy paths), saved as a checkpoint."""
+    paddle.seed(2024)
+    nets = build_networks()
+    rng = np.random.default_rng(2024)
+    with paddle.no_grad():
+        final = nets.generator.final
+        final.weight.set_value(final.weight * 0.1)
+        final.bias.set_value(final.bias * 0.1)
+        # ppgan zero-inits the jacobian head; give it a little so the jacobian path is exercised
+        jac = nets.kp_detector.jacobian
+        jac.weight.set_value(rng.normal(0, 1e-3, jac.weight.shape).astype("float32"))
+    checkpoint = tmp_path_factory.mktemp("tamed") / "tamed.pdparams"
+    save_checkpoint(nets, checkpoint)
+    return nets, checkpoint
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory, tamed) -> Path:
+    cache = tmp_path_factory.mktemp("fast-cache")
+    # an export of the same checkpoint by an older runner version, to be cleaned up
+    stale = cache / "inference" / f"v0-{ri.checkpoint_digest(tamed[1])[:24]}"
+    stale.mkdir(parents=True)
+    (stale / "manifest.json").write_text("{}")
+    return cache
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    """A real face (scikit-image's astronaut) as source, a shifted copy of it as driving frames."""
+    from skimage import data
+
+    face = cv2.resize(data.astronaut()[:300, 100:400], (IMAGE_SIZE, IMAGE_SIZE),
+                      interpolation=cv2.INTER_AREA)
+    source = face.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+    driving = np.concatenate([np.roll(source, s, axis=3) for s in (-12, 12)])
+    return np.repeat(source, 2, axis=0), driving
+
+
+@pytest.fixture(scope="module")
+def reference(tamed, inputs):
+    nets, _ = tamed
+    source, driving = inputs
+    ref = DygraphRunner(nets)
+    kp_source, kp_driving = ref.keypoints(source), ref.keypoints(driving)
+    return kp_source, kp_driving, ref.generate(source, kp_source, kp_driving)
+
+
+@pytest.fixture(scope="module")
+def runners(tamed, cache_dir):
+    nets, checkpoint = tamed
+    return {p: make_runner(nets, checkpoint, cache_dir, "cpu", p) for p in SUPPORTED}
+
+
+@pytest.mark.parametrize("precision", SUPPORTED)
+def test_every_supported_precision_stays_close_to_the_fp32_reference(precision, runners, inputs,
+                                                                     reference):
+    runner = runners[precision]
+    assert runner.name == f"inference-cpu-{precision}"
+    source, driving = inputs
+    kp_source_ref, kp_driving_ref, frames_ref = reference
+    # the reference really is mid-range (a saturated output would flatter a lossy path)
+    assert 0.2 < float(np.mean((frames_ref > 0.05) & (frames_ref < 0.95))) <= 1.0
+    assert float(frames_ref.std()) > 0.02
+
+    value, jacobian = runner.keypoints(driving)
+    assert value.shape == (2, 10, 2) and jacobian.shape == (2, 10, 2, 2)
+    kp_tol = 1e-4 if precision == "fp32" else 2e-2
+    assert np.abs(value - kp_driving_ref[0]).max() < kp_tol
+    assert np.abs(jacobian - kp_driving_ref[1]).max() < kp_tol
+
+    frames = runner.generate(source, kp_source_ref, kp_driving_ref)
+    assert frames.shape == frames_ref.shape and frames.dtype == np.float32
+    assert psnr(frames, frames_ref) >= MIN_PSNR_DB
+    if precision == "fp32":
+        assert np.abs(frames - frames_ref).max() < 1e-3
+
+
+def test_source_features_cached_per_photo_give_the_same_frames(runners, inputs, reference):
+    runner = runners[SUPPORTED[-1]]
+    source, _ = inputs
+    kp_source, kp_driving, _ = reference
+    other = np.ascontiguousarray(source[:1, :, ::-1, :])  # a second "photo" (upside down)
+    mixed = np.concatenate([source[:1], other])
+    both = runner.generate(mixed, kp_source, kp_driving)
+    alone = [runner.generate(mixed[i:i + 1], (kp_source[0][i:i + 1], kp_source[1][i:i + 1]),
+                             (kp_driving[0][i:i + 1], kp_driving[1][i:i + 1])) for i in range(2)]
+    np.testing.assert_allclose(both, np.concatenate(alone), atol=2e-2 if SUPPORTED[-1] == "bf16"
+                               else 1e-5)
+    assert np.abs(both[0] - both[1]).max() > 0.05  # different photos really give different frames
+    # the engine passes np.broadcast_to views of one photo
+    view = runner.generate(np.broadcast_to(source[0], source.shape), kp_source, kp_driving)
+    np.testing.assert_array_equal(view, runner.generate(source, kp_source, kp_driving))
+
+
+def test_export_is_cached_per_checkpoint_and_atomic(tamed, cache_dir, runners):
+    nets, checkpoint = tamed
+    digest = ri.checkpoint_digest(checkpoint)
+    assert digest == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    directory = ri.model_dir(cache_dir, digest)
+    assert directory.name == f"v{ri.RUNNER_VERSION}-{digest[:24]}"
+    files = {p.name: p.stat().st_mtime_ns for p in directory.iterdir()}
+    assert {"manifest.json", "generator.pdiparams", "generator_bf16.pdiparams", "encoder.pdiparams",
+            "kp_detector.pdiparams", "reference.npz"} <= set(files)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["runner_version"] == ri.RUNNER_VERSION
+    # no tmp dirs left, and the older version's export is gone
+    assert [p.name for p in directory.parent.iterdir()] == [directory.name]
+
+    # Another load (as in a new process) uses the exported model as it is, without even building
+    # the dynamic-graph networks when given a loader.
+    def must_not_load():
+        pytest.fail("a cached start must not load the dynamic-graph networks")
+
+    again = make_runner(must_not_load, checkpoint, cache_dir, "cpu", "fp32")
+    assert again.name == "inference-cpu-fp32"
+    assert {p.name: p.stat().st_mtime_ns for p in directory.iterdir()} == files
+
+
+def test_export_failure_falls_back_to_the_dynamic_graph(tamed, tmp_path, caplog):
+    nets, checkpoint = tamed
+    nets.generator.inference = False  # a generator the rewrites do not cover: export must refuse it
+    try:
+        with caplog.at_level(logging.WARNING):
+            runner = make_runner(nets, checkpoint, tmp_path, "cpu", "auto")
+    finally:
+        nets.generator.inference = True
+    assert isinstance(runner, DygraphRunner)
+    assert "dynamic graph" in caplog.text
+    assert not list((tmp_path / "inference").glob("*"))  # nothing half-written stays in the cache
+
+
+def test_a_wrong_export_is_refused_not_cached(tamed, tmp_path, caplog, monkeypatch):
+    """The export is checked against the dynamic graph: a rewrite bug (here: the final conv's
+    kernel not flipped) must not reach users."""
+    import paddle.nn.functional as F
+
+    from engine import rewrites
+
+    def unflipped(self, x):
+        return F.conv2d_transpose(x, self.weight.flip([2, 3]), self.bias, padding=self.padding)
+
+    monkeypatch.setattr(rewrites.ConvAsTransposed, "forward", unflipped)
+    nets, checkpoint = tamed
+    with caplog.at_level(logging.WARNING):
+        runner = make_runner(nets, checkpoint, tmp_path, "cpu", "auto")
+    assert isinstance(runner, DygraphRunner)
+    assert "differs from the reference" in caplog.text
+    assert not list((tmp_path / "inference").glob("*"))
+
+
+@pytest.mark.skipif("bf16" not in SUPPORTED, reason="this CPU has no fast bf16")
+def test_a_lossy_precision_below_the_bar_gives_way_to_fp32(tamed, cache_dir, runners, caplog,
+                                                            monkeypatch):
+    nets, checkpoint = tamed
+    monkeypatch.setattr(ri, "MIN_PSNR_DB", 300.0)  # no lossy path reaches this
+    with caplog.at_level(logging.WARNING):
+        runner = make_runner(nets, checkpoint, cache_dir, "cpu", "bf16")
+    assert runner.name == "inference-cpu-fp32"
+    assert "using fp32" in caplog.text
+
+
+def test_predictor_failure_mid_run_falls_back(tamed, cache_dir, inputs, reference, caplog):
+    nets, checkpoint = tamed
+    runner = make_runner(nets, checkpoint, cache_dir, "cpu", "fp32")
+    runner._generator = None  # the predictor is gone, as if it crashed
+    source, _ = inputs
+    kp_source, kp_driving, frames_ref = reference
+
+    def first(kp):
+        return kp[0][:1], kp[1][:1]
+
+    with caplog.at_level(logging.WARNING):
+        frames = runner.generate(source[:1], first(kp_source), first(kp_driving))
+    assert runner.name == DygraphRunner.name
+    assert "dynamic graph" in caplog.text
+    np.testing.assert_allclose(frames, frames_ref[:1], atol=1e-5)
+
+
+def test_precision_choice():
+    assert ri.resolve_precision("cpu", "auto") == ("bf16" if has_fast_bf16() else "fp32")
+    assert ri.resolve_precision("cpu", "fp16") == "fp32"
+    assert ri.resolve_precision("cpu", "fp32") == "fp32"
+    assert ri.resolve_precision("gpu", "auto") == "fp16"
+    assert ri.resolve_precision("gpu", "fp32") == "fp32"
+    with pytest.raises(ValueError):
+        ri.resolve_precision("cpu", "int8")
+    flags = parse_cpu_flags("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f amx_tile amx_bf16\n")
+    assert {"amx_bf16", "avx2"} <= flags and BF16_FLAGS & flags
+    assert not BF16_FLAGS & parse_cpu_flags("processor\t: 0\nflags\t\t: fpu sse avx2\n")
+    assert has_fast_bf16() == bool(BF16_FLAGS & cpu_flags())

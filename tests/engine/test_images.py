@@ -1,0 +1,73 @@
+"""check_image (header first, so bombs are refused undecoded) and photo loading."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine import BadImage, ImageTooLarge, ImageTooSmall, check_image
+from engine.images import load_photo, output_size
+
+
+def _png(w: int, h: int, color=(200, 100, 50), mode="RGB") -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, (w, h), color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _bomb_header(w: int, h: int) -> bytes:
+    """A PNG that *claims* w x h but whose pixel data is garbage: decoding it would fail."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"junk") + chunk(b"IEND", b"")
+
+
+def test_accepts_a_normal_photo():
+    assert check_image(_png(640, 480), max_pixels=10_000_000, min_side=64) == (640, 480)
+
+
+def test_bomb_refused_from_the_header_without_decoding():
+    # If check_image decoded the pixels it would raise BadImage on the junk IDAT instead.
+    with pytest.raises(ImageTooLarge):
+        check_image(_bomb_header(30_000, 30_000), max_pixels=40_000_000, min_side=64)
+    with pytest.raises(ImageTooLarge):  # past Pillow's own bomb limit too
+        check_image(_bomb_header(100_000, 100_000), max_pixels=40_000_000, min_side=64)
+
+
+def test_too_small_and_not_an_image():
+    with pytest.raises(ImageTooSmall):
+        check_image(_png(50, 400), max_pixels=10_000_000, min_side=64)
+    with pytest.raises(BadImage):
+        check_image(b"GIF89a? no, just text", max_pixels=10_000_000, min_side=64)
+    with pytest.raises(BadImage):
+        check_image(_bomb_header(200, 200), max_pixels=10_000_000, min_side=64)  # corrupt data
+    with pytest.raises(BadImage):
+        check_image(_png(300, 300)[:200], max_pixels=10_000_000, min_side=64)  # truncated
+
+
+def test_output_size_caps_the_long_side_and_is_even():
+    assert output_size(4000, 3000, 1280) == (1280, 960)
+    assert output_size(801, 601, 1280) == (800, 600)
+    w, h = output_size(1999, 1001, 1280)
+    assert max(w, h) <= 1280 and w % 2 == 0 and h % 2 == 0
+
+
+def test_load_photo_applies_exif_orientation_and_drops_alpha():
+    img = Image.new("RGB", (400, 200), (10, 20, 30))
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif)
+    rgb = load_photo(buf.getvalue(), max_side=1280)
+    assert rgb.shape == (400, 200, 3) and rgb.dtype == np.uint8
+    rgba = load_photo(_png(300, 200, (1, 2, 3, 0), mode="RGBA"), max_side=1280)
+    assert rgba.shape == (200, 300, 3)
+    big = load_photo(_png(3000, 1000), max_side=1280)
+    assert big.shape == (426, 1280, 3)

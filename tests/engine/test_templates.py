@@ -1,0 +1,107 @@
+"""Template folders (template.toml contract), import validation, face-track crop of driving videos."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from engine import (BadTemplateVideo, TemplateMissing, import_template, list_templates,
+                    load_template)
+from engine.driving import face_track_crop
+from engine.video_io import VideoWriter, probe
+from tests.conftest import _astronaut
+
+REPO_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+def _video(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
+    h, w = frames[0].shape[:2]
+    writer = VideoWriter(path, w, h, fps)
+    for f in frames:
+        writer.write(f)
+    writer.close()
+    return path
+
+
+def test_shipped_yahey_template_keeps_its_keys():
+    import tomllib
+
+    data = tomllib.loads((REPO_TEMPLATES / "yahey" / "template.toml").read_text(encoding="utf-8"))
+    assert data["title"] == "蚂蚁呀嘿" and data["video"] == "mayiyahei.MP4"
+    assert data["title_en"] == "Ant Yahey"
+
+
+def test_load_list_and_titles(short_template, templates_root, tmp_path):
+    assert short_template.id == "short" and short_template.video.is_file()
+    assert short_template.title_for("zh-hans") == "短" and short_template.title_for("en") == "Short"
+    by_dir = load_template(short_template.dir, tmp_path)
+    assert by_dir == short_template
+    # list: only templates whose video exists, sorted by id
+    root = tmp_path / "root"
+    shutil.copytree(short_template.dir, root / "b")
+    shutil.copytree(short_template.dir, root / "a")
+    (root / "c").mkdir()
+    (root / "c" / "template.toml").write_text('title = "c"\nvideo = "gone.mp4"\n')
+    (root / "d").mkdir()
+    assert [t.id for t in list_templates(root)] == ["a", "b"]
+    assert list_templates(tmp_path / "nowhere") == []
+
+
+@pytest.mark.parametrize("toml", [None, 'title = "x"\n', "not toml [", 'title = "x"\nvideo = "v.mp4"\n'])
+def test_missing_or_broken_templates(tmp_path, toml):
+    folder = tmp_path / "t"
+    folder.mkdir()
+    if toml is not None:
+        (folder / "template.toml").write_text(toml)
+    with pytest.raises(TemplateMissing):
+        load_template("t", tmp_path)
+    with pytest.raises(TemplateMissing):
+        load_template("no-such-template", tmp_path)
+
+
+def test_import_template_validates_and_copies(short_template, tmp_path):
+    root = tmp_path / "templates"
+    t = import_template(short_template.video, "My Dance!", root, min_seconds=0.1, max_seconds=5)
+    assert t.id == "my-dance" and t.title == "My Dance!" and t.video.is_file()
+    again = import_template(short_template.video, "My Dance!", root, min_seconds=0.1, max_seconds=5)
+    assert again.id != t.id and again.id.startswith("my-dance")
+    zh = import_template(short_template.video, "蚂蚁", root, min_seconds=0.1, max_seconds=5)
+    assert load_template(zh.id, root).title == "蚂蚁"
+
+    with pytest.raises(BadTemplateVideo, match="duration"):
+        import_template(short_template.video, "too short", root, min_seconds=1.0, max_seconds=30)
+    coffee = cv2.resize(__import__("skimage.data").data.coffee(), (320, 240))
+    noface = _video(tmp_path / "noface.mp4", [coffee] * 12)
+    with pytest.raises(BadTemplateVideo, match="face"):
+        import_template(noface, "no face", root, min_seconds=0.5, max_seconds=5)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"junk" * 100)
+    with pytest.raises(BadTemplateVideo):
+        import_template(junk, "junk", root)
+    assert sorted(p.name for p in root.iterdir()) == sorted([t.id, again.id, zh.id])
+
+
+def test_face_track_crop(tmp_path, short_template):
+    # A wide video with the face off to the left: the crop is a square around it.
+    astro = _astronaut()  # face at about x 177-270, y 66-159
+    wide = np.zeros((480, 960, 3), np.uint8)
+    frames = []
+    for dx in (0, 10, 20, 30):
+        f = wide.copy()
+        f[:, 40 + dx:552 + dx] = astro[:480]
+        frames.append(f)
+    video = _video(tmp_path / "wide.mp4", frames, fps=4)
+    crop = face_track_crop(video, probe(video))
+    assert crop is not None and crop.side % 2 == 0
+    face_x = 40 + 177 + 46
+    assert crop.x < face_x < crop.x + crop.side and crop.y < 110 < crop.y + crop.side
+    assert crop.x + crop.side <= 960 and crop.y + crop.side <= 480
+    # The short template is already a face-centred square: no crop.
+    assert face_track_crop(short_template.video, probe(short_template.video)) is None
+    blank = _video(tmp_path / "blank.mp4", [wide] * 4, fps=4)
+    with pytest.raises(BadTemplateVideo):
+        face_track_crop(blank, probe(blank))
