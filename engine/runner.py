@@ -7,6 +7,7 @@ fp32 reference path and the fallback).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -30,7 +31,7 @@ class ModelRunner(Protocol):
         ...
 
 
-def make_runner(networks: "Networks", checkpoint: Path, cache_dir: Path, device: str,
+def make_runner(networks: "Networks | Callable[[], Networks]", checkpoint: Path, cache_dir: Path, device: str,
                 precision: str) -> ModelRunner:
     """Choose the runner for this device/precision; `device` is already resolved ("cpu" or "gpu")."""
     import functools
