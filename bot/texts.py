@@ -48,7 +48,7 @@ _TEXTS: dict[str, dict[str, str]] = {
     "rendering": {ZH: "🎬 正在生成 {pct}%：{title}", EN: "🎬 Rendering {pct}%: {title}"},
     "sending": {ZH: "📤 正在发送：{title}", EN: "📤 Sending: {title}"},
     "done": {ZH: "✅ 完成：{title}", EN: "✅ Done: {title}"},
-    "caption": {ZH: "蚂蚁呀嘿 · {title}", EN: "Ant Yahey · {title}"},
+    "caption": {ZH: "🎵 {title}", EN: "🎵 {title}"},
     "already_active": {ZH: "你已经有一个任务（#{job}，{state}），请等它完成或发送 /cancel。", EN: "You already have a job (#{job}, {state}); wait for it or send /cancel."},
     "quota": {ZH: "今天的次数已用完（每天 {n} 次），明天再来吧。", EN: "You've used today's {n} videos; please come back tomorrow."},
     "queue_full": {ZH: "现在排队的人太多了，请稍后再试。", EN: "The queue is full right now; please try again later."},

@@ -122,7 +122,7 @@ class Engine:
         image = load_photo(photo, options.max_side)
         boxes = detect_faces(image, max_faces=options.max_faces)
         if not boxes:
-            raise NoFaceFound("no face found in the photo")
+            raise NoFaceFound("no face found in the photo: try a clear, frontal, well-lit face")
         motion = self.motion(template)
         out_path = Path(out_path)
         out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -115,41 +115,25 @@ async def enqueue(db: Database, new: NewJob, limits: Limits) -> tuple[Job, int]:
                 raise QuotaExceeded(limits.daily_quota)
             if await _active_count(session) >= limits.max_queue:
                 raise QueueFull(limits.max_queue)
-        job = Job(
-            kind=str(new.kind),
-            user_id=new.user_id,
-            chat_id=new.chat_id,
-            source_message_id=new.source_message_id,
-            language=new.language,
-            input_file_id=new.input_file_id,
-            input_file_unique_id=new.input_file_unique_id,
-            template_id=new.template_id,
-            template_title=new.template_title,
-            status_message_id=new.status_message_id,
-            status=JobStatus.QUEUED,
-        )
+        job = _row(new, status=JobStatus.QUEUED)
         session.add(job)
         await session.flush()
         return job, await _position(session, job.id)
 
 
+def _row(new: NewJob, **state: object) -> Job:
+    return Job(kind=str(new.kind), user_id=new.user_id, chat_id=new.chat_id,
+               source_message_id=new.source_message_id, language=new.language,
+               input_file_id=new.input_file_id, input_file_unique_id=new.input_file_unique_id,
+               template_id=new.template_id, template_title=new.template_title,
+               status_message_id=new.status_message_id, **state)
+
+
 async def record_cached(db: Database, new: NewJob, result_file_id: str) -> Job:
     """A request answered from the file_id cache: recorded as 'delivering' until the send succeeds."""
     async with db.write() as session:
-        job = Job(
-            kind=str(new.kind),
-            user_id=new.user_id,
-            chat_id=new.chat_id,
-            source_message_id=new.source_message_id,
-            language=new.language,
-            input_file_id=new.input_file_id,
-            input_file_unique_id=new.input_file_unique_id,
-            template_id=new.template_id,
-            status=JobStatus.DELIVERING,
-            from_cache=True,
-            result_file_id=result_file_id,
-            started_at=utcnow(),
-        )
+        job = _row(new, status=JobStatus.DELIVERING, from_cache=True,
+                   result_file_id=result_file_id, started_at=utcnow())
         session.add(job)
         await session.flush()
         return job
