@@ -19,16 +19,9 @@ from .errors import RenderCancelled
 from .face_crop import FaceRegion, crop_face, face_region, paste_face
 from .faces import Box
 from .motion import best_frame, normalize_kp
+from .options import RenderOptions
 from .runner import Keypoints, ModelRunner
 from .video_io import VideoWriter
-
-
-@dataclass(frozen=True)
-class AnimationSettings:
-    relative: bool = True
-    adapt_scale: bool = True
-    best_frame: bool = False
-    batch_size: int = 4
 
 
 @dataclass
@@ -40,19 +33,19 @@ class _Face:
 
 
 def _prepare_faces(photo: np.ndarray, boxes: list[Box], runner: ModelRunner,
-                   motion: DrivingMotion, settings: AnimationSettings) -> list[_Face]:
+                   motion: DrivingMotion, options: RenderOptions) -> list[_Face]:
     regions = [face_region(b) for b in boxes]
     sources = np.stack([crop_face(photo, r) for r in regions])
     values, jacobians = runner.keypoints(sources)
     faces = []
     for i, region in enumerate(regions):
         kp_src = (values[i], jacobians[i])
-        start = best_frame(values[i], motion.value) if settings.best_frame else 0
+        start = best_frame(values[i], motion.value) if options.best_frame else 0
         # ppgan's best-frame mode animates forwards and backwards from that frame, which is the
         # same as taking it as the reference ("initial") pose for the whole clip.
         kp_initial = (motion.value[start], motion.jacobian[start])
         kp_drv = normalize_kp(kp_src, (motion.value, motion.jacobian), kp_initial,
-                              relative=settings.relative, adapt_scale=settings.adapt_scale)
+                              relative=options.relative, adapt_scale=options.adapt_scale)
         faces.append(_Face(region, sources[i], kp_src, kp_drv))
     return faces
 
@@ -96,18 +89,18 @@ class _CompositingWriter:
 
 
 def animate(photo: np.ndarray, boxes: list[Box], runner: ModelRunner, motion: DrivingMotion,
-            writer: VideoWriter, settings: AnimationSettings,
+            writer: VideoWriter, options: RenderOptions, batch_size: int,
             progress: Callable[[float], None] | None = None,
             cancelled: Callable[[], bool] | None = None) -> int:
     """Write every frame to `writer` (not closed here); returns the number of frames."""
-    faces = _prepare_faces(photo, boxes, runner, motion, settings)
+    faces = _prepare_faces(photo, boxes, runner, motion, options)
     total = motion.frames
     sink = _CompositingWriter(photo, faces, writer)
     try:
-        for start in range(0, total, settings.batch_size):
+        for start in range(0, total, batch_size):
             if cancelled is not None and cancelled():
                 raise RenderCancelled("render cancelled")
-            stop = min(total, start + settings.batch_size)
+            stop = min(total, start + batch_size)
             n = stop - start
             batch = []
             for face in faces:

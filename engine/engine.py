@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .animate import AnimationSettings, animate
+from .animate import animate
 from .driving import DrivingMotion, MotionCache, motion_for
 from .errors import CheckpointMissing, EngineError, NoFaceFound, TemplateMissing
 from .faces import detect_faces
@@ -17,22 +17,11 @@ from .images import load_photo
 from .networks import WEIGHTS_FETCH_HINT
 from .paddle_compat import set_threads
 from .runner import ModelRunner
+from .options import DEFAULT_OPTIONS, RenderOptions
 from .templates import Template
 from .video_io import VideoWriter
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    relative: bool = True
-    adapt_scale: bool = True
-    best_frame: bool = False
-    max_faces: int = 5
-    max_side: int = 1280
-
-
-DEFAULT_OPTIONS = RenderOptions()
 
 
 @dataclass(frozen=True)
@@ -127,13 +116,11 @@ class Engine:
         out_path = Path(out_path)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         height, width = image.shape[:2]
-        settings = AnimationSettings(relative=options.relative, adapt_scale=options.adapt_scale,
-                                     best_frame=options.best_frame, batch_size=self.batch_size)
         with self._lock:
             writer = VideoWriter(out_path, width, height, motion.fps, audio=template.sound,
                                  duration=motion.duration)
             try:
-                frames = animate(image, boxes, self.runner, motion, writer, settings,
+                frames = animate(image, boxes, self.runner, motion, writer, options, self.batch_size,
                                  progress, cancelled)
                 writer.close()
             except BaseException:
