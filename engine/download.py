@@ -41,20 +41,10 @@ def download(url: str, dest: Path, expected_size: int | None = None,
                     digest.update(chunk)
                     written += len(chunk)
                     bar.update(len(chunk))
-    except requests.exceptions.ConnectionError as exc:
-        part.unlink(missing_ok=True)
-        raise DownloadError(f"cannot reach {_host(url)} (no internet connection?)") from exc
-    except requests.exceptions.Timeout as exc:
-        part.unlink(missing_ok=True)
-        raise DownloadError(f"download from {_host(url)} timed out") from exc
-    except requests.exceptions.ChunkedEncodingError as exc:
-        part.unlink(missing_ok=True)
-        raise DownloadError(f"download of {dest.name} was cut short; try again") from exc
-    except requests.exceptions.RequestException as exc:
-        part.unlink(missing_ok=True)
-        raise DownloadError(f"download failed: {type(exc).__name__}") from exc
-    except BaseException:
-        part.unlink(missing_ok=True)
+    except BaseException as exc:
+        part.unlink(missing_ok=True)  # never leave a half file behind, whatever went wrong
+        if isinstance(exc, requests.exceptions.RequestException):
+            raise DownloadError(_describe(exc, url, dest)) from exc
         raise
     sha = digest.hexdigest()
     problem = None
@@ -71,6 +61,18 @@ def download(url: str, dest: Path, expected_size: int | None = None,
         raise DownloadError(f"download of {dest.name} is corrupt: {problem}")
     os.replace(part, dest)
     return sha
+
+
+def _describe(exc: Exception, url: str, dest: Path) -> str:
+    import requests
+
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return f"cannot reach {_host(url)} (no internet connection?)"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return f"download from {_host(url)} timed out"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return f"download of {dest.name} was cut short; try again"
+    return f"download failed: {type(exc).__name__}"
 
 
 def _host(url: str) -> str:

@@ -13,7 +13,7 @@ from telegram import Message, Update
 from telegram.ext import ContextTypes
 
 from bot import metrics
-from bot.handlers.common import reply, visit
+from bot.handlers.common import refuse_unless_admin, reply, visit
 from bot.texts import t
 from engine import list_templates
 from storage import JobKind, jobs
@@ -34,8 +34,7 @@ def _video_of(message: Message | None) -> tuple[str, str, int | None] | None:
 async def add_template(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc, lang = await visit(update, context)
     message = update.effective_message
-    if not svc.is_admin(update.effective_user.id):
-        await reply(message, t(lang, "admins_only"))
+    if await refuse_unless_admin(update, svc, lang):
         return
     if message.caption is not None:
         match = CAPTION_COMMAND.match(message.caption.strip())
@@ -63,8 +62,7 @@ async def add_template(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def delete_template(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc, lang = await visit(update, context)
     message = update.effective_message
-    if not svc.is_admin(update.effective_user.id):
-        await reply(message, t(lang, "admins_only"))
+    if await refuse_unless_admin(update, svc, lang):
         return
     wanted = (context.args or [""])[0]
     if not wanted:

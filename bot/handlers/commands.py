@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.handlers.common import reply, visit
+from bot.handlers.common import refuse_unless_admin, reply, visit
 from bot.texts import state, t
 from engine import list_templates
 from storage import JobStatus, jobs
@@ -53,8 +53,7 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc, lang = await visit(update, context)
-    if not svc.is_admin(update.effective_user.id):
-        await reply(update.effective_message, t(lang, "admins_only"))
+    if await refuse_unless_admin(update, svc, lang):
         return
     figures = await jobs.stats(svc.db)
     by_status = ", ".join(f"{k} {v}" for k, v in sorted(figures.by_status.items())) or "0"

@@ -6,7 +6,7 @@ from telegram import Message, ReplyParameters, Update
 from telegram.ext import ContextTypes
 
 from bot.services import Services, services
-from bot.texts import lang_of
+from bot.texts import lang_of, t
 from storage import users
 
 
@@ -22,3 +22,11 @@ async def visit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[Ser
 
 async def reply(message: Message, text: str) -> Message:
     return await message.reply_text(text, reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True))
+
+
+async def refuse_unless_admin(update: Update, svc: Services, lang: str) -> bool:
+    """True (after a polite refusal) when the sender is not in [telegram].admins."""
+    if svc.is_admin(update.effective_user.id):
+        return False
+    await reply(update.effective_message, t(lang, "admins_only"))
+    return True
