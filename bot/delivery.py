@@ -27,6 +27,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from telegram.warnings import PTBDeprecationWarning
 
 from bot import metrics
+from storage import Database, jobs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -128,6 +129,30 @@ async def send_video(
         )
 
     return await with_retries(call, policy, what, migrate)
+
+
+async def deliver_job(
+    bot: Bot,
+    db: Database,
+    job_id: int,
+    reply: VideoReply,
+    video: Path | str,
+    policy: RetryPolicy = RetryPolicy(),
+    on_migrate: Callable[[int], Awaitable[None]] | None = None,
+) -> Message | None:
+    """Send a job's video and record the outcome: 'done' with the file_id in one commit right after
+    Telegram accepts it, or 'failed' when Telegram refuses it (None is returned then)."""
+    try:
+        message = await send_video(bot, reply, video, policy, f"job {job_id} sendVideo", on_migrate)
+    except DeliveryRefused as err:
+        log.warning("job %s not delivered: %s", job_id, err)
+        await jobs.mark_failed(db, job_id, f"delivery: {err}")
+        metrics.JOBS.labels("failed").inc()
+        return None
+    await jobs.mark_done(db, job_id, message.video.file_id if message.video else None)
+    metrics.JOBS.labels("done").inc()
+    log.info("job %s delivered%s", job_id, " from the file_id cache" if isinstance(video, str) else "")
+    return message
 
 
 async def send_text(bot: Bot, chat_id: int, text: str, reply_to: int | None = None) -> Message | None:

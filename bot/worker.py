@@ -17,7 +17,7 @@ from pathlib import Path
 from telegram import Bot
 
 from bot import metrics
-from bot.delivery import DeliveryRefused, RetryPolicy, VideoReply, send_video, upload_action, with_retries
+from bot.delivery import DeliveryRefused, RetryPolicy, VideoReply, deliver_job, upload_action, with_retries
 from bot.paths import render_path, tmp_dir
 from bot.status_messages import StatusMessage
 from bot.texts import t
@@ -244,18 +244,9 @@ class Worker:
             await jobs.migrate_chat(self.db, job.chat_id, new_chat_id)
             status.chat_id = new_chat_id
 
-        try:
-            message = await send_video(self.bot, reply, video, self.retry, f"job {job.id} sendVideo", migrated)
-        except DeliveryRefused as err:
-            log.warning("job %s not delivered: %s", job.id, err)
-            await jobs.mark_failed(self.db, job.id, f"delivery: {err}")
-            metrics.JOBS.labels("failed").inc()
+        if await deliver_job(self.bot, self.db, job.id, reply, video, self.retry, migrated) is None:
             await status.final(t(lang, "delivery_failed"), job.source_message_id)
             return
-        # The one step that makes the delivery count: 'done' and the file_id in one commit.
-        await jobs.mark_done(self.db, job.id, message.video.file_id if message.video else None)
-        metrics.JOBS.labels("done").inc()
-        log.info("job %s delivered", job.id)
         await status.show(t(lang, "done", title=title), force=True)  # the video itself says it
 
     # --- template imports (admins) -----------------------------------------------------------

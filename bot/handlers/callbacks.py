@@ -8,14 +8,14 @@ from telegram import CallbackQuery, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot import intake, metrics
-from bot.delivery import DeliveryRefused, RetryPolicy, VideoReply, send_video
+from bot import intake
+from bot.delivery import RetryPolicy, VideoReply, deliver_job
 from bot.handlers.common import visit
 from bot.keyboards import find_template, parse_callback
 from bot.services import services
 from bot.texts import t
 from engine import list_templates
-from storage import jobs, offers
+from storage import offers
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +60,9 @@ async def on_template_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE
 async def _send_cached(context: ContextTypes.DEFAULT_TYPE, cached: intake.Cached, chat_id: int, reply_to: int,
                        title: str, lang: str, query: CallbackQuery) -> None:
     svc = services(context)
-    try:
-        await send_video(context.bot, VideoReply(chat_id, reply_to, t(lang, "caption", title=title)),
-                         cached.file_id, RetryPolicy(), f"job {cached.job.id} sendVideo (cached)")
-    except DeliveryRefused as err:
-        await jobs.mark_failed(svc.db, cached.job.id, f"delivery: {err}")
-        log.warning("job %s (cached) not delivered: %s", cached.job.id, err)
+    reply = VideoReply(chat_id, reply_to, t(lang, "caption", title=title))
+    if await deliver_job(context.bot, svc.db, cached.job.id, reply, cached.file_id, RetryPolicy()) is None:
         return
-    await jobs.mark_done(svc.db, cached.job.id)
-    metrics.JOBS.labels("done").inc()
-    log.info("job %s delivered from the file_id cache", cached.job.id)
     try:
         await query.edit_message_text(t(lang, "done", title=title))
     except TelegramError:
