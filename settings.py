@@ -1,7 +1,9 @@
 """The one typed configuration object, read once from config.toml (and BOT_TOKEN).
 
-Nothing else in the project reads the environment: the bot, the engine CLI and the tests all
-call `load_settings`, then pass plain values down.
+Nothing else in the project reads the environment on its own account: the bot, the engine CLI and
+the tests all call `load_settings`, then pass plain values down. Libraries that read it themselves
+are the exception, named where they are used: paddle reads OMP_NUM_THREADS at import (set by
+engine/paddle_compat.py from [engine].threads before paddle loads).
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class TelegramSettings(_Section):
     webhook_path: str = "/telegram"  # where the local HTTP server receives the updates
     webhook_secret: str = ""
     poll_timeout: int = Field(default=30, ge=0)
+    # Read and write timeouts of one video upload: a 50 MB file on a slow link, then Telegram's own
+    # processing (8-12 s seen). A timeout shorter than the real answer re-sends the video.
+    upload_timeout: float = Field(default=300.0, gt=0)
+    concurrent_updates: int = Field(default=0, ge=0)  # 0: sized for the machine (4 per core, 8-32)
 
 
 class StorageSettings(_Section):
@@ -57,6 +63,12 @@ class EngineSettings(_Section):
     best_frame: bool = False
     batch_size: int = Field(default=4, ge=1)
     cache_dir: Path = Path("data/cache")  # exported models, driving keypoints
+    # Person segmentation for the plain background: "selfie" (the bundled MediaPipe model) or
+    # "humanseg" (PP-HumanSegV2, fetched with `python -m engine weights fetch --humanseg`).
+    segmenter: Literal["selfie", "humanseg"] = "selfie"
+    humanseg_model: Path = Path("weights/humanseg")
+    clean_background: bool = False  # the default of the per-job "plain background" choice
+    background: str = "#f2f2f2"  # a colour (#rrggbb, #rgb, white, grey...) or "blur"
 
 
 class TemplatesSettings(_Section):
@@ -71,6 +83,25 @@ class LimitsSettings(_Section):
     min_side: int = Field(default=64, ge=16)
     template_min_seconds: float = Field(default=1.0, gt=0)
     template_max_seconds: float = Field(default=30.0, gt=0)
+    # A video that Telegram cannot take (outage, network) is retried with growing pauses until
+    # this many hours after it was rendered (the photo download likewise after the request).
+    delivery_deadline_hours: float = Field(default=24.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)  # renders that crash or time out this often fail
+    deliveries_at_once: int = Field(default=3, ge=1)  # concurrent uploads (never under the render lock)
+    conversions_at_once: int = Field(default=1, ge=1)  # notes/stickers/GIFs made at once, beside renders
+    max_tiles: int = Field(default=9, ge=2, le=9)  # photos in one grid video (a 3x3 grid at most)
+    # Per-user flood control on photos: a burst, then a steady rate (a token bucket).
+    photo_burst: int = Field(default=3, ge=1)
+    photos_per_minute: float = Field(default=6.0, gt=0)
+
+
+class QueueSettings(_Section):
+    # "local": this process renders (one box, the default). "celery": this process only takes
+    # updates and queues jobs; `python -m worker` processes (any host) render and deliver them.
+    backend: Literal["local", "celery"] = "local"
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"  # RabbitMQ; redis://... works too
+    render_queue: str = "render"  # name one per GPU kind to route renders (workers: --queues)
+    conversion_queue: str = "convert"  # ffmpeg only: CPU-only hosts may take these
 
 
 class HttpSettings(_Section):
@@ -93,6 +124,7 @@ class Settings(_Section):
     engine: EngineSettings = EngineSettings()
     templates: TemplatesSettings = TemplatesSettings()
     limits: LimitsSettings = LimitsSettings()
+    queue: QueueSettings = QueueSettings()
     http: HttpSettings = HttpSettings()
     logging: LoggingSettings = LoggingSettings()
     config_path: Path | None = None  # where these settings were read from
@@ -132,6 +164,7 @@ def _resolve(settings: Settings, base: Path) -> Settings:
                 update={
                     "checkpoint": abs_(settings.engine.checkpoint),
                     "cache_dir": abs_(settings.engine.cache_dir),
+                    "humanseg_model": abs_(settings.engine.humanseg_model),
                 }
             ),
             "templates": settings.templates.model_copy(update={"dir": abs_(settings.templates.dir)}),

@@ -6,10 +6,18 @@ import argparse
 import asyncio
 import sys
 
+from typing import TYPE_CHECKING
+
 from settings import ConfigError, load_settings
 
+if TYPE_CHECKING:
+    from bot.tuning import Tuning
+    from engine import Engine
 
-def main(argv: list[str] | None = None) -> int:
+
+def main(argv: list[str] | None = None, engine: "Engine | None" = None, tuning: "Tuning | None" = None) -> int:
+    """`engine`/`tuning`: for a harness that runs this same process with an engine it controls
+    (tests/gated_bot.py); the bot itself builds both from the config."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="The 蚂蚁呀嘿 Telegram bot.")
     parser.add_argument("--config", default=None, help="path to config.toml (default: the repository's)")
     args = parser.parse_args(argv)
@@ -19,11 +27,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     where = settings.config_path or "config.toml"
+    from engine import EngineError
+    from engine.from_settings import render_options
+
+    try:
+        render_options(settings)  # [engine].background and the like, checked before anything starts
+    except EngineError as err:
+        print(f"error: {settings.config_path}: [engine] {err}", file=sys.stderr)
+        return 2
     if not settings.telegram.token:
         print(f"error: no bot token: set BOT_TOKEN in the environment or [telegram].token in {where}",
               file=sys.stderr)
         return 2
-    if not settings.engine.checkpoint.is_file():
+    renders_here = settings.queue.backend == "local"  # else `python -m worker` processes render
+    if renders_here and not settings.engine.checkpoint.is_file():
         print(f"error: checkpoint {settings.engine.checkpoint} not found: run `python -m engine weights fetch`",
               file=sys.stderr)
         return 2
@@ -39,10 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     # paddle installs its own C-level SIGTERM handler when first imported; importing it here, before
     # the stop signals are hooked up below, keeps SIGTERM a graceful stop (the model still loads
     # later, in the worker, while the bot already answers).
-    from engine.paddle_compat import import_paddle
+    if renders_here:
+        from engine.paddle_compat import import_paddle
 
-    import_paddle(settings.engine.threads)
-    app = build_application(settings)
+        import_paddle(settings.engine.threads)
+    app = build_application(settings, engine, tuning) if tuning else build_application(settings, engine)
     try:
         if settings.telegram.mode == "polling":
             # run_polling stops on SIGINT/SIGTERM/SIGABRT and then runs post_stop/post_shutdown.

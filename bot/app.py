@@ -1,17 +1,19 @@
-"""The python-telegram-bot Application: builder, lifecycle hooks, handler registration.
+"""The python-telegram-bot Application: builder, lifecycle hooks, handler registration (wiring only).
 
-post_init opens the database (migrated to head, crash leftovers re-queued), builds the engine and
-starts the worker; post_stop stops the worker (a running render is re-queued); post_shutdown stops
-the HTTP server and closes the database.
+post_init opens the database (migrated to head, this box's leftover leases released), builds the
+engine and starts the render and delivery stages; post_stop stops them (a running render goes
+back in line) and any ffmpeg still running; post_shutdown stops the HTTP server and closes the
+database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import shutil
-from dataclasses import dataclass, field
-from datetime import timedelta
-from pathlib import Path
+import socket
+import uuid
 
 from telegram import BotCommand, Update
 from telegram.ext import (
@@ -20,36 +22,40 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    InlineQueryHandler,
     MessageHandler,
     filters,
 )
 
 from bot import metrics
-from bot.delivery import RetryPolicy
-from bot.handlers import admin_templates, callbacks, commands, errors, group, photo, start_help
+from bot.context import CONTEXT_TYPES, BotContext, BotData, Services
+from bot.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher, make_celery
+from bot.flood_control import FloodControl
+from bot.albums import AlbumCollector
+from bot.grid_collection import CANCEL_PATTERN
+from bot.handlers import (admin_templates, callbacks, commands, conversions, errors, grid, group, inline, photo,
+                          start_help)
 from bot.housekeeping import daily_clean_up
 from bot.http_server import HealthReport, WebhookRoute, start_http_server
-from bot.keyboards import CALLBACK_PATTERN
-from bot.services import KEY, Services
+from bot.keyboards import BACKGROUND_PATTERN, CALLBACK_PATTERN, CONVERT_PATTERN
+from bot.reconciler import redispatch_forgotten
+from bot.stages import Stages, make_stages
 from bot.texts import EN, ZH, t
-from bot.worker import Worker
-from engine import Engine
+from bot.tuning import Tuning
+from engine import Engine, clean_staging, kill_all_ffmpeg
+from engine.from_settings import make_engine, render_options
 from settings import Settings
-from storage import Database, jobs, upgrade_to_head
+from storage import jobs, make_database, upgrade_to_head
 
 log = logging.getLogger(__name__)
-COMMANDS = ("start", "help", "templates", "status", "cancel", "yahey")
+COMMANDS = ("start", "help", "templates", "status", "cancel", "yahey", "grid")
 
 
-@dataclass(frozen=True)
-class Tuning:
-    """Timings the tests shorten; production uses the defaults."""
-
-    status_interval: float = 3.0  # seconds between status edits
-    idle_poll: float = 5.0  # seconds the idle worker waits before looking at the queue again
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    clean_up_first: timedelta = timedelta(minutes=5)
-    clean_up_every: timedelta = timedelta(days=1)
+def concurrent_updates(settings: Settings) -> int:
+    """Updates handled at once: mostly waiting on Telegram, so a few per core (decodes are bounded
+    separately, bot/intake.py)."""
+    configured = settings.telegram.concurrent_updates
+    return configured or max(8, min(32, 4 * (os.cpu_count() or 2)))
 
 
 def build_application(settings: Settings, engine: Engine | None = None, tuning: Tuning = Tuning()) -> Application:
@@ -60,9 +66,10 @@ def build_application(settings: Settings, engine: Engine | None = None, tuning: 
         .token(tg.token)
         .base_url(tg.base_url)
         .base_file_url(tg.base_file_url)
-        .rate_limiter(AIORateLimiter(max_retries=0))  # 429s reach delivery.py, which honours retry_after
-        .concurrent_updates(16)  # a slow download for one user must not hold up the others
-        .media_write_timeout(120)
+        .context_types(CONTEXT_TYPES)
+        .rate_limiter(AIORateLimiter(max_retries=0))  # 429s reach bot/telegram_calls.py, which honours retry_after
+        .concurrent_updates(concurrent_updates(settings))
+        .media_write_timeout(tg.upload_timeout)
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
@@ -70,78 +77,104 @@ def build_application(settings: Settings, engine: Engine | None = None, tuning: 
     if tg.mode == "webhook":
         builder = builder.updater(None)  # updates arrive through bot/http_server.py
     app = builder.build()
-    app.bot_data["settings"] = settings
-    app.bot_data["engine"] = engine
-    app.bot_data["tuning"] = tuning
+    data: BotData = app.bot_data
+    data.settings, data.engine, data.tuning = settings, engine, tuning
     register_handlers(app)
     return app
 
 
 def register_handlers(app: Application) -> None:
+    # Only new messages from a person: edits of old ones, channel posts (no sender) and messages
+    # sent on behalf of a chat (a channel, an anonymous admin: no one to count quota against)
+    # never start anything.
+    new = filters.UpdateType.MESSAGE & filters.User(allow_empty=True) & ~filters.SenderChat.ALL
     private = filters.ChatType.PRIVATE
     image = filters.PHOTO | filters.Document.ALL
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, group.on_migrate))
-    app.add_handler(CommandHandler(["start", "help"], start_help.start_help))
-    app.add_handler(CommandHandler("templates", commands.templates))
-    app.add_handler(CommandHandler("status", commands.status))
-    app.add_handler(CommandHandler("cancel", commands.cancel))
-    app.add_handler(CommandHandler("stats", commands.stats))
-    app.add_handler(CommandHandler("yahey", group.on_yahey))
-    app.add_handler(MessageHandler(image & filters.CaptionRegex(group.CAPTION_COMMAND), group.on_yahey))
-    app.add_handler(CommandHandler("addtemplate", admin_templates.add_template))
+    app.add_handler(CommandHandler(["start", "help"], start_help.start_help, filters=new))
+    app.add_handler(CommandHandler("templates", commands.templates, filters=new))
+    app.add_handler(CommandHandler("status", commands.status, filters=new))
+    app.add_handler(CommandHandler("cancel", commands.cancel, filters=new))
+    app.add_handler(CommandHandler("stats", commands.stats, filters=new))
+    app.add_handler(CommandHandler("yahey", group.on_yahey, filters=new))
+    app.add_handler(CommandHandler("grid", grid.on_grid, filters=new))
+    app.add_handler(MessageHandler(new & filters.ChatType.GROUPS & filters.REPLY & image, grid.on_reply_with_photo))
+    app.add_handler(MessageHandler(new & image & filters.CaptionRegex(group.CAPTION_COMMAND), group.on_yahey))
+    app.add_handler(CommandHandler("addtemplate", admin_templates.add_template, filters=new))
     app.add_handler(MessageHandler(
-        (filters.VIDEO | filters.ANIMATION | filters.Document.ALL) & filters.CaptionRegex(r"(?i)^/addtemplate\b"),
+        new & (filters.VIDEO | filters.ANIMATION | filters.Document.ALL) & filters.CaptionRegex(r"(?i)^/addtemplate\b"),
         admin_templates.add_template))
-    app.add_handler(CommandHandler("deltemplate", admin_templates.delete_template))
+    app.add_handler(CommandHandler("deltemplate", admin_templates.delete_template, filters=new))
     app.add_handler(CallbackQueryHandler(callbacks.on_template_pressed, pattern=CALLBACK_PATTERN))
-    app.add_handler(MessageHandler(private & image, photo.on_photo))
-    app.add_handler(MessageHandler(private & ~filters.StatusUpdate.ALL, start_help.send_a_photo))
+    app.add_handler(CallbackQueryHandler(callbacks.on_background_pressed, pattern=BACKGROUND_PATTERN))
+    app.add_handler(CallbackQueryHandler(grid.on_cancel_pressed, pattern=CANCEL_PATTERN))
+    app.add_handler(CallbackQueryHandler(conversions.on_conversion_pressed, pattern=CONVERT_PATTERN))
+    app.add_handler(InlineQueryHandler(inline.on_inline_query))
+    app.add_handler(MessageHandler(new & private & image, photo.on_photo))
+    app.add_handler(MessageHandler(new & private & ~filters.StatusUpdate.ALL, start_help.send_a_photo))
     app.add_error_handler(errors.on_error)
 
 
-def _sqlite_path(url: str) -> Path | None:
-    for prefix in ("sqlite+aiosqlite:///", "sqlite:///"):
-        if url.startswith(prefix) and url[len(prefix):] not in ("", ":memory:"):
-            return Path(url[len(prefix):])
-    return None
-
-
-def _make_engine(settings: Settings) -> Engine:
-    e = settings.engine
-    return Engine(e.checkpoint, e.cache_dir, device=e.device, precision=e.precision, threads=e.threads,
-                  batch_size=e.batch_size)
+def stage_owner() -> str:
+    """This process's name on the leases it takes (host, pid and a nonce: pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 async def _post_init(app: Application) -> None:
-    settings: Settings = app.bot_data["settings"]
-    tuning: Tuning = app.bot_data["tuning"]
-    data_dir = settings.storage.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
-    db_path = _sqlite_path(settings.storage.url)
-    if db_path is not None:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.storage.url)
+    data: BotData = app.bot_data
+    settings, tuning = data.settings, data.tuning
+    assert settings is not None
+    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    db = make_database(settings)
     await upgrade_to_head(db)
-    requeued = await jobs.requeue_unfinished(db)
-    if requeued:
-        log.info("%d job(s) left running by the last run re-queued", requeued)
-    shutil.rmtree(data_dir / "tmp", ignore_errors=True)  # no job runs yet: every temp folder is stale
-    engine = app.bot_data.get("engine") or _make_engine(settings)
-    worker = Worker(app.bot, db, engine, settings, status_interval=tuning.status_interval,
-                    idle_poll=tuning.idle_poll, retry=tuning.retry)
-    svc = Services(settings=settings, db=db, engine=engine, worker=worker)
+    engine: Engine | None = None
+    stages: Stages | None = None
+    dispatch: Dispatcher
+    if settings.queue.backend == "local":
+        # One box: this process is the database's only user, so whatever its last run held is free.
+        requeued = await jobs.release_all_leases(db)
+        if requeued:
+            log.info("%d job(s) left running by the last run re-queued", requeued)
+        shutil.rmtree(settings.storage.data_dir / "tmp", ignore_errors=True)  # no job runs yet: all stale
+        clean_staging(settings.templates.dir)  # half-made imports: their jobs redo them from the start
+        engine = data.engine or make_engine(settings)
+        stages = make_stages(app.bot, db, engine, settings, tuning, stage_owner())
+        dispatch = LocalDispatcher(stages.render.wake, stages.conversion.wake, stages.delivery.wake)
+    else:  # workers render and deliver; this process takes updates and queues jobs
+        dispatch = CeleryDispatcher(make_celery(settings), settings)
+    limits = settings.limits
+    svc = Services(settings=settings, db=db, engine=engine, options=render_options(settings), dispatch=dispatch,
+                   stages=stages, flood=FloodControl(limits.photo_burst, limits.photos_per_minute),
+                   decode_slots=asyncio.Semaphore(1), albums=AlbumCollector())
     await _set_commands(app)
     metrics.QUEUE_LENGTH.set(await jobs.queue_length(db))
+    if engine is not None:
+        metrics.set_engine_info(engine.status.state, engine.status.runner, engine.status.precision,
+                                engine.status.device)
     if app.job_queue is not None:
         app.job_queue.run_repeating(daily_clean_up, interval=tuning.clean_up_every, first=tuning.clean_up_first,
                                     name="daily-clean-up")
+        app.job_queue.run_repeating(grid.sweep_expired, interval=tuning.grid_sweep_every, first=tuning.grid_sweep_every,
+                                    name="grid-expiry")
+        if stages is None:
+            app.job_queue.run_repeating(_reconcile, interval=tuning.reconcile_every, first=tuning.reconcile_every,
+                                        name="reconcile")
     await _start_http(app, svc)
     if settings.telegram.mode == "webhook":
         await app.bot.set_webhook(settings.telegram.webhook_url, secret_token=settings.telegram.webhook_secret or None,
                                   allowed_updates=Update.ALL_TYPES)
-    app.bot_data[KEY] = svc  # last: handlers and the shutdown hooks find a complete set
-    worker.start()
-    log.info("bot @%s up (%s mode)", app.bot.username, settings.telegram.mode)
+    data.services = svc  # last: handlers and the shutdown hooks find a complete set
+    if stages is not None:
+        for stage in stages.all():
+            stage.start()
+    log.info("bot @%s up (%s mode, %s)", app.bot.username, settings.telegram.mode,
+             "rendering here" if stages else "workers render")
+
+
+async def _reconcile(context: BotContext) -> None:
+    svc = context.bot_data.services
+    if svc is not None:
+        await redispatch_forgotten(svc.db, svc.dispatch, context.bot_data.tuning.stuck_after)
 
 
 async def _set_commands(app: Application) -> None:
@@ -156,26 +189,35 @@ async def _start_http(app: Application, svc: Services) -> None:
         return
 
     async def health() -> HealthReport:
-        return HealthReport(database=await svc.db.ping(), model_loaded=svc.engine.loaded,
-                            queue=await jobs.queue_length(svc.db))
+        database, queue = await svc.db.ping(), await jobs.queue_length(svc.db)
+        if svc.engine is None or svc.stages is None:  # the workers report their own engines
+            return HealthReport(database=database, engine_state="workers", queue=queue)
+        status, ready = svc.engine.status, svc.stages.render.readiness
+        return HealthReport(database=database, engine_state=status.state, queue=queue, runner=status.runner,
+                            precision=status.precision, device=status.device, detail=status.detail,
+                            step=ready.step, progress=round(ready.fraction, 3))
 
     webhook = None
     if settings.telegram.mode == "webhook":
         webhook = WebhookRoute(settings.telegram.webhook_path, settings.telegram.webhook_secret, app)
-    app.bot_data["http"] = await start_http_server(settings.http.host, settings.http.port, health, webhook)
+    data: BotData = app.bot_data
+    data.http = await start_http_server(settings.http.host, settings.http.port, health, webhook)
 
 
 async def _post_stop(app: Application) -> None:
-    svc: Services | None = app.bot_data.get(KEY)
-    if svc is not None:
-        await svc.worker.stop()
+    svc = app.bot_data.services
+    if svc is not None and svc.stages is not None:  # together: the graceful stop fits the grace period once
+        await asyncio.gather(*(stage.stop() for stage in svc.stages.all()))
+    killed = kill_all_ffmpeg()
+    if killed:
+        log.info("%d ffmpeg process(es) stopped", killed)
 
 
 async def _post_shutdown(app: Application) -> None:
-    http = app.bot_data.pop("http", None)
-    if http is not None:
-        await http.stop()
-    svc: Services | None = app.bot_data.get(KEY)
-    if svc is not None:
-        await svc.db.close()
+    data: BotData = app.bot_data
+    if data.http is not None:
+        await data.http.stop()
+        data.http = None
+    if data.services is not None:
+        await data.services.db.close()
         log.info("database closed")

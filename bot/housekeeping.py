@@ -1,5 +1,11 @@
 """Daily clean-up (PTB JobQueue): finished job rows and rendered videos past storage.retention_days,
-and any temp folder no running job owns."""
+and temp folders nobody works in any more.
+
+A temp folder is removed only when its job is not active and the folder has not been touched for a
+day: the database says which jobs are active *now*, and a job claimed just after that reading has
+a fresh folder (the render stage recreates it at the claim), so the running job's files are never
+pulled from under it.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +14,20 @@ import shutil
 import time
 from pathlib import Path
 
-from telegram.ext import ContextTypes
-
-from bot.paths import renders_dir
-from bot.services import services
+from bot.context import BotContext, services
+from bot.paths import conversions_dir, renders_dir
 from settings import Settings
-from storage import Database
+from storage import Database, jobs
 from storage.cleanup import purge_before
-from storage.jobs import older_than
 
 log = logging.getLogger(__name__)
+STALE_TMP_S = 86400.0
 
 
-async def clean_up(settings: Settings, db: Database, running_job_id: int | None) -> tuple[int, int]:
+async def clean_up(settings: Settings, db: Database) -> tuple[int, int]:
     """Returns (job rows deleted, files deleted)."""
     days = settings.storage.retention_days
-    deleted_rows, paths = await purge_before(db, older_than(days))
+    deleted_rows, paths = await purge_before(db, jobs.older_than(days))
     removed = 0
     for path in paths:
         try:
@@ -31,22 +35,30 @@ async def clean_up(settings: Settings, db: Database, running_job_id: int | None)
             removed += 1
         except OSError as err:
             log.warning("cannot remove %s: %s", path, err)
-    cutoff = time.time() - days * 86400
-    renders = renders_dir(settings.storage.data_dir)
-    if renders.is_dir():
-        for video in renders.glob("*.mp4"):
-            if video.stat().st_mtime < cutoff:  # a render whose row is gone (or never was)
-                video.unlink(missing_ok=True)
+    now = time.time()
+    for folder in (renders_dir(settings.storage.data_dir), conversions_dir(settings.storage.data_dir)):
+        if not folder.is_dir():
+            continue
+        for kept in folder.iterdir():
+            if kept.is_file() and kept.stat().st_mtime < now - days * 86400:  # its row is gone (or never was)
+                kept.unlink(missing_ok=True)
                 removed += 1
     tmp = settings.storage.data_dir / "tmp"
     if tmp.is_dir():
+        active = {str(i) for i in await jobs.active_job_ids(db)}
         for folder in tmp.iterdir():
-            if folder.name != str(running_job_id):
-                shutil.rmtree(folder, ignore_errors=True)
+            if folder.name in active:
+                continue
+            try:
+                if folder.stat().st_mtime > now - STALE_TMP_S:
+                    continue
+            except OSError:
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
     log.info("clean-up: %d finished job(s) and %d file(s) older than %d day(s) removed", deleted_rows, removed, days)
     return deleted_rows, removed
 
 
-async def daily_clean_up(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def daily_clean_up(context: BotContext) -> None:
     svc = services(context)
-    await clean_up(svc.settings, svc.db, svc.worker.current_job_id)
+    await clean_up(svc.settings, svc.db)

@@ -1,35 +1,11 @@
 """The bot's HTTP side on [http].host/port: GET /healthz, GET /metrics and, in webhook mode, the
-Telegram webhook. It runs on the bot's own event loop (no thread).
+Telegram webhook. It runs on the bot's own event loop (no thread); bot/app.py wires it.
 
-Wiring (bot/app.py; `settings` is the Settings object, `app` the PTB Application):
-
-    from bot.http_server import HealthReport, HttpServer, WebhookRoute, start_http_server
-
-    async def health() -> HealthReport:           # keep it quick; it runs per request (5 s cap)
-        return HealthReport(database=await store.ping(), model_loaded=engine_ready.is_set(),
-                            queue=await store.queue_length())
-
-    async def post_init(app: Application) -> None:
-        ...  # database, engine, worker first
-        if settings.http.port:                    # 0 turns the HTTP side off
-            webhook = None
-            if settings.telegram.mode == "webhook":
-                webhook = WebhookRoute(settings.telegram.webhook_path, settings.telegram.webhook_secret, app)
-            app.bot_data["http"] = await start_http_server(settings.http.host, settings.http.port, health, webhook)
-        if settings.telegram.mode == "webhook":   # after the route exists
-            await app.bot.set_webhook(settings.telegram.webhook_url, secret_token=settings.telegram.webhook_secret,
-                                      allowed_updates=Update.ALL_TYPES)
-
-    async def post_shutdown(app: Application) -> None:
-        if (server := app.bot_data.pop("http", None)) is not None:
-            await server.stop()
-
-Webhook mode follows PTB's custom-webhook pattern: build with `ApplicationBuilder().updater(None)`,
-then `async with app: await post_init(app); await app.start(); <wait for SIGTERM>; await app.stop()`
-and call post_shutdown yourself (run_polling is what normally calls post_init/post_shutdown).
-Updates POSTed to the path with the right X-Telegram-Bot-Api-Secret-Token go to app.update_queue;
-a missing or wrong secret gets 403, a body that is not an update 400. Webhook mode needs a
-non-empty secret and an HTTP port.
+/healthz answers 200 while the bot can do its work (the model may still be loading: "model" and
+"engine" say so, with progress) and 503 when it cannot: the database is unreachable or the model
+failed to load. Webhook mode follows PTB's custom-webhook pattern: updates POSTed to the path with
+the right X-Telegram-Bot-Api-Secret-Token go to app.update_queue; a missing or wrong secret gets
+403, a body that is not an update 400.
 """
 
 from __future__ import annotations
@@ -57,8 +33,18 @@ HEALTH_TIMEOUT_S = 5.0  # a hung database counts as unreachable
 @dataclass(frozen=True)
 class HealthReport:
     database: bool  # the database answered
-    model_loaded: bool  # False while the engine is still loading
-    queue: int  # jobs queued or rendering
+    engine_state: str  # loading | ready | degraded | failed (engine.EngineState)
+    queue: int  # jobs waiting for or in the render stage
+    runner: str | None = None
+    precision: str | None = None
+    device: str | None = None
+    detail: str | None = None  # why degraded or failed
+    step: str | None = None  # what start-up preparation is doing
+    progress: float | None = None  # 0..1 of the start-up preparation
+
+    @property
+    def healthy(self) -> bool:
+        return self.database and self.engine_state != "failed"
 
 
 @dataclass(frozen=True)
@@ -109,14 +95,18 @@ class HttpServer:
         except Exception as exc:  # whatever broke, the probe answers; the cause goes to the log
             log.warning("health check failed: %r", exc)
             report = None
-        healthy = report is not None and report.database
-        body = {
+        healthy = report is not None and report.healthy
+        body: dict[str, Any] = {
             "status": "ok" if healthy else "unavailable",
-            "database": "ok" if healthy else "unreachable",
-            "model": "loaded" if report is not None and report.model_loaded else "loading",
-            "queue": report.queue if report is not None else None,
+            "database": "ok" if report is not None and report.database else "unreachable",
             "uptime_s": round(time.monotonic() - self._started, 1),
         }
+        if report is not None:
+            body["model"] = {"ready": "loaded", "degraded": "loaded"}.get(report.engine_state, report.engine_state)
+            body["engine"] = {"state": report.engine_state, "runner": report.runner, "precision": report.precision,
+                              "device": report.device, "detail": report.detail, "step": report.step,
+                              "progress": report.progress}
+            body["queue"] = report.queue
         return web.json_response(body, status=200 if healthy else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:

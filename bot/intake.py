@@ -1,24 +1,33 @@
-"""From a photo to a queued job: which file, is it usable, the keyboard offer, limits, the cache.
+"""From a photo to a queued job: flood control, limits, the file, the keyboard offer, the cache.
 
+The order is the cheap checks first: the per-user flood control and the daily quota come before
+anything is downloaded, and full-size decodes (and the face scan, which decodes the photo as the
+render will) wait for a free slot so a burst of 40-megapixel photos never competes with the render
+for both cores at once.
 Everything a user can get wrong ends here as a Refusal carrying a text key; handlers word it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from telegram import Bot, Message, ReplyParameters
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 
 from bot import metrics
+from bot.context import Services
+from bot.flood_control import Verdict
 from bot.keyboards import template_keyboard
-from bot.services import Services
+from bot.render_choices import choices_json, effective_options
+from bot.result_cache import result_key
 from bot.texts import t
-from engine import BadImage, ImageTooLarge, ImageTooSmall, Template, check_image, list_templates
-from settings import LimitsSettings
-from storage import Offer, jobs, offers
+from engine import (BadImage, EngineState, ImageTooLarge, ImageTooSmall, Template, animated_count, check_image,
+                    faces_in_photo, list_templates)
+from storage import JobKind, Offer, jobs, offers
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +40,10 @@ class Refusal(Exception):
 
     def text(self, lang: str) -> str:
         return t(lang, self.key, **self.values)
+
+
+class Ignored(Exception):
+    """Dropped without an answer (a duplicate, a flood the user was already told about)."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +68,39 @@ def photo_of(message: Message) -> PhotoRef | None:
     return None
 
 
-async def validate(bot: Bot, ref: PhotoRef, limits: LimitsSettings) -> None:
+def ensure_engine_usable(svc: Services) -> None:
+    if svc.engine is not None and svc.engine.status.state == EngineState.FAILED:
+        raise Refusal("engine_down")
+
+
+async def admit(svc: Services, user_id: int, chat_id: int, ref: PhotoRef) -> None:
+    """Flood control, the renderer's health and the daily quota, before any download."""
+    if not svc.is_admin(user_id):
+        verdict = svc.flood.check(user_id, chat_id, ref.file_unique_id)
+        if verdict == Verdict.DUPLICATE:
+            metrics.PHOTOS_THROTTLED.labels("duplicate").inc()
+            raise Ignored()
+        if verdict in (Verdict.SLOW_DOWN, Verdict.THROTTLED):
+            metrics.PHOTOS_THROTTLED.labels("flood").inc()
+            if verdict == Verdict.THROTTLED:
+                raise Ignored()
+            raise Refusal("slow_down")
+    ensure_engine_usable(svc)
+    limits = svc.limits_for(user_id)
+    if not limits.exempt and await jobs.used_today(svc.db, user_id) >= limits.daily_quota:
+        raise Refusal("quota", n=limits.daily_quota)
+
+
+def _check_and_count(data: bytes, max_pixels: int, min_side: int, max_side: int) -> int:
+    check_image(data, max_pixels, min_side)  # the header first: bombs are refused undecoded
+    return len(faces_in_photo(data, max_side))
+
+
+async def validate(svc: Services, bot: Bot, ref: PhotoRef) -> int:
     """Size from Telegram's metadata first (bots cannot download over 20 MB), then the image
-    header and pixels (decompression bombs are refused before decoding)."""
+    header and pixels (decompression bombs are refused before decoding), then its faces: "no
+    face" is answered now, not after the queue. Returns how many faces were found."""
+    limits = svc.settings.limits
     max_bytes = limits.max_file_mb * 1024 * 1024
     if ref.file_size is not None and ref.file_size > max_bytes:
         raise Refusal("too_big", mb=limits.max_file_mb)
@@ -69,22 +112,35 @@ async def validate(bot: Bot, ref: PhotoRef, limits: LimitsSettings) -> None:
             raise Refusal("too_big", mb=limits.max_file_mb) from err
         log.info("photo %s download failed: %s", ref.file_unique_id, err)
         raise Refusal("download_failed") from err
-    except Exception as err:  # any Telegram or network failure: ask to resend
+    except TelegramError as err:  # network, timeouts: ask to resend
         log.info("photo %s download failed: %s", ref.file_unique_id, err)
         raise Refusal("download_failed") from err
     if len(data) > max_bytes:
         raise Refusal("too_big", mb=limits.max_file_mb)
-    try:
-        await asyncio.to_thread(check_image, data, int(limits.max_megapixels * 1_000_000), limits.min_side)
-    except ImageTooLarge:
-        raise Refusal("image_too_large", mp=f"{limits.max_megapixels:g}") from None
-    except ImageTooSmall:
-        raise Refusal("image_too_small", px=limits.min_side) from None
-    except BadImage:
-        raise Refusal("bad_image") from None
+    async with svc.decode_slots:
+        try:
+            faces = await asyncio.to_thread(_check_and_count, data, int(limits.max_megapixels * 1_000_000),
+                                            limits.min_side, svc.options.max_side)
+        except ImageTooLarge:
+            raise Refusal("image_too_large", mp=f"{limits.max_megapixels:g}") from None
+        except ImageTooSmall:
+            raise Refusal("image_too_small", px=limits.min_side) from None
+        except BadImage:
+            raise Refusal("bad_image") from None
+    if faces == 0:
+        raise Refusal("no_face")
+    return faces
 
 
-async def offer(svc: Services, bot: Bot, chat_id: int, ref: PhotoRef, requester: int, lang: str) -> Message:
+def offer_text(lang: str, faces: int, max_faces: int) -> str:
+    """The keyboard's line: how many faces will sing (only the largest max_faces when there are more)."""
+    if faces > max_faces:
+        return t(lang, "pick_template_some", n=faces, k=animated_count(faces, max_faces))
+    return t(lang, "pick_template" if faces == 1 else "pick_template_all", n=faces)
+
+
+async def offer(svc: Services, bot: Bot, chat_id: int, ref: PhotoRef, requester: int, lang: str,
+                faces: int) -> Message:
     """Record the photo and answer it with one button per template."""
     templates = list_templates(svc.templates_dir)
     if not templates:
@@ -92,9 +148,16 @@ async def offer(svc: Services, bot: Bot, chat_id: int, ref: PhotoRef, requester:
     row = await offers.create(svc.db, chat_id=chat_id, owner_id=requester, photo_message_id=ref.message_id,
                               file_id=ref.file_id, file_unique_id=ref.file_unique_id)
     return await bot.send_message(
-        chat_id, t(lang, "pick_template"), reply_markup=template_keyboard(row.id, templates, lang),
+        chat_id, offer_text(lang, faces, svc.options.max_faces), reply_markup=template_keyboard(row.id, templates, lang),
         reply_parameters=ReplyParameters(ref.message_id, allow_sending_without_reply=True),
     )
+
+
+async def take_photo(svc: Services, bot: Bot, chat_id: int, ref: PhotoRef, requester: int, lang: str) -> None:
+    """A photo to animate arrived: admit, download and check it, offer the keyboard."""
+    await admit(svc, requester, chat_id, ref)
+    faces = await validate(svc, bot, ref)
+    await offer(svc, bot, chat_id, ref, requester, lang, faces)
 
 
 @dataclass
@@ -106,33 +169,57 @@ class Queued:
 @dataclass
 class Cached:
     job: jobs.Job
-    file_id: str
-
-
-@dataclass
-class Outcome:
-    queued: Queued | None = None
-    cached: Cached | None = None
-    refusal: Refusal | None = field(default=None)
 
 
 async def request_render(svc: Services, row: Offer, template: Template, lang: str,
-                         status_message_id: int | None) -> Outcome:
-    """A template was picked: answer from the file_id cache, or queue a render within the limits."""
+                         status_message_id: int | None) -> Queued | Cached:
+    """A template was picked: answer from the file_id cache, or queue a render within the limits.
+    Raises Refusal for a limit."""
+    ensure_engine_usable(svc)
+    choices = choices_json(row.clean_background)
+    key = await asyncio.to_thread(result_key, template, effective_options(svc.options, choices))
     new = jobs.NewJob(user_id=row.owner_id, chat_id=row.chat_id, source_message_id=row.photo_message_id,
                       input_file_id=row.file_id, input_file_unique_id=row.file_unique_id, language=lang,
-                      template_id=template.id, status_message_id=status_message_id)
-    cached = await jobs.cached_result(svc.db, row.file_unique_id, template.id)
-    if cached is not None:
-        return Outcome(cached=Cached(await jobs.record_cached(svc.db, new, cached), cached))
+                      template_id=template.id, template_title=template.title_for(lang),
+                      status_message_id=status_message_id, result_key=key, options=choices)
+    source = await jobs.cached_result(svc.db, row.file_unique_id, key)
+    if source is not None:
+        job = await jobs.record_cached(svc.db, new, source)
+        log.info("job %s answered from the file_id cache", job.id)
+        svc.dispatch.deliver()
+        return Cached(job)
+    return await _enqueue(svc, new, lang)
+
+
+async def _enqueue(svc: Services, new: jobs.NewJob, lang: str) -> Queued:
     try:
-        job, position = await jobs.enqueue(svc.db, new, svc.limits_for(row.owner_id))
+        job, position = await jobs.enqueue(svc.db, new, svc.limits_for(new.user_id))
     except jobs.AlreadyActive as err:
-        return Outcome(refusal=Refusal("already_active", job=err.job.id, state=t(lang, f"state_{err.job.status}")))
+        raise Refusal("already_active", job=err.job.id, state=t(lang, f"state_{err.job.status}")) from None
     except jobs.QuotaExceeded as err:
-        return Outcome(refusal=Refusal("quota", n=err.limit))
+        raise Refusal("quota", n=err.limit) from None
     except jobs.QueueFull:
-        return Outcome(refusal=Refusal("queue_full"))
+        raise Refusal("queue_full") from None
     metrics.JOBS.labels("queued").inc()
-    log.info("job %s queued for user %s (template %s, position %d)", job.id, row.owner_id, template.id, position)
-    return Outcome(queued=Queued(job, position))
+    log.info("job %s queued for user %s (%s, template %s, position %d)", job.id, new.user_id, new.kind,
+             new.template_id, position)
+    svc.dispatch.render(job.id)
+    return Queued(job, position)
+
+
+async def request_grid(svc: Services, row: Offer, template: Template, requester: int, lang: str,
+                       status_message_id: int | None, reply_to: int) -> Queued:
+    """An album's or a collection's template was picked: one grid job, costing its number of
+    photos against the requester's daily quota. Raises Refusal for a limit."""
+    ensure_engine_usable(svc)
+    photos = offers.photos_of(row)[: svc.settings.limits.max_tiles]
+    inputs = [{"file_id": p["file_id"], "file_unique_id": p["file_unique_id"]} for p in photos]
+    choices = choices_json(row.clean_background)
+    key = await asyncio.to_thread(result_key, template, effective_options(svc.options, choices))
+    together = hashlib.sha256(":".join(p["file_unique_id"] for p in inputs).encode()).hexdigest()[:32]
+    new = jobs.NewJob(user_id=requester, chat_id=row.chat_id, source_message_id=reply_to,
+                      input_file_id=inputs[0]["file_id"], input_file_unique_id=f"grid-{together}", language=lang,
+                      template_id=template.id, template_title=template.title_for(lang),
+                      status_message_id=status_message_id, result_key=key, options=choices, kind=JobKind.GRID,
+                      cost=len(inputs), inputs=json.dumps(inputs))
+    return await _enqueue(svc, new, lang)

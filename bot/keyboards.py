@@ -1,4 +1,8 @@
-"""The template keyboard and its callback data ("t:<offer id>:<template key>", at most 64 bytes)."""
+"""The inline keyboards and their callback data (at most 64 bytes each):
+- under a photo, one button per template: "t:<offer id>:<template key>";
+- under a delivered video, its other forms: "c:<job id>:<note|sticker|gif|pack>", and a share
+  button that opens inline mode in a chat the user picks.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.texts import t
 from engine import Template
+from storage.models import OutputKind
 
 PREFIX = "t"
 CALLBACK_PATTERN = r"^t:\d+:"
@@ -21,12 +27,31 @@ def template_key(template_id: str, offer_id: int) -> str:
     return "#" + hashlib.sha1(template_id.encode()).hexdigest()[:12]
 
 
-def template_keyboard(offer_id: int, templates: Sequence[Template], lang: str) -> InlineKeyboardMarkup:
-    rows = [
+BACKGROUND_PREFIX = "b"
+BACKGROUND_PATTERN = r"^b:\d+$"
+
+
+def template_buttons(offer_id: int, templates: Sequence[Template], lang: str) -> list[list[InlineKeyboardButton]]:
+    """One row per template."""
+    return [
         [InlineKeyboardButton(tpl.title_for(lang), callback_data=f"{PREFIX}:{offer_id}:{template_key(tpl.id, offer_id)}")]
         for tpl in templates
     ]
+
+
+def template_keyboard(offer_id: int, templates: Sequence[Template], lang: str,
+                      clean_background: bool = False) -> InlineKeyboardMarkup:
+    """One button per template, then the plain-background switch (its state shown by ☑/☐)."""
+    rows = template_buttons(offer_id, templates, lang)
+    mark = "☑" if clean_background else "☐"
+    rows.append([InlineKeyboardButton(f"{mark} {t(lang, 'button_background')}",
+                                      callback_data=f"{BACKGROUND_PREFIX}:{offer_id}")])
     return InlineKeyboardMarkup(rows)
+
+
+def parse_background(data: str) -> int | None:
+    prefix, _, offer_id = data.partition(":")
+    return int(offer_id) if prefix == BACKGROUND_PREFIX and offer_id.isdigit() else None
 
 
 def parse_callback(data: str) -> tuple[int, str] | None:
@@ -41,3 +66,31 @@ def find_template(key: str, offer_id: int, templates: Sequence[Template]) -> Tem
         if template_key(tpl.id, offer_id) == key:
             return tpl
     return None
+
+
+CONVERT_PREFIX = "c"
+CONVERT_PATTERN = r"^c:\d+:(note|sticker|gif|pack)$"
+CONVERSIONS = (OutputKind.NOTE, OutputKind.STICKER, OutputKind.GIF, OutputKind.PACK)
+
+
+def result_keyboard(job_id: int, lang: str) -> InlineKeyboardMarkup:
+    """Under a delivered video: a round note, a sticker, a GIF, the user's pack, share."""
+
+    def button(kind: OutputKind) -> InlineKeyboardButton:
+        return InlineKeyboardButton(t(lang, f"button_{kind}"), callback_data=f"{CONVERT_PREFIX}:{job_id}:{kind}")
+
+    return InlineKeyboardMarkup([
+        [button(OutputKind.NOTE), button(OutputKind.STICKER), button(OutputKind.GIF)],
+        [button(OutputKind.PACK), InlineKeyboardButton(t(lang, "button_share"), switch_inline_query="")],
+    ])
+
+
+def parse_conversion(data: str) -> tuple[int, OutputKind] | None:
+    parts = data.split(":")
+    if len(parts) != 3 or parts[0] != CONVERT_PREFIX or not parts[1].isdigit():
+        return None
+    try:
+        kind = OutputKind(parts[2])
+    except ValueError:
+        return None
+    return (int(parts[1]), kind) if kind in CONVERSIONS else None

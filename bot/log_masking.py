@@ -1,13 +1,15 @@
 """Logging set-up: one line per event, and the bot token masked in every record.
 
-The token appears in Bot API URLs (httpx logs them, exceptions quote them), so the filter sits on
-the root handlers and rewrites each record's message and traceback text before it is written.
+The token appears in Bot API URLs (httpx logs them, exceptions quote them), raw or URL-encoded
+("123:abc" as "123%3Aabc"), so the filter sits on the root handlers and rewrites each record's
+message and traceback text, in both spellings, before it is written.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from urllib.parse import quote
 
 MASK = "<BOT_TOKEN>"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -17,10 +19,18 @@ class TokenMaskingFilter(logging.Filter):
     def __init__(self, token: str) -> None:
         super().__init__()
         self._token = token
+        encoded = quote(token, safe="")
+        secret = token.partition(":")[2]
+        # Longest first, so a spelling containing another is replaced whole; the secret half alone
+        # is a credential too.
+        spellings = {token, encoded, encoded.replace("%3A", "%3a"), secret if len(secret) >= 8 else ""}
+        self._spellings = sorted((s for s in spellings if s), key=len, reverse=True)
         self._formatter = logging.Formatter()
 
     def _mask(self, text: str) -> str:
-        return text.replace(self._token, MASK) if self._token else text
+        for spelling in self._spellings:
+            text = text.replace(spelling, MASK)
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._token:
@@ -57,7 +67,7 @@ def setup_logging(level: str, token: str) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("aiosqlite").setLevel(logging.INFO)  # one DEBUG line per cursor call
     # With max_retries=0 the rate limiter logs every 429 as an ERROR with a traceback before
-    # handing it to bot/delivery.py, which retries it and logs its own one line.
+    # handing it to bot/telegram_calls.py, which retries it and logs its own one line.
     logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
 
 

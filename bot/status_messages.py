@@ -1,4 +1,5 @@
-"""The one status message of a job, edited in place: queued → rendering NN% → done.
+"""The one status message of a job, edited in place: queued → rendering NN% → sending → done
+(or "waiting for Telegram" while a download or delivery is parked).
 
 Edits are throttled (Telegram allows about one edit a second per chat and 20 messages a minute in
 groups) and never stop a job: "message is not modified", a deleted message or a flood wait only
@@ -13,9 +14,15 @@ import time
 from telegram import Bot
 from telegram.error import BadRequest, RetryAfter, TelegramError
 
-from bot.delivery import send_text
+from bot.telegram_calls import send_text
+from storage import Job
 
 log = logging.getLogger(__name__)
+
+
+def status_interval(chat_id: int, base: float) -> float:
+    """Groups (negative ids) get half the edit rate: their 20-a-minute budget is shared."""
+    return base if chat_id > 0 else 2 * base
 
 
 class StatusMessage:
@@ -26,6 +33,10 @@ class StatusMessage:
         self.min_interval = min_interval
         self._last_text: str | None = None
         self._last_at = float("-inf")
+
+    @classmethod
+    def for_job(cls, bot: Bot, job: Job, base_interval: float) -> StatusMessage:
+        return cls(bot, job.chat_id, job.status_message_id, status_interval(job.chat_id, base_interval))
 
     async def final(self, text: str, reply_to: int | None = None) -> None:
         """The job's last word: an edit when there is a status message, else a new message."""

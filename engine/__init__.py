@@ -3,15 +3,30 @@
 Pure compute: no Telegram, no SQL. Importing this package does not import paddle; Engine.load does.
 """
 
-from .engine import Engine, RenderOptions, RenderResult
-from .errors import (BadImage, BadTemplateVideo, CheckpointMissing, EngineError, ImageTooLarge,
-                     ImageTooSmall, NoFaceFound, RenderCancelled, TemplateMissing)
+from .background import DEFAULT_BACKGROUND, BadBackground, clean_background, parse_background
+from .cancel import CancelToken
+from .convert import BadRender, ConvertResult, OutputKind, OutputTooLarge, convert
+from .engine import Engine, EngineState, EngineStatus, RenderOptions, RenderResult
+from .errors import (BadImage, BadTemplateVideo, CheckpointMissing, EngineError, FfmpegTimeout,
+                     GridTooSmall, ImageTooLarge, ImageTooSmall, NoFaceFound, RenderCancelled,
+                     TemplateMissing, TooManyPhotos)
+from .ffmpeg_process import kill_all as kill_all_ffmpeg
+from .faces import MIN_FACE_PX, Box, Face, animated_count, faces_in_photo
+from .grid import DEFAULT_MAX_TILES, GridLayout, grid_layout
 from .images import check_image
-from .templates import Template, import_template, list_templates, load_template
+from .segmentation import SEGMENTERS, PersonSegmenter, SegmenterUnavailable, make_segmenter
+from .templates import (Template, clean_staging, delete_template, import_template, list_templates,
+                        load_template, load_template_dir)
 
 __all__ = [
-    "Engine", "RenderOptions", "RenderResult", "Template",
-    "list_templates", "load_template", "import_template", "check_image",
-    "EngineError", "NoFaceFound", "BadImage", "ImageTooLarge", "ImageTooSmall",
+    "Engine", "EngineState", "EngineStatus", "RenderOptions", "RenderResult", "Template", "CancelToken",
+    "list_templates", "load_template", "load_template_dir", "import_template", "delete_template",
+    "clean_staging", "check_image", "kill_all_ffmpeg",
+    "EngineError", "NoFaceFound", "BadImage", "ImageTooLarge", "ImageTooSmall", "FfmpegTimeout",
     "CheckpointMissing", "TemplateMissing", "BadTemplateVideo", "RenderCancelled",
+    "Face", "faces_in_photo", "animated_count", "MIN_FACE_PX",
+    "Box", "GridTooSmall", "TooManyPhotos", "DEFAULT_MAX_TILES", "GridLayout", "grid_layout",
+    "clean_background", "parse_background", "DEFAULT_BACKGROUND", "BadBackground",
+    "PersonSegmenter", "make_segmenter", "SEGMENTERS", "SegmenterUnavailable",
+    "convert", "OutputKind", "ConvertResult", "BadRender", "OutputTooLarge",
 ]

@@ -16,11 +16,11 @@ import numpy as np
 
 from .driving import DrivingMotion
 from .errors import RenderCancelled
-from .face_crop import FaceRegion, crop_face, face_region, paste_face
+from .face_crop import FaceRegion, aligned_region, crop_face, paste_face
 from .faces import Box
 from .motion import best_frame, normalize_kp
 from .options import RenderOptions
-from .runner import Keypoints, ModelRunner
+from .runner_types import Keypoints, ModelRunner
 from .video_io import VideoWriter
 
 
@@ -34,7 +34,7 @@ class _Face:
 
 def _prepare_faces(photo: np.ndarray, boxes: list[Box], runner: ModelRunner,
                    motion: DrivingMotion, options: RenderOptions) -> list[_Face]:
-    regions = [face_region(b) for b in boxes]
+    regions = [aligned_region(photo, b) for b in boxes]
     sources = np.stack([crop_face(photo, r) for r in regions])
     values, jacobians = runner.keypoints(sources)
     faces = []

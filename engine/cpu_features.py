@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,3 +43,22 @@ def cpu_model() -> str:
     import platform
 
     return platform.processor() or platform.machine()
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def describe_cpu(flags: frozenset[str] | None = None) -> str:
+    """One line: model, usable CPUs, and the flags that decide oneDNN's fp32/bf16 path."""
+    flags = cpu_flags() if flags is None else flags
+
+    def has(name: str) -> str:
+        return "yes" if name in flags else "no"
+
+    return (f"{cpu_model()}, {usable_cpus()} CPUs; AVX-512 {has('avx512f')}, "
+            f"AVX512-BF16 {has('avx512_bf16')}, AMX-BF16 {has('amx_bf16')}")

@@ -13,14 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BadTemplateVideo
+from .cancel import CancelToken
+from .errors import BadTemplateVideo, RenderCancelled
 from .face_crop import SIZE
 from .faces import detect_faces
 from .hashing import sha256_file
-from .runner import ModelRunner
+from .runner_types import ModelRunner
 from .video_io import Crop, VideoInfo, probe, read_frames, read_sample_frames
 
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"
 _TRACK_SAMPLES = 12
 _SAMPLE_SIDE = 640
 
@@ -41,14 +42,14 @@ class DrivingMotion:
         return self.frames / self.fps
 
 
-def face_track_crop(video: Path, info: VideoInfo) -> Crop | None:
+def face_track_crop(video: Path, info: VideoInfo, cancel: CancelToken | None = None) -> Crop | None:
     """The square around the face track, or None when the video already is a face crop.
 
     Faces are found on evenly spaced frames; the square covers every sampled face box with half a
     face of margin (at least twice the face size, like a photo's crop) and stays inside the frame.
     """
     times = [info.duration * (i + 0.5) / _TRACK_SAMPLES for i in range(_TRACK_SAMPLES)]
-    frames = read_sample_frames(video, times, max_side=_SAMPLE_SIDE)
+    frames = read_sample_frames(video, times, max_side=_SAMPLE_SIDE, cancel=cancel)
     boxes = []
     for f in frames:
         faces = detect_faces(f, max_faces=1)
@@ -71,7 +72,7 @@ def face_track_crop(video: Path, info: VideoInfo) -> Crop | None:
 
 
 def compute_motion(video: Path, runner: ModelRunner, batch_size: int, crop: Crop | None,
-                   fps: float) -> DrivingMotion:
+                   fps: float, cancel: CancelToken | None = None) -> DrivingMotion:
     """Run the keypoint detector over the video, streaming `batch_size` frames at a time."""
     values, jacobians, batch = [], [], []
 
@@ -82,7 +83,9 @@ def compute_motion(video: Path, runner: ModelRunner, batch_size: int, crop: Crop
         jacobians.append(j)
         batch.clear()
 
-    for frame in read_frames(video, SIZE, crop):
+    for frame in read_frames(video, SIZE, crop, cancel=cancel):
+        if cancel is not None and cancel.cancelled:
+            raise RenderCancelled("template preparation cancelled")
         batch.append(frame)
         if len(batch) == batch_size:
             flush()
@@ -95,15 +98,31 @@ def compute_motion(video: Path, runner: ModelRunner, batch_size: int, crop: Crop
 
 
 class MotionCache:
-    """DrivingMotion files under cache_dir/driving/<key>.npz, written atomically."""
+    """DrivingMotion files under cache_dir/driving/<video sha>-<key>.npz, written atomically.
+
+    The video's own hash leads the name so that deleting a template can find every motion file of
+    its video (one per checkpoint and runner) without knowing them."""
 
     def __init__(self, cache_dir: Path) -> None:
         self.dir = Path(cache_dir) / "driving"
 
     @staticmethod
     def key(video: Path, checkpoint_sha: str, runner_name: str) -> str:
-        parts = [_CACHE_VERSION, sha256_file(video), checkpoint_sha, runner_name]
-        return hashlib.sha256(":".join(parts).encode()).hexdigest()[:32]
+        video_sha = sha256_file(video)
+        rest = hashlib.sha256(":".join([_CACHE_VERSION, video_sha, checkpoint_sha, runner_name]).encode())
+        return f"{video_sha[:24]}-{rest.hexdigest()[:24]}"
+
+    def remove_video(self, video: Path) -> int:
+        """Delete every cached motion of this video; returns how many files went."""
+        try:
+            prefix = sha256_file(video)[:24]
+        except OSError:
+            return 0
+        removed = 0
+        for path in self.dir.glob(f"{prefix}-*.npz"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
     def path(self, key: str) -> Path:
         return self.dir / f"{key}.npz"
@@ -130,16 +149,16 @@ class MotionCache:
 
 
 def motion_for(video: Path, runner: ModelRunner, batch_size: int, cache: MotionCache,
-               checkpoint_sha: str) -> DrivingMotion:
+               checkpoint_sha: str, cancel: CancelToken | None = None) -> DrivingMotion:
     """The cached motion, computing (crop + keypoints) and storing it on a miss."""
     key = cache.key(video, checkpoint_sha, runner.name)
     motion = cache.load(key)
     if motion is None:
-        info = probe(video)
+        info = probe(video, cancel)
         if not info.has_video:
             raise BadTemplateVideo("no video stream")
-        crop = face_track_crop(video, info)
+        crop = face_track_crop(video, info, cancel)
         fps = info.fps if info.fps > 0 else 25.0
-        motion = compute_motion(video, runner, batch_size, crop, fps)
+        motion = compute_motion(video, runner, batch_size, crop, fps, cancel)
         cache.save(key, motion)
     return motion

@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
+import numpy as np
+
 from .animate import animate
+from .background import clean_background
+from .cancel import CancelToken
 from .driving import DrivingMotion, MotionCache, motion_for
 from .errors import CheckpointMissing, EngineError, NoFaceFound, TemplateMissing
-from .faces import detect_faces
+from .faces import Box, detect_faces
+from .grid import DEFAULT_MAX_TILES, TileStep, build_grid
 from .images import load_photo
 from .networks import WEIGHTS_FETCH_HINT
 from .paddle_compat import set_threads
-from .runner import ModelRunner
+from .runner_types import ModelRunner
+from .segmentation import PersonSegmenter, SegmenterUnavailable, make_segmenter
 from .options import DEFAULT_OPTIONS, RenderOptions
 from .templates import Template
 from .video_io import VideoWriter
 
 log = logging.getLogger(__name__)
+
+
+class EngineState(StrEnum):
+    LOADING = "loading"  # not loaded yet, or loading now
+    READY = "ready"  # the compiled (fast) runner
+    DEGRADED = "degraded"  # fell back to paddle's dynamic graph: renders work, ~10-20x slower
+    FAILED = "failed"  # the model could not be loaded: nothing will render until it is fixed
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    state: EngineState
+    runner: str | None = None  # e.g. "inference-cpu-bf16"
+    precision: str | None = None
+    device: str | None = None
+    detail: str | None = None  # why degraded or failed, one line
 
 
 @dataclass(frozen=True)
@@ -31,13 +55,17 @@ class RenderResult:
     height: int
     duration: float
     frames: int
-    faces: int
+    faces: int  # faces animated (a grid's: its tiles)
     seconds: float
+    boxes: tuple[Box, ...] = ()  # each animated face's box in the video's pixels
+    skipped: tuple[int, ...] = ()  # a grid's photos with no face, 1-based positions in `photos`
+    notes: tuple[str, ...] = ()  # what the render did differently from what was asked, one line each
 
 
 class Engine:
     def __init__(self, checkpoint: Path, cache_dir: Path, device: str = "auto",
-                 precision: str = "auto", threads: int = 0, batch_size: int = 4) -> None:
+                 precision: str = "auto", threads: int = 0, batch_size: int = 4,
+                 segmenter: str = "selfie", humanseg_model: Path | None = None) -> None:
         self.checkpoint = Path(checkpoint)
         self.cache_dir = Path(cache_dir)
         self.device = device
@@ -48,10 +76,26 @@ class Engine:
         self._checkpoint_sha = ""
         self._motion: dict[str, DrivingMotion] = {}  # template video (path, size, mtime) -> motion
         self._lock = threading.RLock()  # one forward pass at a time; paddle is not re-entrant
+        self._status = EngineStatus(EngineState.LOADING)
+        self.segmenter = segmenter  # "selfie" | "humanseg": the person mask for clean_background
+        self.humanseg_model = Path(humanseg_model) if humanseg_model is not None else None
+        self._segmenter: PersonSegmenter | None = None
+        self._segmenter_lock = threading.Lock()  # not _lock: loading it must not wait for a render
 
     @property
     def loaded(self) -> bool:
         return self._runner is not None
+
+    @property
+    def status(self) -> EngineStatus:
+        """Read from the live runner once loaded: a predictor that fails mid-run falls back to the
+        dynamic graph then, and the status must say so."""
+        runner = self._runner
+        if runner is None:
+            return self._status
+        return EngineStatus(EngineState.DEGRADED if runner.fallback_reason else EngineState.READY,
+                            runner=runner.name, precision=runner.precision, device=runner.device,
+                            detail=runner.fallback_reason)
 
     @property
     def runner(self) -> ModelRunner:
@@ -71,19 +115,23 @@ class Engine:
             from .runner import make_runner
 
             t0 = time.monotonic()
-            if not self.checkpoint.is_file():
-                raise CheckpointMissing(f"checkpoint not found at {self.checkpoint}: "
-                                        f"{WEIGHTS_FETCH_HINT}")
-            device = resolve_device(self.device)
-            self._checkpoint_sha = sha256_file(self.checkpoint)
-            # A loader, not loaded networks: with a cached export the dynamic graph is never
-            # built (~0.4 GB less peak memory, ~2 s faster start).
-            self._runner = make_runner(lambda: load_networks(self.checkpoint), self.checkpoint,
-                                       self.cache_dir, device, self.precision)
-            log.info("engine loaded: %s on %s in %.1fs", self._runner.name, device,
-                     time.monotonic() - t0)
+            try:
+                if not self.checkpoint.is_file():
+                    raise CheckpointMissing(f"checkpoint not found at {self.checkpoint}: "
+                                            f"{WEIGHTS_FETCH_HINT}")
+                device = resolve_device(self.device)
+                self._checkpoint_sha = sha256_file(self.checkpoint)
+                # A loader, not loaded networks: with a cached export the dynamic graph is never
+                # built (~0.4 GB less peak memory, ~2 s faster start).
+                runner = make_runner(lambda: load_networks(self.checkpoint), self.checkpoint,
+                                     self.cache_dir, device, self.precision)
+            except BaseException as exc:
+                self._status = EngineStatus(EngineState.FAILED, detail=_one_line(exc))
+                raise
+            self._runner = runner
+            log.info("engine loaded: %s on %s in %.1fs", runner.name, device, time.monotonic() - t0)
 
-    def motion(self, template: Template) -> DrivingMotion:
+    def motion(self, template: Template, cancel: CancelToken | None = None) -> DrivingMotion:
         """The template's driving motion (from memory, the disk cache, or computed and cached)."""
         try:
             st = template.video.stat()  # a replaced video (same path) must not reuse old motion
@@ -95,30 +143,96 @@ class Engine:
                 runner = self.runner
                 cache = MotionCache(self.cache_dir)
                 self._motion[key] = motion_for(template.video, runner, self.batch_size, cache,
-                                               self._checkpoint_sha)
+                                               self._checkpoint_sha, cancel)
             return self._motion[key]
 
-    def prepare_template(self, template: Template) -> None:
-        """Compute and cache the driving keypoints (idempotent)."""
-        self.motion(template)
+    def prepare_template(self, template: Template, cancel: CancelToken | None = None) -> None:
+        """Compute and cache the driving keypoints (idempotent; RenderCancelled when cancelled)."""
+        self.motion(template, cancel)
+
+    def forget_template(self, template: Template) -> int:
+        """Drop a template's driving motion from memory and the disk cache (it is being deleted).
+        Returns how many cache files were removed."""
+        with self._lock:
+            self._motion = {k: v for k, v in self._motion.items()
+                            if not k.startswith(f"{template.video.resolve()}:")}
+        return MotionCache(self.cache_dir).remove_video(template.video)
 
     def render(self, photo: bytes | Path, template: Template, out_path: Path,
                options: RenderOptions = DEFAULT_OPTIONS,
                progress: Callable[[float], None] | None = None,
-               cancelled: Callable[[], bool] | None = None) -> RenderResult:
-        """Photo + template -> MP4 at out_path. Blocking; raises EngineError subclasses."""
+               cancel: CancelToken | None = None) -> RenderResult:
+        """Photo + template -> MP4 at out_path. Blocking; raises EngineError subclasses
+        (RenderCancelled after `cancel.cancel()`, which also kills the encoder at once)."""
         t0 = time.monotonic()
         image = load_photo(photo, options.max_side)
         boxes = detect_faces(image, max_faces=options.max_faces)
         if not boxes:
             raise NoFaceFound("no face found in the photo: try a clear, frontal, well-lit face")
-        motion = self.motion(template)
+        note = None
+        if options.clean_background:  # after detection: the face boxes are protected from the mask
+            image, note = clean_background(image, boxes, self.person_segmenter(), options.background)
+        result = self._render_image(image, boxes, template, out_path, options, progress, cancel, t0)
+        return dataclasses.replace(result, notes=(note,)) if note else result
+
+    def person_segmenter(self) -> PersonSegmenter:
+        """The configured segmenter, loaded once. A PP-HumanSeg model that cannot load gives way
+        to the bundled selfie model with a logged warning: a clean background still works."""
+        with self._segmenter_lock:
+            if self._segmenter is None:
+                try:
+                    self._segmenter = make_segmenter(self.segmenter, self.humanseg_model, self.threads)
+                except SegmenterUnavailable as exc:
+                    if self.segmenter == "selfie":
+                        raise
+                    log.warning("%s; using the selfie segmentation model instead", exc)
+                    self._segmenter = make_segmenter("selfie")
+            return self._segmenter
+
+    def render_grid(self, photos: Sequence[bytes | Path], template: Template, out_path: Path,
+                    options: RenderOptions = DEFAULT_OPTIONS,
+                    progress: Callable[[float], None] | None = None,
+                    cancel: CancelToken | None = None,
+                    max_tiles: int = DEFAULT_MAX_TILES) -> RenderResult:
+        """Several photos -> one MP4 of a grid: the largest face of each photo in its own square
+        tile, all animated by the template in one pass (engine/grid.py). `options.max_faces` does
+        not apply; `max_tiles` caps the photos. Photos with no face are skipped and listed in
+        `skipped` while two faces remain; else GridTooSmall names them. More than max_tiles
+        photos: TooManyPhotos. An unreadable photo: BadImage (etc.) naming it."""
+        t0 = time.monotonic()
+        notes: list[str] = []
+        step = self._clean_tile_step(options, notes) if options.clean_background else None
+        grid = build_grid(photos, options.max_side, max_tiles, tile_step=step)
+        result = self._render_image(grid.canvas, list(grid.boxes), template, out_path, options,
+                                    progress, cancel, t0, skipped=grid.skipped)
+        return dataclasses.replace(result, notes=tuple(notes)) if notes else result
+
+    def _clean_tile_step(self, options: RenderOptions, notes: list[str]) -> TileStep:
+        """A grid's clean background: each tile cleaned on its own, after it is cut (the same
+        background for every tile); a tile with no person found stays as cut, with a note."""
+        segmenter = self.person_segmenter()
+
+        def step(index: int, tile: np.ndarray, face: Box) -> np.ndarray:
+            cleaned, note = clean_background(tile, [face], segmenter, options.background)
+            if note:
+                notes.append(f"photo {index}: {note}")
+            return cleaned
+
+        return step
+
+    def _render_image(self, image: np.ndarray, boxes: list[Box], template: Template, out_path: Path,
+                      options: RenderOptions, progress: Callable[[float], None] | None,
+                      cancel: CancelToken | None, t0: float,
+                      skipped: tuple[int, ...] = ()) -> RenderResult:
+        """Animate `boxes` of an RGB image (already at the output size) into out_path."""
+        motion = self.motion(template, cancel)
         out_path = Path(out_path)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         height, width = image.shape[:2]
+        cancelled = (lambda: cancel.cancelled) if cancel is not None else None
         with self._lock:
             writer = VideoWriter(out_path, width, height, motion.fps, audio=template.sound,
-                                 duration=motion.duration)
+                                 duration=motion.duration, cancel=cancel)
             try:
                 frames = animate(image, boxes, self.runner, motion, writer, options, self.batch_size,
                                  progress, cancelled)
@@ -130,4 +244,9 @@ class Engine:
             raise EngineError("ffmpeg wrote no output")
         return RenderResult(path=out_path, width=width, height=height,
                             duration=frames / motion.fps, frames=frames, faces=len(boxes),
-                            seconds=time.monotonic() - t0)
+                            seconds=time.monotonic() - t0, boxes=tuple(boxes), skipped=skipped)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]

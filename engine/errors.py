@@ -41,3 +41,15 @@ class RenderCancelled(EngineError):
 
 class DownloadError(EngineError):
     """A download failed (no network, HTTP error, size or checksum mismatch)."""
+
+
+class FfmpegTimeout(EngineError):
+    """An ffmpeg run overran its time limit (a stuck decode or encode) and was killed."""
+
+
+class GridTooSmall(NoFaceFound):
+    """A grid got fewer than two photos with a face; the message names the face-less ones."""
+
+
+class TooManyPhotos(EngineError):
+    """A grid got more photos than it has tiles (max_tiles)."""

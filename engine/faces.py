@@ -1,22 +1,45 @@
-"""Face detection with OpenCV's Haar cascades, whose weights ship inside opencv-python (no download).
+"""Face detection with YuNet (libfacedetection), whose weights are compiled into the `yuface` wheel.
 
-Two frontal cascades at three scales vote (the default one finds more faces, alt2 is more precise;
-true faces are found in several passes, texture mostly in one). Detections that sit on an already
-accepted, larger face's head or body are dropped: they are the default cascade's false positives
-(collars, chests), and a second crop there would fight the first one's paste-back anyway.
+Nothing is downloaded at run time. YuNet is tuned for faces of ~10-300 px and degrades on inputs
+above ~960 px, so a photo is scanned on a copy whose long side is at most 640 px (faces down to
+~10 px there) plus, for close-ups, a 256 px copy that only contributes big faces; the passes are
+merged by non-maximum suppression and the boxes mapped back to the photo's pixels.
+
+A face is animated only when its box is at least MIN_FACE_PX on its longer side in the image that
+is rendered (the photo with its long side capped at [engine].max_side): YuNet's detections get
+unreliable below that, and the motion of a smaller face would not show.
+
+Threads: yuface carries its own libgomp, separate from paddle's OpenMP runtimes. It would start a
+team of OMP_NUM_THREADS (2, set for paddle) spin-waiting threads; next to a busy process a scan
+then took 0.3-0.9 s instead of ~40 ms. Each call pins that libgomp to one thread first (the
+setting is per calling thread), which leaves paddle's own thread count alone.
 """
 
 from __future__ import annotations
 
+import ctypes
+import logging
+import math
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
 
 import cv2
 import numpy as np
 
-_CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml")
-_DETECT_SIDE = 1280  # detect on a copy whose long side is at most this (speed)
-_SCALES = (1.0, 0.7, 0.5)  # each cascade runs at these scales; true faces are found at several
+from .images import load_photo
+
+log = logging.getLogger(__name__)
+
+SCORE_THRESHOLD = 0.6  # faces score ~0.65-0.95; the tests' textures at most 0.52
+MIN_FACE_PX = 20  # smallest animated face: its box's longer side, in the rendered image's pixels
+_MAIN_SIDE = 640  # the main pass: long side at most this
+_CLOSEUP_SIDE = 256  # the close-up pass, for faces too big for YuNet in the main pass
+_CLOSEUP_MIN_BOX = 80  # the close-up pass only contributes faces at least this big (its pixels)
+_NMS_IOU = 0.4
+_NMS_CONTAINED = 0.8  # a box lying this much inside a better one is the same face at another scale
 
 
 @dataclass(frozen=True)
@@ -44,79 +67,202 @@ class Box:
         return Box(self.x * s, self.y * s, self.w * s, self.h * s)
 
 
-@lru_cache(maxsize=None)
-def _cascade(name: str) -> cv2.CascadeClassifier:
-    c = cv2.CascadeClassifier(cv2.data.haarcascades + name)
-    if c.empty():  # pragma: no cover - only if the opencv wheel is broken
-        raise RuntimeError(f"OpenCV cascade {name} missing")
-    return c
+Points = tuple[tuple[float, float], ...]
 
 
-def _iou(a: Box, b: Box) -> float:
-    x1, y1 = max(a.x, b.x), max(a.y, b.y)
-    x2, y2 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
+@dataclass(frozen=True)
+class Face(Box):
+    """A detected face: its box, YuNet's score (0..1) and five landmarks (x, y) in the same
+    pixels, in this order: the eye on the image's left, the eye on its right, the nose tip, the
+    mouth corner on the left, the mouth corner on the right."""
+
+    score: float
+    landmarks: Points
+
+    @property
+    def roll(self) -> float:
+        """Tilt of the eye line in degrees; positive when the right eye (as seen) is lower."""
+        (lx, ly), (rx, ry) = self.landmarks[0], self.landmarks[1]
+        return math.degrees(math.atan2(ry - ly, rx - lx))
+
+    def scaled(self, s: float) -> "Face":
+        return Face(self.x * s, self.y * s, self.w * s, self.h * s, self.score,
+                    tuple((x * s, y * s) for x, y in self.landmarks))
+
+
+# --- YuNet, one thread ---------------------------------------------------------------------------
+
+_lock = threading.Lock()  # libfacedetection initialises its weights lazily; one call at a time
+
+
+@lru_cache(maxsize=1)
+def _detector() -> tuple[Callable[..., Any], Any]:
+    """yuface's detect function and its bundled libgomp (None when it has none of its own)."""
+    import yuface
+
+    # auditwheel put yuface's libgomp, under a hashed name, in yuface.libs next to the package;
+    # libfacedetection is already linked to it, so dlopen returns that same copy.
+    libs = Path(yuface.__file__).resolve().parent.parent / "yuface.libs"
+    gomp = next((ctypes.CDLL(str(p)) for p in sorted(libs.glob("libgomp*.so*"))), None)
+    if gomp is None:  # pragma: no cover - a yuface build that links the system libgomp
+        log.warning("yuface has no libgomp of its own; its thread count is not pinned")
+    return yuface.detect, gomp
+
+
+def _yunet(bgr: np.ndarray) -> np.ndarray:
+    """YuNet on one image (BGR uint8): rows of score 0..1, x, y, w, h, 5 landmarks (x, y)."""
+    detect, gomp = _detector()
+    with _lock:
+        if gomp is not None:
+            gomp.omp_set_num_threads(1)  # this thread's setting; paddle's runtimes are others
+        scores, boxes, marks = detect(np.ascontiguousarray(bgr), SCORE_THRESHOLD)
+    out = np.zeros((len(scores), 15), np.float32)
+    out[:, 0] = np.asarray(scores, np.float32) / 100.0
+    out[:, 1:5] = boxes
+    out[:, 5:15] = marks
+    return out
+
+
+# --- multi-scale detection -----------------------------------------------------------------------
+
+def _pass_scales(h: int, w: int) -> list[tuple[float, float]]:
+    """(scale, smallest box kept in that pass's pixels) for each pass over an h x w image."""
+    long_side = max(h, w)
+    main = min(1.0, _MAIN_SIDE / long_side)
+    passes = [(main, 0.0)]
+    if long_side * main >= 1.5 * _CLOSEUP_SIDE:
+        passes.append((_CLOSEUP_SIDE / long_side, float(_CLOSEUP_MIN_BOX)))
+    return passes
+
+
+def _resized(bgr: np.ndarray, scale: float) -> np.ndarray:
+    if scale == 1.0:
+        return bgr
+    h, w = bgr.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def _overlaps(a: np.ndarray, b: np.ndarray) -> bool:
+    """a, b: x, y, w, h. True when they are one face: IoU, or one lying inside the other."""
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
     inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    return inter / (a.area + b.area - inter) if inter else 0.0
+    if inter == 0.0:
+        return False
+    area_a, area_b = a[2] * a[3], b[2] * b[3]
+    return (inter / (area_a + area_b - inter) > _NMS_IOU
+            or inter / min(area_a, area_b) > _NMS_CONTAINED)
 
 
-def _on_person(small: Box, big: Box) -> bool:
-    """True if `small`'s centre lies on `big`'s head (with margin) or body below it."""
-    m = max(big.w, big.h)
-    return (abs(small.cx - big.cx) <= 0.8 * m
-            and big.cy - 1.0 * m <= small.cy <= big.cy + 2.5 * m)
+def _nms(rows: np.ndarray) -> list[np.ndarray]:
+    kept: list[np.ndarray] = []
+    for row in sorted(rows, key=lambda r: (-r[0], -r[3] * r[4], r[1], r[2])):
+        if not any(_overlaps(row[1:5], k[1:5]) for k in kept):
+            kept.append(row)
+    return kept
 
 
-def _raw_detections(gray: np.ndarray, min_face: float) -> list[Box]:
-    h, w = gray.shape
-    found: list[Box] = []
-    for s in _SCALES:
-        min_side = int(min_face * s)
-        if min_side < 20:  # the cascades' own window is 20-24 px
-            continue
-        g = gray if s == 1.0 else cv2.resize(gray, (round(w * s), round(h * s)),
-                                             interpolation=cv2.INTER_AREA)
-        g = cv2.equalizeHist(g)
-        for name in _CASCADES:
-            rects = _cascade(name).detectMultiScale(g, scaleFactor=1.1, minNeighbors=3,
-                                                    minSize=(min_side, min_side))
-            found += [Box(*map(float, r)).scaled(1 / s) for r in rects]
-    return found
+def _to_face(row: np.ndarray) -> Face:
+    x, y, w, h = (float(v) for v in row[1:5])
+    marks = tuple((float(row[5 + 2 * i]), float(row[6 + 2 * i])) for i in range(5))
+    return Face(x, y, w, h, round(float(row[0]), 2), marks)
 
 
-def _vote(found: list[Box]) -> list[tuple[Box, int]]:
-    """Cluster overlapping detections; a face is a cluster's median box with its vote count."""
-    clusters: list[list[Box]] = []
-    # OpenCV returns detections in a thread-dependent order: sort fully so results are repeatable.
-    for box in sorted(found, key=lambda b: (-b.area, b.x, b.y)):
-        for c in clusters:
-            if _iou(box, c[0]) > 0.3:
-                c.append(box)
-                break
-        else:
-            clusters.append([box])
-    faces = [(Box(*map(float, np.median([[b.x, b.y, b.w, b.h] for b in c], axis=0))), len(c))
-             for c in clusters if len(c) >= 2]
-    return sorted(faces, key=lambda t: (-round(t[0].area), t[0].x, t[0].y))
-
-
-def detect_faces(rgb: np.ndarray, max_faces: int | None = None) -> list[Box]:
-    """Faces in an RGB uint8 image, largest first.
-
-    Detections are pooled over both cascades and three scales; a face needs 2 votes, or 3 when it
-    is less than half the size of the largest face (small single-scale hits are mostly texture).
-    """
+def detect_all_faces(rgb: np.ndarray) -> list[Face]:
+    """Every face YuNet finds in an RGB uint8 image, largest first, however small."""
     h, w = rgb.shape[:2]
-    scale = min(1.0, _DETECT_SIDE / max(h, w))
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    if scale < 1.0:
-        gray = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    min_face = max(32.0, min(gray.shape) / 20)  # smaller faces are too small to animate anyway
-    kept: list[Box] = []
-    for box, votes in _vote(_raw_detections(gray, min_face)):
-        if votes < 3 and kept and box.w < 0.5 * kept[0].w:
-            continue
-        if any(_iou(box, k) > 0.3 or _on_person(box, k) for k in kept):
-            continue
-        kept.append(box)
-    kept = [b.scaled(1 / scale) for b in kept]
-    return kept[:max_faces] if max_faces else kept
+    passes = _pass_scales(h, w)
+    # Each pass shrinks the previous one's image (a 4000 px photo is read once), colour last.
+    image = cv2.cvtColor(_resized(rgb, passes[0][0]), cv2.COLOR_RGB2BGR)
+    rows = []
+    for i, (scale, min_box) in enumerate(passes):
+        if i:
+            image = _resized(image, scale / passes[i - 1][0])
+        found = _yunet(image)
+        found = found[np.maximum(found[:, 3], found[:, 4]) >= min_box]
+        sx, sy = w / image.shape[1], h / image.shape[0]  # exact, whatever the rounding of sizes
+        found[:, 1::2] *= sx
+        found[:, 2::2] *= sy
+        rows.append(found)
+    faces = [_to_face(r) for r in _nms(np.concatenate(rows))]
+    return sorted(faces, key=lambda f: (-round(f.area), f.x, f.y))
+
+
+def big_enough(face: Box) -> bool:
+    """Whether a face is large enough to animate (see MIN_FACE_PX)."""
+    return max(face.w, face.h) >= MIN_FACE_PX
+
+
+def detect_faces(rgb: np.ndarray, max_faces: int | None = None) -> list[Face]:
+    """Faces to animate in an RGB uint8 image: large enough, largest first, at most max_faces
+    (None or 0: all)."""
+    faces = [f for f in detect_all_faces(rgb) if big_enough(f)]
+    return faces[:max_faces] if max_faces else faces
+
+
+def animated_count(found: int, max_faces: int | None) -> int:
+    """How many of `found` faces a render animates with this max_faces (None or 0: all)."""
+    return min(found, max_faces) if max_faces else found
+
+
+def faces_in_photo(photo: bytes | Path, max_side: int) -> list[Face]:
+    """Every face a render of this photo can animate (largest first, before max_faces), in the
+    pixels of the photo decoded exactly as the render decodes it (long side capped at max_side).
+    Raises BadImage / ImageTooLarge like the render."""
+    return detect_faces(load_photo(photo, max_side))
+
+
+# --- roll: the eye line, measured on an upright crop ---------------------------------------------
+
+_ALIGN_SIDE = 320  # YuNet's landmarks follow a tilt best with the face ~200 px in its input
+_ALIGN_CROP = 1.6  # crop side / face size
+_ALIGN_STEPS = 3
+_ALIGN_GAIN = 1.3  # YuNet's landmarks lean towards an upright face: overshoot each step a little
+_MAX_ROLL = 45.0
+
+
+def align_face(rgb: np.ndarray, face: Face) -> Face:
+    """The face with landmarks re-measured on a crop turned upright step by step.
+
+    YuNet's landmarks are drawn towards an upright face, so on a tilted face they show only part
+    of the tilt (on a ~100 px face, almost none). Re-detecting on a crop turned by the tilt
+    measured so far converges to the true eye line (~1 deg on average on faces turned by up to
+    30 deg). The box and score stay the detector's.
+    """
+    side = _ALIGN_SIDE
+    m = _ALIGN_CROP * max(face.w, face.h)
+    bgr = None
+    angle = 0.0
+    marks: np.ndarray | None = None
+    for _ in range(_ALIGN_STEPS):
+        # photo -> crop: turn by `angle` (counter-clockwise as seen) about the face's centre.
+        matrix = cv2.getRotationMatrix2D((face.cx, face.cy), angle, side / m)
+        matrix[:, 2] += (side / 2 - face.cx, side / 2 - face.cy)
+        if bgr is None:
+            bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        crop = cv2.warpAffine(bgr, matrix, (side, side), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        rows = _yunet(crop)
+        if not len(rows):
+            break
+        best = rows[np.argmin(np.hypot(rows[:, 1] + rows[:, 3] / 2 - side / 2,
+                                       rows[:, 2] + rows[:, 4] / 2 - side / 2))]
+        pts = best[5:15].reshape(5, 2).astype(np.float64)
+        back = cv2.invertAffineTransform(matrix)
+        marks = pts @ back[:, :2].T + back[:, 2]
+        eyes = math.atan2(pts[1, 1] - pts[0, 1], pts[1, 0] - pts[0, 0])
+        mouth = math.atan2(pts[4, 1] - pts[3, 1], pts[4, 0] - pts[3, 0])
+        residual = math.degrees(math.atan2(math.sin(eyes) + math.sin(mouth),
+                                           math.cos(eyes) + math.cos(mouth)))
+        angle = float(np.clip(angle + _ALIGN_GAIN * residual, -_MAX_ROLL, _MAX_ROLL))
+    if marks is None:
+        return face
+    # The eye line of the returned landmarks is the tilt found: the last crop's residual added.
+    cx, cy = (marks[0] + marks[1]) / 2
+    half = float(np.hypot(*(marks[1] - marks[0]))) / 2
+    rad = math.radians(angle)
+    marks[0] = (cx - half * math.cos(rad), cy - half * math.sin(rad))
+    marks[1] = (cx + half * math.cos(rad), cy + half * math.sin(rad))
+    return Face(face.x, face.y, face.w, face.h, face.score,
+                tuple((float(x), float(y)) for x, y in marks))

@@ -1,4 +1,11 @@
-"""Photo bytes -> checked, oriented RGB array at the output size."""
+"""Photo bytes -> checked, oriented RGB array at the output size.
+
+Only the decoders a photo can need are allowed (JPEG, PNG, WebP, BMP, TIFF, GIF's first frame, and
+HEIC/HEIF, which iPhones send, through pillow-heif): whatever the sender's MIME type says, Pillow
+never tries its other ~40 formats on user bytes (EPS among them, which runs Ghostscript).
+Every pixel mode is brought to 8-bit RGB by its meaning, not by clipping: 16-bit and float images
+are rescaled (a plain convert("RGB") clips them to white or black), transparency is laid on white.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import BadImage, ImageTooLarge, ImageTooSmall
+
+pillow_heif.register_heif_opener()  # adds the "HEIF" format to Pillow (HEIC and HEIF files)
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "HEIF")
+_BACKGROUND = (255, 255, 255)  # what transparent pixels become (a sticker's "nothing" is white)
 
 
 def _open(data: bytes) -> Image.Image:
@@ -18,11 +30,11 @@ def _open(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(io.BytesIO(data))
+            return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge("image has too many pixels") from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise BadImage("not a readable image") from exc
+        raise BadImage("not a readable image (JPEG, PNG, WebP, BMP, TIFF, GIF or HEIC)") from exc
 
 
 def check_image(data: bytes, max_pixels: int, min_side: int) -> tuple[int, int]:
@@ -43,6 +55,39 @@ def check_image(data: bytes, max_pixels: int, min_side: int) -> tuple[int, int]:
     return w, h
 
 
+def _stretch(values: np.ndarray) -> np.ndarray:
+    """High-bit-depth or float gray values -> uint8, by the range the values are in."""
+    v = values.astype(np.float64)
+    finite = v[np.isfinite(v)]
+    if finite.size == 0:
+        return np.zeros(values.shape, np.uint8)
+    lo, hi = float(finite.min()), float(finite.max())
+    if values.dtype.kind == "f":
+        # Float images are 0..1 by convention; anything else is stretched to its own range.
+        scale_lo, scale_hi = (0.0, 1.0) if lo >= 0.0 and hi <= 1.0 else (lo, hi)
+    else:
+        scale_lo, scale_hi = 0.0, 65535.0 if hi > 255 else 255.0
+    span = max(scale_hi - scale_lo, 1e-12)
+    out = (np.nan_to_num(v, nan=scale_lo) - scale_lo) / span * 255.0
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB, by what the pixels mean."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        return Image.fromarray(_stretch(np.asarray(img)), "L").convert("RGB")
+    if mode in ("P", "PA") and ("transparency" in img.info or mode == "PA"):
+        img, mode = img.convert("RGBA"), "RGBA"
+    if mode in ("RGBA", "RGBa", "LA", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*_BACKGROUND, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
+
+
 def output_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     """The video's (width, height): long side capped at max_side, both even (yuv420p)."""
     scale = min(1.0, max_side / max(width, height))
@@ -52,7 +97,7 @@ def output_size(width: int, height: int, max_side: int) -> tuple[int, int]:
 
 
 def load_photo(photo: bytes | Path, max_side: int) -> np.ndarray:
-    """Decode (EXIF orientation applied, alpha dropped) and resize to `output_size`: RGB uint8."""
+    """Decode (EXIF orientation applied, every mode to RGB) and resize to `output_size`: RGB uint8."""
     try:
         data = Path(photo).read_bytes() if isinstance(photo, (str, Path)) else photo
     except OSError as exc:
@@ -61,7 +106,7 @@ def load_photo(photo: bytes | Path, max_side: int) -> np.ndarray:
     try:
         # JPEG can decode at 1/2, 1/4, 1/8 scale directly: a 40 MP photo never sits in memory whole.
         img.draft("RGB", (max_side, max_side))
-        img = ImageOps.exif_transpose(img).convert("RGB")
+        img = to_rgb(ImageOps.exif_transpose(img))
     except Exception as exc:
         raise BadImage("image data is corrupt") from exc
     rgb = np.asarray(img)

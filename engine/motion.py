@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
-from .runner import Keypoints
+from .runner_types import Keypoints
 
 
 def _hull_area(points: np.ndarray) -> float:

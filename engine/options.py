@@ -12,6 +12,11 @@ class RenderOptions:
     best_frame: bool = False
     max_faces: int = 5
     max_side: int = 1280
+    # The people kept, the rest of the photo replaced before animation (engine/background.py).
+    clean_background: bool = False
+    # A colour (#rrggbb, #rgb, white, ...) or "blur". Light grey rather than white: a white shirt
+    # keeps its edge; one colour for every photo makes grid tiles look alike.
+    background: str = "#f2f2f2"
 
 
 DEFAULT_OPTIONS = RenderOptions()

@@ -1,54 +1,58 @@
-"""The seam between the animation loop and whatever runs the two FOMM networks.
+"""The choice of model runner: the compiled one (Paddle Inference) when it loads and matches the
+reference, else paddle's dynamic graph, with the reason in one line.
 
-A runner only does network forwards on numpy batches; keypoint normalisation, cropping, decoding and
-encoding live outside it. `make_runner` picks the implementation (the plain dynamic graph is the
-fp32 reference path and the fallback).
+The types (Keypoints, ModelRunner) live in engine/runner_types.py, which the runners import; this
+module imports the runners, so nothing imports in a circle.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
+from .networks import Networks
+from .runner_dygraph import DygraphRunner
+from .runner_inference import (ExportError, checkpoint_digest, exports_by_other_paddles, one_line,
+                               load_inference_runner, paddle_version, resolve_networks,
+                               resolve_precision)
+from .runner_types import Keypoints, ModelRunner
 
-if TYPE_CHECKING:
-    from .networks import Networks
+__all__ = ["Keypoints", "ModelRunner", "make_runner", "fallback_reason"]
 
-Keypoints = tuple[np.ndarray, np.ndarray]  # (value [B,10,2], jacobian [B,10,2,2]) float32
-
-
-class ModelRunner(Protocol):
-    name: str
-
-    def keypoints(self, frames: np.ndarray) -> Keypoints:
-        """frames float32 [B,3,256,256] RGB 0..1 -> (value [B,10,2], jacobian [B,10,2,2])."""
-        ...
-
-    def generate(self, source: np.ndarray, kp_source: Keypoints, kp_driving: Keypoints) -> np.ndarray:
-        """source [B,3,256,256], keypoints batched [B,...] -> prediction [B,3,256,256] float32 0..1."""
-        ...
+log = logging.getLogger(__name__)
 
 
-def make_runner(networks: "Networks | Callable[[], Networks]", checkpoint: Path, cache_dir: Path, device: str,
-                precision: str) -> ModelRunner:
-    """Choose the runner for this device/precision; `device` is already resolved ("cpu" or "gpu")."""
-    import functools
-    import logging
+def fallback_reason(exc: BaseException, checkpoint: Path, cache_dir: Path) -> str:
+    """One line: why the compiled runner is unavailable, naming another paddle's export if any."""
+    detail = one_line(exc) if isinstance(exc, ExportError) else f"{type(exc).__name__}: {one_line(exc)}"
+    try:
+        others = exports_by_other_paddles(cache_dir, checkpoint_digest(checkpoint))
+    except OSError:
+        others = []
+    if others:
+        return (f"exported model written by Paddle {', '.join(others)}, this is Paddle "
+                f"{paddle_version()}: re-export failed: {detail}")
+    return f"compiled model unavailable: {detail}"
 
-    from .runner_dygraph import DygraphRunner
-    from .runner_inference import load_inference_runner, resolve_networks, resolve_precision
 
+def make_runner(networks: Networks | Callable[[], Networks], checkpoint: Path, cache_dir: Path,
+                device: str, precision: str) -> ModelRunner:
+    """Choose the runner for this device/precision; `device` is already resolved ("cpu" or "gpu").
+
+    `networks` may be a loader, called only when the export is not cached yet (or to fall back).
+    The result's `fallback_reason` is None on the fast path, else the line also logged here.
+    """
     # a wrong setting is an error, not a reason to fall back; "auto" -> what this machine runs best
     precision = resolve_precision(device, precision)
     if callable(networks):
         networks = functools.cache(networks)  # load at most once, export or fallback
     try:
-        # Exported once per checkpoint, then loaded from cache_dir: oneDNN fp32/bf16 or GPU fp16.
-        # `networks` may also be a loader (called only when the export is not cached yet).
+        # Exported once per checkpoint and paddle version, then loaded from cache_dir:
+        # oneDNN fp32/bf16 on the CPU, fp16/fp32 on a GPU.
         return load_inference_runner(networks, checkpoint, cache_dir, device, precision)
     except Exception as exc:  # any export/predictor failure: the reference path still renders
-        logging.getLogger(__name__).warning(
-            "compiled model runner unavailable, using paddle's dynamic graph (slower): %s", exc)
-        return DygraphRunner(resolve_networks(networks))
+        reason = fallback_reason(exc, checkpoint, cache_dir)
+        log.warning("using paddle's dynamic graph (~20x slower): %s", reason)
+        return DygraphRunner(resolve_networks(networks), fallback_reason=reason)

@@ -6,15 +6,21 @@ import numpy as np
 
 from .networks import Networks
 from .paddle_compat import import_paddle
-from .runner import Keypoints
+from .runner_types import Keypoints
 
 
 class DygraphRunner:
     name = "dygraph-fp32"
+    precision = "fp32"
 
-    def __init__(self, networks: Networks) -> None:
+    def __init__(self, networks: Networks, fallback_reason: str | None = None) -> None:
         self._paddle = import_paddle()
         self.networks = networks
+        # where paddle.set_device put the tensors ("gpu:0" -> "gpu")
+        self.device = "gpu" if self._paddle.get_device().startswith("gpu") else "cpu"
+        # None when the dynamic graph was asked for (the reference); else why it stands in for the
+        # compiled runner, one line, for the log and /healthz
+        self.fallback_reason = fallback_reason
         networks.kp_detector.eval()
         networks.generator.eval()
 

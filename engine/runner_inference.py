@@ -1,7 +1,11 @@
 """The fast runner: FOMM exported once per checkpoint to a Paddle Inference model, run on oneDNN.
 
 The rewritten networks (engine/rewrites.py) are traced with `paddle.jit.to_static` and saved under
-`cache_dir/inference/v<RUNNER_VERSION>-<checkpoint sha256>/`; later processes load that directly.
+`cache_dir/inference/v<RUNNER_VERSION>-pd<paddle version>-<checkpoint sha256>/`; later processes
+load that directly. The paddle version is in the name because the saved program format is paddle's
+own (Paddle 3 writes PIR `.json` programs, 2.6 wrote `.pdmodel`): a cache written by another paddle
+(a shared volume, an upgrade) is never loaded, this paddle exports its own. Paddle 2.x cannot run
+these exports at all; the runner then says so in its `fallback_reason` (see engine/runner.py).
 The models: the keypoint detector, the generator's encoder (source only, so its features are
 computed once per photo instead of once per frame: ~22% of the generator's work) and the rest of
 the generator, twice (up blocks as transposed convs for fp32/GPU, as pixel shuffles for bf16).
@@ -23,18 +27,19 @@ import shutil
 import threading
 import time
 import uuid
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .cpu_features import has_fast_bf16
+from .cpu_features import BF16_FLAGS, cpu_flags
 from .hashing import sha256_file
 from .networks import IMAGE_SIZE, NUM_KP, Networks, load_networks
 from .paddle_compat import import_paddle
-from .runner import Keypoints, ModelRunner
 from .runner_dygraph import DygraphRunner
+from .runner_types import Keypoints, ModelRunner
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ RUNNER_VERSION = "5"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _MODELS = ("kp_detector", "encoder", "generator", "generator_bf16")
 MIN_PSNR_DB = 35.0  # a lossy precision must stay this close to the fp32 dynamic graph
+MIN_PADDLE_MAJOR = 3  # exports are PIR programs (.json) that Paddle 2.x neither writes nor reads
 _FP32_TOLERANCE = 1e-3
 _REFERENCE = "reference.npz"  # a test input and the dynamic graph's output, for accuracy checks
 _FEATURE_CACHE = 16  # source feature maps kept (4 MiB each): covers every face of a photo
@@ -57,12 +63,52 @@ def checkpoint_digest(checkpoint: Path) -> str:
     return sha256_file(checkpoint)
 
 
-def model_dir(cache_dir: Path, digest: str) -> Path:
-    return Path(cache_dir) / "inference" / f"v{RUNNER_VERSION}-{digest[:24]}"
+def paddle_version() -> str:
+    return import_paddle().__version__
+
+
+def model_dir(cache_dir: Path, digest: str, paddle: str | None = None) -> Path:
+    """Where this runner version and `paddle` (default: the running one) keep a checkpoint's export."""
+    version = paddle or paddle_version()
+    return Path(cache_dir) / "inference" / f"v{RUNNER_VERSION}-pd{version}-{digest[:24]}"
 
 
 def _is_complete(directory: Path) -> bool:
     return (directory / "manifest.json").is_file()
+
+
+def exports_by_other_paddles(cache_dir: Path, digest: str) -> list[str]:
+    """Paddle versions that exported this checkpoint into cache_dir, other than the running one."""
+    current = model_dir(cache_dir, digest)
+    found = set()
+    for directory in (Path(cache_dir) / "inference").glob(f"v*-{digest[:24]}"):
+        if directory == current or not _is_complete(directory):
+            continue
+        try:
+            found.add(str(json.loads((directory / "manifest.json").read_text())["paddle"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            found.add("unknown")
+    return sorted(found)
+
+
+def check_paddle_version() -> None:
+    """ExportError naming the fix when this paddle cannot export or load the compiled model."""
+    version = paddle_version()
+    try:
+        major = int(version.split(".")[0])
+    except ValueError:
+        return  # not a release number: let it try
+    if 0 < major < MIN_PADDLE_MAJOR:  # 0: a develop build, which reports 0.0.0
+        raise ExportError(f"Paddle {version} cannot export or load the compiled model (PIR .json "
+                          f"programs need Paddle {MIN_PADDLE_MAJOR}): install Paddle "
+                          f"{MIN_PADDLE_MAJOR} (requirements-cpu.txt, or the Dockerfile's GPU wheel)")
+
+
+def one_line(exc: BaseException, limit: int = 240) -> str:
+    """An exception as one short line (paddle's errors run to many lines of C++ context)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def export_models(networks: Networks, target: Path) -> Path:
@@ -97,13 +143,15 @@ def export_models(networks: Networks, target: Path) -> Path:
             "generator": (GeneratorDecoder(generator), decoder_spec),
             "generator_bf16": (GeneratorDecoder(generator_bf16), decoder_spec),
         }
-        for name, (layer, spec) in specs.items():
-            layer.eval()
-            static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
-            paddle.jit.save(static, str(tmp / name))
+        with warnings.catch_warnings():  # tracing warns about PIR internals, nothing to act on
+            warnings.simplefilter("ignore")
+            for name, (layer, spec) in specs.items():
+                layer.eval()
+                static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
+                paddle.jit.save(static, str(tmp / name))
         _write_reference(tmp, networks)
         # fp32 on CPU must match here, before the export is published in the cache
-        _check_accuracy(InferenceRunner(tmp, "cpu", "fp32"), tmp)
+        check_accuracy(InferenceRunner(tmp, "cpu", "fp32"), tmp)
         manifest = {"runner_version": RUNNER_VERSION, "paddle": paddle.__version__,
                     "models": list(_MODELS), "feature_shape": feature_shape[1:]}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -112,8 +160,11 @@ def export_models(networks: Networks, target: Path) -> Path:
         except OSError:
             if not _is_complete(target):  # another process did not win the race: a real error
                 raise
+    except ExportError:
+        raise
     except Exception as exc:
-        raise ExportError(f"exporting the FOMM networks failed: {type(exc).__name__}: {exc}") from exc
+        raise ExportError(f"exporting the FOMM networks failed: {type(exc).__name__}: "
+                          f"{one_line(exc)}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("exported FOMM to %s in %.1f s", target, time.monotonic() - started)
@@ -145,13 +196,27 @@ def _write_reference(directory: Path, networks: Networks) -> None:
              kd_value=kd_value, kd_jacobian=ks_jacobian, expected=expected)
 
 
-def _check_accuracy(runner: InferenceRunner, directory: Path) -> float:
+def load_reference(directory: Path) -> dict[str, np.ndarray]:
+    """The export's test input and the dynamic graph's output for it: source [1,3,256,256],
+    ks_value/ks_jacobian, kd_value/kd_jacobian, expected [1,3,256,256]."""
+    with np.load(directory / _REFERENCE) as ref:
+        return {k: ref[k] for k in ref.files}
+
+
+def reference_psnr(runner: ModelRunner, reference: dict[str, np.ndarray]) -> float:
+    """PSNR (dB) of any runner's frame against the reference frame (200 when identical)."""
+    frame = runner.generate(reference["source"], (reference["ks_value"], reference["ks_jacobian"]),
+                            (reference["kd_value"], reference["kd_jacobian"]))
+    return _psnr(frame, reference["expected"])
+
+
+def check_accuracy(runner: InferenceRunner, directory: Path) -> float:
     """PSNR of the runner against the stored dynamic-graph output; for fp32 also the max errors.
 
     A silently wrong model (an optimisation pass that miscompiles an op, an fp16 overflow) must
     not reach users, and this is its only check. Raises ExportError when fp32 differs.
     """
-    ref = np.load(directory / _REFERENCE)
+    ref = load_reference(directory)
     source = ref["source"]
     value, _ = runner.keypoints(source)
     frame = runner.generate(source, (ref["ks_value"], ref["ks_jacobian"]),
@@ -168,31 +233,44 @@ def _check_accuracy(runner: InferenceRunner, directory: Path) -> float:
 
 
 def _remove_stale_versions(current: Path) -> None:
-    """Exports of the same checkpoint by older runner versions are dead weight (~330 MB each)."""
-    digest = current.name.split("-", 1)[1]
+    """Exports of the same checkpoint by older runner versions or other paddles are dead weight
+    (~330 MB each) once this one is in place."""
+    digest = current.name.rsplit("-", 1)[1]
     for old in current.parent.glob(f"v*-{digest}"):
         if old != current and _is_complete(old):
             shutil.rmtree(old, ignore_errors=True)
 
 
-def resolve_precision(device: str, precision: str) -> str:
-    """Map `[engine].precision` onto what this device runs: fp32, bf16 (CPU) or fp16 (GPU)."""
+def explain_precision(device: str, precision: str) -> tuple[str, str, bool]:
+    """`[engine].precision` on this device -> (fp32 | bf16 | fp16, why, whether the setting was
+    overridden). ValueError for a setting that is not a precision at all."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if device == "gpu":
         if precision == "bf16":
-            log.warning("bf16 is a CPU path here; using fp16 on the GPU")
-            return "fp16"
-        return "fp16" if precision == "auto" else precision
+            return "fp16", "bf16 is a CPU path here; using fp16 on the GPU", True
+        if precision == "auto":
+            return "fp16", "auto on a GPU: fp16 (checked against the fp32 reference at load)", False
+        return precision, f"{precision} as configured", False
     if precision == "fp16":
-        log.warning("fp16 runs only on a GPU; using fp32 on the CPU")
-        return "fp32"
-    if precision == "bf16" and not has_fast_bf16():
-        log.warning("this CPU has neither AMX nor AVX512-BF16; bf16 would be emulated, using fp32")
-        return "fp32"
+        return "fp32", "fp16 runs only on a GPU; using fp32 on the CPU", True
+    bf16 = sorted(BF16_FLAGS & cpu_flags())
+    if precision == "bf16" and not bf16:
+        return ("fp32", "this CPU has neither AMX nor AVX512-BF16; bf16 would be emulated, using "
+                "fp32", True)
     if precision == "auto":
-        return "bf16" if has_fast_bf16() else "fp32"
-    return precision
+        if bf16:
+            return "bf16", f"auto: the CPU has {'/'.join(bf16)}, so bf16 on oneDNN", False
+        return "fp32", "auto: the CPU has neither AMX nor AVX512-BF16, so fp32 on oneDNN", False
+    return precision, f"{precision} as configured", False
+
+
+def resolve_precision(device: str, precision: str) -> str:
+    """Map `[engine].precision` onto what this device runs: fp32, bf16 (CPU) or fp16 (GPU)."""
+    resolved, why, overridden = explain_precision(device, precision)
+    if overridden:
+        log.warning("%s", why)
+    return resolved
 
 
 def _threads() -> int:
@@ -208,7 +286,10 @@ class _Predictor:
     def __init__(self, directory: Path, name: str, device: str, precision: str) -> None:
         from paddle import inference
 
-        config = inference.Config(str(directory / f"{name}.json"), str(directory / f"{name}.pdiparams"))
+        program = directory / f"{name}.json"
+        if not program.is_file():
+            raise ExportError(f"{directory} has no {program.name} (not written by this paddle)")
+        config = inference.Config(str(program), str(directory / f"{name}.pdiparams"))
         config.disable_glog_info()
         if device == "gpu":
             mode = inference.PrecisionType.Half if precision == "fp16" else inference.PrecisionType.Float32
@@ -245,6 +326,8 @@ class InferenceRunner:
         self.precision = precision
         self.device = device
         self.name = f"inference-{device}-{precision}"
+        self.fallback_reason: str | None = None  # set if a predictor fails mid-run
+        self.directory = directory
         self._fallback_factory = fallback
         self._fallback: ModelRunner | None = None
         self._kp = _Predictor(directory, "kp_detector", device, precision)
@@ -276,10 +359,13 @@ class InferenceRunner:
         """A predictor failed mid-run: switch to the dynamic graph for good (or re-raise)."""
         if self._fallback_factory is None:
             raise exc
-        log.warning("Paddle Inference failed (%s: %s); switching to paddle's dynamic graph",
-                    type(exc).__name__, exc)
+        reason = (f"Paddle Inference failed mid-run ({type(exc).__name__}: {one_line(exc)}): "
+                  f"using paddle's dynamic graph (slower) until restart")
+        log.warning("%s", reason)
         self._fallback = self._fallback_factory()
         self.name = self._fallback.name
+        self.precision = self._fallback.precision
+        self.fallback_reason = reason
 
     def _source_features(self, source: np.ndarray) -> np.ndarray:
         """Encoder features per source row, cached by content (the photo is the same every frame)."""
@@ -329,16 +415,26 @@ def load_inference_runner(networks: NetworksSource, checkpoint: Path, cache_dir:
     warm start never builds the dynamic-graph networks (~0.4 GB less peak memory, ~2 s faster).
     """
     resolved = resolve_precision(device, precision)
+    check_paddle_version()
     directory = model_dir(cache_dir, checkpoint_digest(checkpoint))
     if not _is_complete(directory):
         export_models(resolve_networks(networks), directory)
-    runner = InferenceRunner(directory, device, resolved)
-    quality = _check_accuracy(runner, directory)
-    if quality < MIN_PSNR_DB:
-        log.warning("%s on %s is only %.1f dB from the fp32 reference; using fp32",
-                    resolved, device, quality)
+    runner: InferenceRunner | None = None
+    quality = 0.0
+    try:
+        runner = InferenceRunner(directory, device, resolved)
+        quality = check_accuracy(runner, directory)
+    except Exception as exc:
+        if resolved == "fp32":
+            raise
+        # a lossy mode this paddle/device cannot build (say fp16 on an old GPU): fp32 still is fast
+        log.warning("%s on %s does not load (%s); using fp32", resolved, device, one_line(exc))
+    if runner is None or quality < MIN_PSNR_DB:
+        if runner is not None:
+            log.warning("%s on %s is only %.1f dB from the fp32 reference; using fp32",
+                        resolved, device, quality)
         runner = InferenceRunner(directory, device, "fp32")
-        quality = _check_accuracy(runner, directory)
+        quality = check_accuracy(runner, directory)
     log.info("model runner %s: %.1f dB from the fp32 dynamic graph", runner.name, quality)
     # Reload rather than capture `networks`, so the caller may free the dygraph weights (~230 MB).
     runner._fallback_factory = lambda: DygraphRunner(load_networks(checkpoint))

@@ -2,13 +2,16 @@
 
 Reading streams raw frames from an ffmpeg pipe; writing streams raw frames into ONE ffmpeg that
 also takes the audio as a second input, so the video is encoded once and the sound muxed in the
-same pass. Neither keeps more than one frame per call in memory.
+same pass. Neither keeps more than one frame per call in memory. Every run goes through
+engine/ffmpeg_process.py (stderr drained, time limits, killed on cancel).
+
+Sizes are the *displayed* ones: a phone video stored 1920x1080 with a 90° display matrix is
+1080x1920 here, which is also what ffmpeg decodes it to (it applies the rotation by default).
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,13 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .cancel import CancelToken
 from .errors import EngineError
+from .ffmpeg_process import FfmpegProcess, ffmpeg_exe, run_ffmpeg
 
+__all__ = ["Crop", "VideoInfo", "VideoWriter", "ffmpeg_exe", "probe", "read_frames", "read_sample_frames"]
 
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
+PROBE_TIMEOUT_S = 30.0
+SAMPLE_TIMEOUT_S = 30.0  # one frame decoded after a seek
+_PROBE_TEXT = 64 * 1024  # ffmpeg's description of a file is a few KB; damaged files print more
 
 
 @dataclass(frozen=True)
@@ -44,16 +49,24 @@ _VIDEO = re.compile(r"Stream #\S+.*?: Video: (\w+)[^\n]*?, (\d{2,5})x(\d{2,5})")
 _FPS = re.compile(r"Stream #\S+.*?: Video: [^\n]*?([\d.]+) fps")
 _TBR = re.compile(r"Stream #\S+.*?: Video: [^\n]*?([\d.]+)k? tbr")
 _AUDIO = re.compile(r"Stream #\S+.*?: Audio: (\w+)")
+_ROTATION = re.compile(r"display ?matrix: rotation of (-?[\d.]+) degrees", re.IGNORECASE)
 
 
-def probe(path: Path) -> VideoInfo:
+def _rotation(text: str) -> int:
+    """The display rotation in degrees, normalised to 0, 90, 180 or 270."""
+    m = _ROTATION.search(text)
+    return round(float(m.group(1)) / 90) % 4 * 90 if m else 0
+
+
+def probe(path: Path, cancel: CancelToken | None = None) -> VideoInfo:
     """Parse `ffmpeg -i` (ffprobe is not bundled). Raises EngineError if ffmpeg cannot open it."""
     path = Path(path)
     if not path.is_file():
         raise EngineError(f"no such file: {path}")
-    res = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-                         capture_output=True, text=True, errors="replace")
-    text = res.stderr
+    # `ffmpeg -i FILE` with no output exits 1 by design; the description is on stderr.
+    run = run_ffmpeg(["-hide_banner", "-nostdin", "-i", str(path)], f"probe {path.name}", PROBE_TIMEOUT_S,
+                     cancel=cancel, check=False, keep_stderr=_PROBE_TEXT)
+    text = run.stderr_head
     dur = _DURATION.search(text)
     video = _VIDEO.search(text)
     audio = _AUDIO.search(text)
@@ -64,10 +77,13 @@ def probe(path: Path) -> VideoInfo:
         h, m, s = dur.groups()
         duration = int(h) * 3600 + int(m) * 60 + float(s)
     fps_m = _FPS.search(text) or _TBR.search(text)
+    width, height = (int(video.group(2)), int(video.group(3))) if video else (0, 0)
+    if _rotation(text) in (90, 270):
+        width, height = height, width
     return VideoInfo(
         duration=duration,
-        width=int(video.group(2)) if video else 0,
-        height=int(video.group(3)) if video else 0,
+        width=width,
+        height=height,
         fps=float(fps_m.group(1)) if fps_m else 0.0,
         video_codec=video.group(1) if video else None,
         audio_codec=audio.group(1) if audio else None,
@@ -84,7 +100,7 @@ class Crop:
 
 
 def read_frames(path: Path, size: int | None = None, crop: Crop | None = None,
-                max_frames: int | None = None) -> Iterator[np.ndarray]:
+                max_frames: int | None = None, cancel: CancelToken | None = None) -> Iterator[np.ndarray]:
     """Yield RGB uint8 frames one at a time: cropped, then scaled to size x size by ffmpeg
     (size None: the crop's or the video's own size)."""
     filters = []
@@ -96,49 +112,39 @@ def read_frames(path: Path, size: int | None = None, crop: Crop | None = None,
     elif crop is not None:
         width = height = crop.side
     else:
-        info = probe(path)
+        info = probe(path, cancel)
         width, height = info.width, info.height
-    cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
-           "-f", "rawvideo", "-pix_fmt", "rgb24"]
+    args = ["-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24"]
     if filters:
-        cmd += ["-vf", ",".join(filters)]
+        args += ["-vf", ",".join(filters)]
     if max_frames is not None:
-        cmd += ["-frames:v", str(max_frames)]
-    cmd.append("-")
+        args += ["-frames:v", str(max_frames)]
+    args.append("-")
     nbytes = width * height * 3
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert proc.stdout is not None
+    with FfmpegProcess(args, f"decode {Path(path).name}", stdout=True, cancel=cancel) as proc:
         while True:
-            buf = proc.stdout.read(nbytes)
+            with proc.stalled():
+                buf = proc.stdout.read(nbytes)
             if len(buf) < nbytes:
                 break
             yield np.frombuffer(buf, np.uint8).reshape(height, width, 3)
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if proc.wait() != 0:
-            raise EngineError(f"ffmpeg could not decode {Path(path).name}: {err.strip()[-200:]}")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        proc.finish(PROBE_TIMEOUT_S)
 
 
-def read_sample_frames(path: Path, times: list[float], max_side: int = 640) -> list[np.ndarray]:
-    """Decode single RGB frames at the given times (seconds), long side scaled to <= max_side."""
+def read_sample_frames(path: Path, times: list[float], max_side: int = 640,
+                       cancel: CancelToken | None = None) -> list[np.ndarray]:
+    """Decode single RGB frames at the given times (seconds), long side scaled to <= max_side.
+    A time ffmpeg cannot decode is skipped; a stuck decode raises FfmpegTimeout."""
     out = []
-    info = probe(path)
+    info = probe(path, cancel)
     scale = min(1.0, max_side / max(info.width, info.height, 1))
     w, h = max(2, int(info.width * scale)) // 2 * 2, max(2, int(info.height * scale)) // 2 * 2
     for t in times:
-        cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", "-ss", f"{t:.3f}", "-i", str(path),
-               "-map", "0:v:0", "-frames:v", "1", "-vf", f"scale={w}:{h}",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-        res = subprocess.run(cmd, capture_output=True)
-        if res.returncode == 0 and len(res.stdout) == w * h * 3:
-            out.append(np.frombuffer(res.stdout, np.uint8).reshape(h, w, 3))
+        args = ["-v", "error", "-nostdin", "-ss", f"{t:.3f}", "-i", str(path), "-map", "0:v:0", "-frames:v", "1",
+                "-vf", f"scale={w}:{h}", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+        run = run_ffmpeg(args, f"sample {Path(path).name}", SAMPLE_TIMEOUT_S, cancel=cancel, check=False)
+        if run.code == 0 and len(run.stdout) == w * h * 3:
+            out.append(np.frombuffer(run.stdout, np.uint8).reshape(h, w, 3))
     return out
 
 
@@ -153,60 +159,53 @@ class VideoWriter:
 
     def __init__(self, out_path: Path, width: int, height: int, fps: float,
                  audio: Path | None = None, duration: float | None = None, crf: int = 20,
-                 preset: str = "veryfast") -> None:
+                 preset: str = "veryfast", cancel: CancelToken | None = None) -> None:
         if width % 2 or height % 2:
             raise ValueError("yuv420p needs even dimensions")
         self.out_path = Path(out_path)
         self.width, self.height = width, height
         rate = Fraction(fps).limit_denominator(1001)
-        cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-               "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "-"]
+        args = ["-v", "error", "-nostdin", "-y",
+                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+                "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "-"]
         if audio is not None:
-            cmd += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac", "-b:a", "128k"]
-            cmd += ["-af", "apad", "-t", f"{duration:.6f}"] if duration else ["-shortest"]
-        cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
-                "-movflags", "+faststart", "-f", "mp4", str(self.out_path)]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+            args += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac", "-b:a", "128k"]
+            args += ["-af", "apad", "-t", f"{duration:.6f}"] if duration else ["-shortest"]
+        args += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
+                 "-movflags", "+faststart", "-f", "mp4", str(self.out_path)]
+        self._proc = FfmpegProcess(args, f"encode {self.out_path.name}", stdin=True, cancel=cancel)
         self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame {frame.shape} {frame.dtype} != {(self.height, self.width, 3)} uint8")
-        assert self._proc.stdin is not None
         try:
-            self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
-        except BrokenPipeError:
+            with self._proc.stalled():
+                self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except (BrokenPipeError, ValueError):  # ValueError: stdin closed after a kill
             self._fail()
         self.frames += 1
 
     def close(self) -> None:
-        """Finish the file; raises EngineError if ffmpeg failed."""
-        assert self._proc.stdin is not None
+        """Finish the file; raises EngineError if ffmpeg failed. What is left after the last frame
+        (flushing the encoder, +faststart's rewrite) is bounded by the number of frames."""
         try:
             self._proc.stdin.close()
         except BrokenPipeError:
             pass
-        if self._proc.wait() != 0:
-            self._fail()
-        if self._proc.stderr:
-            self._proc.stderr.close()
+        try:
+            self._proc.finish(timeout=60.0 + 0.2 * self.frames)
+        except EngineError:
+            self.out_path.unlink(missing_ok=True)
+            raise
 
     def abort(self) -> None:
         """Stop ffmpeg and delete the partial file."""
-        if self._proc.poll() is None:
-            self._proc.kill()
+        self._proc.kill()
         self._proc.wait()
-        for stream in (self._proc.stdin, self._proc.stderr):
-            try:
-                if stream is not None:
-                    stream.close()
-            except BrokenPipeError:
-                pass
         self.out_path.unlink(missing_ok=True)
 
     def _fail(self) -> None:
-        self._proc.wait()
-        err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+        self._proc.wait(PROBE_TIMEOUT_S)
         self.out_path.unlink(missing_ok=True)
-        raise EngineError(f"ffmpeg failed to encode: {err.strip()[-300:]}")
+        raise self._proc.error()

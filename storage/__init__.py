@@ -4,7 +4,8 @@ No telegram, no paddle imports here: the bot passes plain values in and gets row
 """
 
 from storage.db import Database
+from storage.from_settings import make_database
 from storage.migrate import upgrade_to_head
 from storage.models import Base, Job, JobKind, JobStatus, Offer, User
 
-__all__ = ["Base", "Database", "Job", "JobKind", "JobStatus", "Offer", "User", "upgrade_to_head"]
+__all__ = ["Base", "Database", "Job", "JobKind", "JobStatus", "Offer", "User", "make_database", "upgrade_to_head"]

@@ -1,11 +1,15 @@
-"""The database handle: async engine, WAL mode, and sessions whose write transactions start with
-BEGIN IMMEDIATE.
+"""The database handle: SQLite (the one-box default, WAL mode, write transactions BEGIN IMMEDIATE)
+or PostgreSQL (several processes: render workers on other hosts), behind the same two sessions.
 
 Why IMMEDIATE: a plain (deferred) SQLite transaction takes the write lock only at its first write;
 two such transactions that both read then write deadlock, and SQLite answers one of them at once
 with "database is locked" (the busy timeout cannot help there). BEGIN IMMEDIATE takes the write
 lock up front, so concurrent writers queue on the busy timeout instead. Read-only sessions keep a
 deferred BEGIN: under WAL they never block anyone.
+
+On PostgreSQL writers run at READ COMMITTED; what must not race there says so itself: claims use
+FOR UPDATE SKIP LOCKED and conditional UPDATEs (storage/jobs.py), and checks that read before they
+write (the queue cap, one pending job per user) take `serialize()`'s transaction-scoped lock.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ _BEGIN_OPTION = "sqlite_begin"  # execution option read by the "begin" listener
 
 def _is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def _is_postgresql(url: str) -> bool:
+    return url.startswith("postgresql")
 
 
 def _install_sqlite_listeners(engine: AsyncEngine) -> None:
@@ -48,10 +56,14 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        connect_args = {"timeout": BUSY_TIMEOUT_S} if _is_sqlite(url) else {}
-        self.engine: AsyncEngine = create_async_engine(url, connect_args=connect_args)
+        self.is_sqlite = _is_sqlite(url)
+        self.is_postgresql = _is_postgresql(url)
+        if self.is_sqlite:
+            self.engine: AsyncEngine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        else:  # a server: connections can go stale across its restarts
+            self.engine = create_async_engine(url, pool_pre_ping=True)
         writer = self.engine
-        if _is_sqlite(url):
+        if self.is_sqlite:
             _install_sqlite_listeners(self.engine)
             writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         self.writer_engine: AsyncEngine = writer  # same pool; transactions begin IMMEDIATE
@@ -69,6 +81,12 @@ class Database:
         async with self._write() as session, session.begin():
             yield session
 
+    async def serialize(self, session: AsyncSession, name: str) -> None:
+        """Make this write transaction the only one holding `name` until it ends (PostgreSQL; on
+        SQLite every write transaction is already alone)."""
+        if self.is_postgresql:
+            await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+
     async def ping(self) -> bool:
         """True when a trivial query succeeds (health checks)."""
         try:
@@ -79,6 +97,9 @@ class Database:
             return False
 
     async def journal_mode(self) -> str:
+        """SQLite's journal mode ("wal"); other databases have none."""
+        if not self.is_sqlite:
+            return ""
         async with self.engine.connect() as conn:
             return str((await conn.execute(text("PRAGMA journal_mode"))).scalar_one())
 

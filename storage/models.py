@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -21,21 +22,45 @@ class Base(DeclarativeBase):
 
 
 class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"  # claimed by the worker, rendering (or importing a template)
-    DELIVERING = "delivering"  # rendered to result_path; the video is being sent
+    QUEUED = "queued"  # waiting for the render stage (maybe until next_attempt_at)
+    RUNNING = "running"  # claimed by a render stage (lease_owner), rendering or importing a template
+    DELIVERING = "delivering"  # rendered to result_path; the delivery stage sends it
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
 
 
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DELIVERING)
+RENDER_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)  # in line for (or in) the render stage
 FINISHED_STATUSES = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class JobKind(StrEnum):
     RENDER = "render"
+    GRID = "grid"  # several photos, one tile each, one video (`inputs`)
     TEMPLATE_IMPORT = "template_import"  # an admin's /addtemplate: GPU work, so it queues like a render
+    TEMPLATE_DELETE = "template_delete"  # an admin's /deltemplate: never under a running render
+    CONVERT = "convert"  # a kept render re-encoded as `output_kind` (ffmpeg only, no render lock)
+
+
+RENDER_STAGE_KINDS = (JobKind.RENDER, JobKind.GRID, JobKind.TEMPLATE_IMPORT, JobKind.TEMPLATE_DELETE)
+QUOTA_KINDS = (JobKind.RENDER, JobKind.GRID)  # what the daily quota counts (by `cost`)
+
+
+class OutputKind(StrEnum):
+    """What a job sends: the video itself, or one of its conversions."""
+
+    VIDEO = "video"
+    NOTE = "note"  # a round video note
+    STICKER = "sticker"  # a video sticker, sent on its own
+    GIF = "gif"  # an animation: MP4 without sound, loops
+    PACK = "pack"  # a video sticker added to the user's own sticker set
+
+
+class OfferKind(StrEnum):
+    PHOTO = "photo"
+    ALBUM = "album"  # a private album of 2-9 photos: one grid
+    GRID = "grid"  # a group's /grid collection: photos replied to it, from several people
 
 
 class User(Base):
@@ -45,6 +70,7 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(16), default="en")  # Telegram language_code
     first_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sticker_set: Mapped[str | None] = mapped_column(String(64), nullable=True)  # their own pack, once made
 
 
 class Offer(Base):
@@ -59,6 +85,14 @@ class Offer(Base):
     file_id: Mapped[str] = mapped_column(String(256))
     file_unique_id: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(16), default=OfferKind.PHOTO, server_default=OfferKind.PHOTO)
+    clean_background: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # Albums and grid collections: JSON list of {file_id, file_unique_id, message_id, user_id,
+    # first_name, faces}, in the order they came.
+    photos: Mapped[str | None] = mapped_column(Text, nullable=True)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the keyboard/collecting message
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # grid collections
+    closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
 class Job(Base):
@@ -66,7 +100,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_status_id", "status", "id"),  # FIFO claim and queue positions
         Index("ix_jobs_user_created", "user_id", "created_at"),  # daily quota, /status
-        Index("ix_jobs_cache", "input_file_unique_id", "template_id"),  # file_id cache
+        Index("ix_jobs_result_key", "input_file_unique_id", "result_key"),  # file_id cache
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -81,6 +115,9 @@ class Job(Base):
     input_file_unique_id: Mapped[str] = mapped_column(String(128))
     template_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     template_title: Mapped[str | None] = mapped_column(String(256), nullable=True)  # imports: the new title
+    # What the result depends on besides the photo: the template's content hash and the render
+    # options (bot/result_cache.py). Two jobs with equal photo and key have interchangeable videos.
+    result_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     from_cache: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -94,6 +131,23 @@ class Job(Base):
     result_duration: Mapped[float | None] = mapped_column(Float, nullable=True)
     result_file_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     render_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rendered_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # handed to delivery
+    # Retries: render-stage claims that started work, delivery tries, and when to look again.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    parked_tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # waits for Telegram (backoff)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The stage (process) working on the job, and until when; an expired lease is taken over.
+    lease_owner: Mapped[str | None] = mapped_column(String(96), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # What is sent (the video, or a conversion of the render `parent_job_id`), and what it cost.
+    output_kind: Mapped[str] = mapped_column(String(16), default=OutputKind.VIDEO, server_default=OutputKind.VIDEO)
+    parent_job_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    cost: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # against the daily quota
+    options: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the requester's render choices
+    inputs: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: a grid's photos
+    face_boxes: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON [[x, y, w, h]] in the render
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: what the render wants said
 
     @property
     def active(self) -> bool:

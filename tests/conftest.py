@@ -156,3 +156,32 @@ def noface_photo(tmp_path_factory) -> Path:
     import skimage.data
 
     return _save_rgb(tmp_path_factory.mktemp("photos") / "coffee.png", skimage.data.coffee())
+
+
+@pytest.fixture(scope="session")
+def damaged_face_video(tmp_path_factory) -> Path:
+    """A 20 s face video whose frame data is damaged so badly that decoding it makes ffmpeg print
+    far more than a pipe holds (~64 KB) of errors: the case that used to hang a reader for ever."""
+    import random
+
+    head = _astronaut_head()
+    folder = tmp_path_factory.mktemp("damaged")
+    clean = folder / "clean.mp4"
+    # Short GOPs: every damaged frame is decoded (and complained about) on its own.
+    proc = subprocess.Popen([_ffmpeg(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "256x256",
+                             "-framerate", "25", "-i", "-", "-c:v", "libx264", "-g", "2", "-bf", "0",
+                             "-pix_fmt", "yuv420p", "-crf", "18", str(clean)], stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    for i in range(500):
+        m = cv2.getRotationMatrix2D((128, 128), 6 * np.sin(i / 5), 1.0)
+        proc.stdin.write(cv2.warpAffine(head, m, (256, 256), borderMode=cv2.BORDER_REFLECT).tobytes())
+    proc.stdin.close()
+    assert proc.wait() == 0
+    data = bytearray(clean.read_bytes())
+    start, end = data.find(b"mdat") + 200, data.find(b"moov") - 8  # frame data only: the index stays readable
+    rng = random.Random(3)
+    for _ in range(len(data) // 20):
+        data[rng.randrange(start, end)] = rng.randrange(256)
+    damaged = folder / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    return damaged

@@ -301,3 +301,65 @@ async def test_webhook_receives_updates_with_the_secret(tg, bot, unused_tcp_port
         await bot.delete_webhook()
     finally:
         await runner.cleanup()
+
+
+async def test_an_outage_answers_502_until_it_ends_downloads_included(tg, bot):
+    user = tg.user()
+    dm = tg.private_chat(user)
+    photo = tg.send_photo(user, dm, png(64, 64))
+    tg.start_outage(502)
+    with pytest.raises(telegram.error.NetworkError, match="Bad Gateway"):
+        await bot.send_message(dm["id"], "hello")
+    tg.end_outage()
+    file = await bot.get_file(photo["photo"][-1]["file_id"])
+    tg.start_outage(502)
+    with pytest.raises(telegram.error.NetworkError):
+        await file.download_as_bytearray()
+    tg.end_outage()
+    assert bytes(await file.download_as_bytearray()) == tg.file_bytes(photo["photo"][-1]["file_id"])
+    assert tg.outage_answers == 2 and not tg.calls_to("sendMessage")  # refused calls are not recorded
+    tg.start_outage(503, "Service Unavailable", methods=["sendMessage"])  # only some methods
+    assert (await bot.get_me()).username == "yahey_test_bot"
+    with pytest.raises(telegram.error.NetworkError):
+        await bot.send_message(dm["id"], "hello")
+
+
+async def test_a_delayed_answer_is_processed_at_once_and_a_dropped_call_not_at_all(tg, bot):
+    user = tg.user()
+    dm = tg.private_chat(user)
+    tg.delay_next("sendMessage", 3.0)
+    with pytest.raises(telegram.error.TimedOut):
+        await bot.send_message(dm["id"], "slow", read_timeout=0.5)
+    assert [m["text"] for m in tg.messages_in(dm["id"])] == ["slow"]  # it exists before the answer
+    tg.drop_next("sendMessage")
+    with pytest.raises(telegram.error.NetworkError):
+        await bot.send_message(dm["id"], "lost")
+    assert tg.dropped == ["sendMessage"] and [m["text"] for m in tg.messages_in(dm["id"])] == ["slow"]
+    await bot.send_message(dm["id"], "fine")
+    assert [m["text"] for m in tg.messages_in(dm["id"])] == ["slow", "fine"]
+
+
+async def test_a_held_call_waits_until_released(tg, bot):
+    user = tg.user()
+    dm = tg.private_chat(user)
+    hold = tg.hold_next("sendMessage")
+    sending = asyncio.create_task(bot.send_message(dm["id"], "held"))
+    await hold.reached()
+    assert not sending.done() and tg.messages_in(dm["id"]) == []
+    hold.release()
+    assert (await sending).text == "held"
+
+
+async def test_edited_messages_and_channel_posts_arrive_as_their_own_updates(tg, bot):
+    user = tg.user()
+    dm = tg.private_chat(user)
+    photo = tg.send_photo(user, dm, png(64, 64))
+    tg.edit_message(photo, caption="new caption")
+    channel = tg.channel_chat()
+    post = tg.post_to_channel(channel, png(32, 32), caption="/yahey")
+    updates = await bot.get_updates(timeout=0)
+    assert [(u.message is not None, u.edited_message is not None, u.channel_post is not None) for u in updates] == [
+        (True, False, False), (False, True, False), (False, False, True)]
+    assert updates[1].edited_message.caption == "new caption" and updates[1].edited_message.edit_date
+    assert updates[2].channel_post.from_user is None and updates[2].channel_post.sender_chat.id == channel["id"]
+    assert post["caption"] == "/yahey"

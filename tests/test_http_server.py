@@ -19,7 +19,8 @@ SECRET = "s3cret-Token_1"
 
 
 async def healthy() -> HealthReport:
-    return HealthReport(database=True, model_loaded=True, queue=3)
+    return HealthReport(database=True, engine_state="ready", queue=3, runner="inference-cpu-bf16",
+                        precision="bf16", device="cpu", step="ready", progress=1.0)
 
 
 @pytest.fixture
@@ -39,16 +40,40 @@ async def test_healthz_reports_ok(http):
         await server.stop()
     assert body["status"] == "ok" and body["database"] == "ok" and body["model"] == "loaded"
     assert body["queue"] == 3 and body["uptime_s"] >= 0
+    assert body["engine"] == {"state": "ready", "runner": "inference-cpu-bf16", "precision": "bf16",
+                              "device": "cpu", "detail": None, "step": "ready", "progress": 1.0}
+
+
+async def test_healthz_is_200_while_loading_and_503_when_the_model_failed(http, unused_tcp_port):
+    async def loading() -> HealthReport:
+        return HealthReport(database=True, engine_state="loading", queue=0, step="preparing template yahey",
+                            progress=0.5)
+
+    async def failed() -> HealthReport:
+        return HealthReport(database=True, engine_state="failed", queue=2, detail="checkpoint is not vox-256")
+
+    answers = []
+    for check in (loading, failed):
+        server = await start_http_server("127.0.0.1", unused_tcp_port, check)
+        try:
+            async with http.get(f"{server.url}/healthz") as resp:
+                answers.append((resp.status, await resp.json()))
+        finally:
+            await server.stop()
+    (ok, loading_body), (unavailable, failed_body) = answers
+    assert ok == 200 and loading_body["model"] == "loading" and loading_body["engine"]["progress"] == 0.5
+    assert unavailable == 503 and failed_body["status"] == "unavailable" and failed_body["database"] == "ok"
+    assert failed_body["model"] == "failed" and failed_body["engine"]["detail"] == "checkpoint is not vox-256"
 
 
 async def test_healthz_is_503_while_the_database_is_unreachable(http, unused_tcp_port):
     async def broken_database() -> HealthReport:
         raise ConnectionError("unable to open database file")
 
-    async def loading() -> HealthReport:
-        return HealthReport(database=False, model_loaded=False, queue=0)
+    async def no_database() -> HealthReport:
+        return HealthReport(database=False, engine_state="ready", queue=0)
 
-    for check in (broken_database, loading):
+    for check in (broken_database, no_database):
         server = await start_http_server("127.0.0.1", unused_tcp_port, check)
         try:
             async with http.get(f"{server.url}/healthz") as resp:
@@ -57,7 +82,6 @@ async def test_healthz_is_503_while_the_database_is_unreachable(http, unused_tcp
         finally:
             await server.stop()
         assert body["status"] == "unavailable" and body["database"] == "unreachable"
-        assert body["model"] == "loading"
 
 
 def scrape(text: str) -> dict[tuple[str, tuple], float]:

@@ -1,18 +1,18 @@
 """/addtemplate <title> (replying to a video, or as its caption) and /deltemplate <id>, admins only.
 
-The import itself is GPU work, so it is queued as a job and runs in the worker like a render.
+Both are GPU-side work (preparing a template's motion; never deleting one under a running render),
+so each is queued as a job that the render stage runs under its lock.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import shutil
 
 from telegram import Message, Update
-from telegram.ext import ContextTypes
 
 from bot import metrics
+from bot.context import BotContext
 from bot.handlers.common import refuse_unless_admin, reply, visit
 from bot.texts import t
 from engine import list_templates
@@ -31,7 +31,7 @@ def _video_of(message: Message | None) -> tuple[str, str, int | None] | None:
     return (media.file_id, media.file_unique_id, media.file_size) if media else None
 
 
-async def add_template(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def add_template(update: Update, context: BotContext) -> None:
     svc, lang = await visit(update, context)
     message = update.effective_message
     if await refuse_unless_admin(update, svc, lang):
@@ -56,10 +56,10 @@ async def add_template(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     job, _ = await jobs.enqueue(svc.db, new, svc.limits_for(update.effective_user.id))
     metrics.JOBS.labels("queued").inc()
     log.info("job %s queued: template import %r", job.id, title)
-    svc.worker.wake()
+    svc.dispatch.render(job.id)
 
 
-async def delete_template(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def delete_template(update: Update, context: BotContext) -> None:
     svc, lang = await visit(update, context)
     message = update.effective_message
     if await refuse_unless_admin(update, svc, lang):
@@ -68,11 +68,14 @@ async def delete_template(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if not wanted:
         await reply(message, t(lang, "deltemplate_usage"))
         return
-    # Only a listed template's own folder may go: the id never becomes a path by itself.
-    match = next((tpl for tpl in list_templates(svc.templates_dir) if tpl.id == wanted), None)
-    if match is None:
+    # Only a listed template may go: the id never becomes a path by itself.
+    if not any(tpl.id == wanted for tpl in list_templates(svc.templates_dir)):
         await reply(message, t(lang, "template_unknown", id=wanted))
         return
-    shutil.rmtree(match.dir)
-    log.info("template %s deleted by %s", match.id, update.effective_user.id)
-    await reply(message, t(lang, "template_deleted", id=match.id))
+    status = await reply(message, t(lang, "deltemplate_queued", id=wanted))
+    new = jobs.NewJob(user_id=update.effective_user.id, chat_id=message.chat_id, source_message_id=message.message_id,
+                      input_file_id="", input_file_unique_id="", language=lang, template_id=wanted,
+                      kind=JobKind.TEMPLATE_DELETE, status_message_id=status.message_id)
+    job, _ = await jobs.enqueue(svc.db, new, svc.limits_for(update.effective_user.id))
+    log.info("job %s queued: delete template %s", job.id, wanted)
+    svc.dispatch.render(job.id)

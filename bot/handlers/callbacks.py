@@ -1,69 +1,88 @@
-"""A template button pressed: only the requester counts; answered at once; then cache or queue."""
+"""Buttons under a photo: a template pressed (answered from the cache or queued), or the plain
+background switched. Only the requester's presses, in the offer's own chat, count; each is
+answered at once."""
 
 from __future__ import annotations
 
 import logging
 
-from telegram import CallbackQuery, Update
+from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
 
 from bot import intake
-from bot.delivery import RetryPolicy, VideoReply, deliver_job
+from bot.context import BotContext
 from bot.handlers.common import visit
-from bot.keyboards import find_template, parse_callback
-from bot.services import services
+from bot.keyboards import find_template, parse_background, parse_callback, template_keyboard
 from bot.texts import t
 from engine import list_templates
 from storage import offers
+from storage.models import OfferKind
 
 log = logging.getLogger(__name__)
 
 
-async def on_template_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_template_pressed(update: Update, context: BotContext) -> None:
     query = update.callback_query
     svc, lang = await visit(update, context)
     parsed = parse_callback(query.data or "")
     row = await offers.get(svc.db, parsed[0]) if parsed else None
-    if row is None:
+    chat_id = query.message.chat.id if query.message else None
+    if row is None or chat_id != row.chat_id:  # a forged or foreign button names another chat's offer
         await query.answer(t(lang, "offer_expired"), show_alert=True)
         return
-    if query.from_user.id != row.owner_id:
+    presser = query.from_user.id
+    if row.kind == OfferKind.GRID:  # a group's collection: anyone who added a photo
+        if presser not in {p["user_id"] for p in offers.photos_of(row)}:
+            await query.answer(t(lang, "grid_not_member"), show_alert=True)
+            return
+    elif presser != row.owner_id:
         await query.answer(t(lang, "not_yours"), show_alert=True)
         return
     template = find_template(parsed[1], row.id, list_templates(svc.templates_dir))
     if template is None:
         await query.answer(t(lang, "template_gone"), show_alert=True)
-        await context.bot.send_message(row.chat_id, t(lang, "template_gone"))
+        return
+    if row.kind == OfferKind.GRID and await offers.close(svc.db, row.id) is None:  # someone pressed first
+        await query.answer(t(lang, "offer_expired"), show_alert=True)
         return
     await query.answer()
-    # The keyboard message becomes the job's status message.
-    status_id = query.message.message_id if query.message else None
-    outcome = await intake.request_render(svc, row, template, lang, status_id)
-    if outcome.refusal is not None:
-        await context.bot.send_message(row.chat_id, outcome.refusal.text(lang))
+    # The keyboard (or collecting) message becomes the job's status message.
+    status_id = query.message.message_id
+    try:
+        if row.kind == OfferKind.PHOTO:
+            outcome = await intake.request_render(svc, row, template, lang, status_id)
+        else:  # the grid replies to the album's first photo, or to the collecting message
+            reply_to = row.photo_message_id if row.kind == OfferKind.ALBUM else status_id
+            outcome = await intake.request_grid(svc, row, template, presser, lang, status_id, reply_to)
+    except intake.Refusal as refusal:
+        if row.kind == OfferKind.GRID:
+            await offers.reopen(svc.db, row.id)
+        await context.bot.send_message(row.chat_id, refusal.text(lang))
         return
     title = template.title_for(lang)
-    if outcome.cached is not None:
-        await _send_cached(context, outcome.cached, row.chat_id, row.photo_message_id, title, lang, query)
-        return
-    queued = outcome.queued
-    assert queued is not None
-    if status_id is not None:
-        try:
-            await query.edit_message_text(t(lang, "queued", pos=queued.position, title=title))
-        except TelegramError as err:
-            log.info("job %s: status message not edited: %s", queued.job.id, err)
-    svc.worker.wake()
-
-
-async def _send_cached(context: ContextTypes.DEFAULT_TYPE, cached: intake.Cached, chat_id: int, reply_to: int,
-                       title: str, lang: str, query: CallbackQuery) -> None:
-    svc = services(context)
-    reply = VideoReply(chat_id, reply_to, t(lang, "caption", title=title))
-    if await deliver_job(context.bot, svc.db, cached.job.id, reply, cached.file_id, RetryPolicy()) is None:
-        return
+    text = (t(lang, "sending", title=title) if isinstance(outcome, intake.Cached)
+            else t(lang, "queued", pos=outcome.position, title=title))
     try:
-        await query.edit_message_text(t(lang, "done", title=title))
-    except TelegramError:
-        pass
+        await query.edit_message_text(text)
+    except TelegramError as err:
+        log.info("job %s: status message not edited: %s", outcome.job.id, err)
+
+
+async def on_background_pressed(update: Update, context: BotContext) -> None:
+    query = update.callback_query
+    svc, lang = await visit(update, context)
+    offer_id = parse_background(query.data or "")
+    row = await offers.get(svc.db, offer_id) if offer_id is not None else None
+    chat_id = query.message.chat.id if query.message else None
+    if row is None or chat_id != row.chat_id:
+        await query.answer(t(lang, "offer_expired"), show_alert=True)
+        return
+    if query.from_user.id != row.owner_id:
+        await query.answer(t(lang, "not_yours"), show_alert=True)
+        return
+    chosen = await offers.toggle_background(svc.db, row.id)
+    await query.answer(t(lang, "background_on" if chosen else "background_off"))
+    try:
+        await query.edit_message_reply_markup(template_keyboard(row.id, list_templates(svc.templates_dir), lang, chosen))
+    except TelegramError as err:
+        log.info("offer %s: keyboard not updated: %s", row.id, err)

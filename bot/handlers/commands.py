@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
+from bot.context import BotContext
 from bot.handlers.common import refuse_unless_admin, reply, visit
 from bot.texts import state, t
 from engine import list_templates
 from storage import JobStatus, jobs
 
 
-async def templates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def templates(update: Update, context: BotContext) -> None:
     svc, lang = await visit(update, context)
     found = list_templates(svc.templates_dir)
     if not found:
@@ -21,37 +21,36 @@ async def templates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(update.effective_message, t(lang, "templates_list", items=items))
 
 
-async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def status(update: Update, context: BotContext) -> None:
     svc, lang = await visit(update, context)
     user_id = update.effective_user.id
     queue = await jobs.queue_length(svc.db)
-    active = await jobs.active_for_user(svc.db, user_id)
-    if active is None:
+    pending = await jobs.pending_for_user(svc.db, user_id)
+    if pending is None:
         lines = [t(lang, "status_idle", queue=queue)]
     else:
-        job, pos = active
+        job, pos = pending
         lines = [t(lang, "status_active", job=job.id, state=state(lang, job.status), pos=pos, queue=queue)]
-    recent = [j for j in await jobs.recent_for_user(svc.db, user_id) if not j.active]
+    recent = [j for j in await jobs.recent_for_user(svc.db, user_id) if pending is None or j.id != pending[0].id]
     if recent:
         lines.append(t(lang, "status_recent", items=", ".join(f"#{j.id} {state(lang, j.status)}" for j in recent)))
     await reply(update.effective_message, "\n".join(lines))
 
 
-async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def cancel(update: Update, context: BotContext) -> None:
     svc, lang = await visit(update, context)
     job = await jobs.request_cancel(svc.db, update.effective_user.id)
     if job is None:
         await reply(update.effective_message, t(lang, "cancel_none"))
     elif job.status == JobStatus.CANCELLED:
         await reply(update.effective_message, t(lang, "cancel_queued", job=job.id))
-    elif job.status == JobStatus.DELIVERING:
-        await reply(update.effective_message, t(lang, "cancel_too_late", job=job.id))
     else:
-        svc.worker.request_cancel(job.id)  # the engine stops between batches
+        if svc.stages is not None:
+            svc.stages.cancel(job.id)  # at once here; a worker notices at its next heartbeat
         await reply(update.effective_message, t(lang, "cancel_running", job=job.id))
 
 
-async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def stats(update: Update, context: BotContext) -> None:
     svc, lang = await visit(update, context)
     if await refuse_unless_admin(update, svc, lang):
         return

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from telegram import Message, ReplyParameters, Update
-from telegram.ext import ContextTypes
 
-from bot.services import Services, services
+from bot.context import BotContext, Services, services
 from bot.texts import lang_of, t
 from storage import users
 
 
-async def visit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[Services, str]:
+async def visit(update: Update, context: BotContext) -> tuple[Services, str]:
     """Record the user (id, language) and return the shared services and the user's language."""
     svc = services(context)
     user = update.effective_user
@@ -26,7 +25,7 @@ async def reply(message: Message, text: str) -> Message:
 
 async def refuse_unless_admin(update: Update, svc: Services, lang: str) -> bool:
     """True (after a polite refusal) when the sender is not in [telegram].admins."""
-    if svc.is_admin(update.effective_user.id):
+    if update.effective_user is not None and svc.is_admin(update.effective_user.id):
         return False
     await reply(update.effective_message, t(lang, "admins_only"))
     return True

@@ -5,19 +5,19 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
+from bot.context import BotContext
 from bot.texts import lang_of, t
 
 log = logging.getLogger(__name__)
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: BotContext) -> None:
     update_id = update.update_id if isinstance(update, Update) else None
     log.error("update %s failed: %r", update_id, context.error, exc_info=context.error)
-    if not isinstance(update, Update) or update.effective_chat is None:
+    if not isinstance(update, Update) or update.effective_chat is None or update.effective_user is None:
         return
-    lang = lang_of(update.effective_user.language_code if update.effective_user else None)
+    lang = lang_of(update.effective_user.language_code)
     try:
         if update.callback_query is not None:
             await update.callback_query.answer(t(lang, "error"), show_alert=True)

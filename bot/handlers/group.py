@@ -6,17 +6,16 @@ from __future__ import annotations
 import re
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
+from bot.context import BotContext, services
 from bot.handlers.common import visit
 from bot.handlers.photo import offer_for
-from bot.services import services
 from storage import jobs
 
 CAPTION_COMMAND = re.compile(r"^/yahey(?:@(\w+))?(?:\s|$)", re.IGNORECASE)
 
 
-async def on_yahey(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_yahey(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message.caption:  # the command is the photo's own caption
         match = CAPTION_COMMAND.match(message.caption)
@@ -29,7 +28,7 @@ async def on_yahey(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await offer_for(update, context, target, svc, lang, missing_key="yahey_needs_photo")
 
 
-async def on_migrate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_migrate(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message.migrate_to_chat_id:
         old, new = message.chat_id, message.migrate_to_chat_id

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
+from bot.context import BotContext
 from bot.handlers.common import reply, visit
 from bot.texts import t
 
 
-async def start_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def start_help(update: Update, context: BotContext) -> None:
     _, lang = await visit(update, context)
     await reply(update.effective_message, t(lang, "help"))
 
 
-async def send_a_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def send_a_photo(update: Update, context: BotContext) -> None:
     svc, lang = await visit(update, context)
     message = update.effective_message
     if (message.video or message.animation) and svc.is_admin(update.effective_user.id):

@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from datetime import timedelta
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bot.app import Tuning, build_application
-from bot.delivery import RetryPolicy
+from bot.app import build_application
 from bot.lifecycle import run_until
+from bot.retry_policy import RetryPolicy
+from bot.tuning import Tuning
 from settings import Settings
 from tests.fake_telegram import Call, FakeTelegram
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:TEST-secret-token-value"
 ADMIN_ID = 4242
-FAST = Tuning(status_interval=0.5, idle_poll=0.5, retry=RetryPolicy(attempts=4, base_delay=0.2, max_delay=2.0))
+FAST = Tuning(status_interval=0.5, idle_poll=0.5, heartbeat=0.5, grid_sweep_every=timedelta(seconds=0.5),
+              retry=RetryPolicy(immediate_attempts=3, immediate_base_s=0.1, retry_after_cap_s=5.0,
+                                park_base_s=0.3, park_cap_s=2.0))
 
 
 def write_config(path: Path, tg: FakeTelegram, checkpoint: Path, templates: Path, cache_dir: Path,
@@ -57,9 +61,9 @@ def write_config(path: Path, tg: FakeTelegram, checkpoint: Path, templates: Path
 
 
 @asynccontextmanager
-async def running_bot(settings: Settings, engine: Any) -> AsyncIterator[Any]:
+async def running_bot(settings: Settings, engine: Any, tuning: Tuning = FAST) -> AsyncIterator[Any]:
     """The real Application polling the fake server in this event loop until the block ends."""
-    app = build_application(settings, engine=engine, tuning=FAST)
+    app = build_application(settings, engine=engine, tuning=tuning)
     stop = asyncio.Event()
     task = asyncio.create_task(run_until(app, stop, poll_timeout=settings.telegram.poll_timeout))
     try:
@@ -94,6 +98,14 @@ def first_button(tg: FakeTelegram, chat: dict, call: Call) -> str:
 async def reply_text(tg: FakeTelegram, chat: dict, since: int, timeout: float = 30) -> str:
     call = await tg.wait_for("sendMessage", timeout, since=since, where=lambda c: c.params["chat_id"] == chat["id"])
     return call.params["text"]
+
+
+def services_of(app: Any) -> Any:
+    return app.bot_data.services
+
+
+def settings_of(app: Any) -> Settings:
+    return app.bot_data.services.settings
 
 
 def jobs_rows(settings: Settings) -> list[dict]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, reply_text, running_bot
+from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, reply_text, running_bot, settings_of
 from tests.fake_telegram import FakeTelegram
 
 
@@ -70,21 +70,14 @@ async def test_bad_input_gets_one_clear_line(tg: FakeTelegram, bot_app, send, la
     assert "/templates" in await reply_text(tg, dm, mark)
 
 
-async def test_no_face_is_explained_and_temp_files_go(tg: FakeTelegram, bot_app, noface_photo: Path) -> None:
+async def test_no_face_is_answered_at_once_without_a_job(tg: FakeTelegram, bot_app, noface_photo: Path) -> None:
     user = tg.user(language_code="en")
     dm = tg.private_chat(user)
     tg.send_photo(user, dm, noface_photo.read_bytes())
-    keyboard = await keyboard_for(tg, dm)
-    tg.press_button(user, dm, keyboard.result, first_button(tg, dm, keyboard))
-    edit = await tg.wait_for("editMessageText", 120, where=lambda c: "face" in c.params["text"])
-    assert "couldn't find a face" in edit.params["text"] and "frontal" in edit.params["text"]
-    settings = bot_app.bot_data["services"].settings
-    await eventually(lambda: [r["status"] for r in jobs_rows(settings)] == ["failed"], what="job failed")
-    (job,) = jobs_rows(settings)
-    assert job["error"].startswith("no_face")
-    await eventually(lambda: not (settings.storage.data_dir / "tmp" / str(job["id"])).exists(),
-                     what="temp folder removed after failure")
-    assert not tg.calls_to("sendVideo")
+    answer = await reply_text(tg, dm, 0)
+    assert "couldn't find a face" in answer and "frontal" in answer
+    assert not [c for c in tg.calls_to("sendMessage") if c.params.get("reply_markup")]  # no keyboard
+    assert jobs_rows(settings_of(bot_app)) == []  # nothing queued, nothing to wait for
 
 
 async def test_template_gone_between_offer_and_press(tg: FakeTelegram, bot_app, templates_dir: Path,
@@ -97,7 +90,7 @@ async def test_template_gone_between_offer_and_press(tg: FakeTelegram, bot_app, 
     query = tg.press_button(user, dm, keyboard.result, first_button(tg, dm, keyboard))
     answer = await tg.wait_for("answerCallbackQuery", 10, where=lambda c: c.params["callback_query_id"] == query["id"])
     assert "no longer exists" in answer.params["text"]
-    assert jobs_rows(bot_app.bot_data["services"].settings) == []
+    assert jobs_rows(settings_of(bot_app)) == []
 
 
 async def test_queue_full_one_job_per_user_and_cancel(tg: FakeTelegram, make_settings, engine_instance,
@@ -119,7 +112,7 @@ async def test_queue_full_one_job_per_user_and_cancel(tg: FakeTelegram, make_set
         assert "排队的人太多" in await reply_text(tg, dm_b, keyboard_b.index + 1)  # queue full, in Chinese
 
         mark = tg.mark()
-        tg.send_photo(ann, dm_a, png(300, 300))  # a second request while the first is active
+        tg.send_photo(ann, dm_a, image + b"2")  # a second request while the first is active
         keyboard_a2 = await keyboard_for(tg, dm_a, mark)
         tg.press_button(ann, dm_a, keyboard_a2.result, first_button(tg, dm_a, keyboard_a2))
         assert "already have a job" in await reply_text(tg, dm_a, keyboard_a2.index + 1)
@@ -129,6 +122,6 @@ async def test_queue_full_one_job_per_user_and_cancel(tg: FakeTelegram, make_set
         tg.send_text(ann, dm_a, "/cancel")
         assert "Stopping job" in await reply_text(tg, dm_a, mark)
         await tg.wait_for("editMessageText", 60, since=mark, where=lambda c: "Cancelled" in c.params["text"])
-        settings = app.bot_data["services"].settings
+        settings = settings_of(app)
         await eventually(lambda: [r["status"] for r in jobs_rows(settings)] == ["cancelled"], what="cancelled")
         assert not tg.calls_to("sendVideo")

@@ -7,12 +7,12 @@ import sqlite3
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot_helpers import ADMIN_ID, free_port, reply_text, running_bot
+from bot_helpers import ADMIN_ID, free_port, reply_text, running_bot, settings_of
 from tests.fake_telegram import FakeTelegram
 
 
 async def test_status_templates_and_stats(tg: FakeTelegram, bot_app) -> None:
-    settings = bot_app.bot_data["services"].settings
+    settings = settings_of(bot_app)
     assert bot_app.job_queue.get_jobs_by_name("daily-clean-up")  # housekeeping is scheduled
     user, admin = tg.user(language_code="en"), tg.user(id=ADMIN_ID, language_code="zh-cn")
     dm, dm_admin = tg.private_chat(user), tg.private_chat(admin)
@@ -62,6 +62,8 @@ async def test_webhook_mode_with_health_and_metrics(tg: FakeTelegram, make_setti
             async with http.get(f"http://127.0.0.1:{port}/healthz") as health:
                 body = await health.json()
                 assert health.status == 200 and body["model"] == "loaded" and body["queue"] == 0
+                assert body["engine"]["runner"] == engine_instance.runner.name
+                assert body["engine"]["device"] == "cpu" and body["engine"]["precision"] in ("fp32", "bf16")
             async with http.get(f"http://127.0.0.1:{port}/metrics") as metrics:
                 names = {f.name for f in text_string_to_metric_families(await metrics.text())}
                 assert {"yahey_jobs", "yahey_queue_length", "yahey_render_seconds"} <= names

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot_helpers import eventually, first_button, jobs_rows, keyboard_for
+from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, settings_of
 from tests.fake_telegram import FakeTelegram
 
 
@@ -24,7 +24,7 @@ async def test_group_flow_with_a_strangers_press_refused(tg: FakeTelegram, bot_a
     refused = await tg.wait_for("answerCallbackQuery", 10,
                                 where=lambda c: c.params["callback_query_id"] == stranger["id"])
     assert refused.params["show_alert"] is True and "Only the person who asked" in refused.params["text"]
-    assert jobs_rows(bot_app.bot_data["services"].settings) == []  # nothing started
+    assert jobs_rows(settings_of(bot_app)) == []  # nothing started
 
     mark = tg.mark()
     tg.press_button(bob, grp, keyboard.result, data)
@@ -32,7 +32,7 @@ async def test_group_flow_with_a_strangers_press_refused(tg: FakeTelegram, bot_a
     assert delivered.params["chat_id"] == grp["id"]
     assert delivered.params["reply_parameters"]["message_id"] == photo["message_id"]
     assert "短" in delivered.params["caption"]  # bob's language
-    settings = bot_app.bot_data["services"].settings
+    settings = settings_of(bot_app)
     await eventually(lambda: [(r["status"], r["user_id"]) for r in jobs_rows(settings)] == [("done", bob["id"])],
                      what="one job, bob's, done")
 
@@ -63,7 +63,7 @@ async def test_group_becomes_supergroup_mid_render(tg: FakeTelegram, bot_app, fa
     delivered = await tg.wait_for("sendVideo", 180, where=lambda c: c.ok)
     assert delivered.params["chat_id"] == new_id
     assert photo["message_id"]  # the original message is gone with the old chat; sent without the reply
-    settings = bot_app.bot_data["services"].settings
+    settings = settings_of(bot_app)
     await eventually(lambda: [(r["status"], r["chat_id"]) for r in jobs_rows(settings)] == [("done", new_id)],
                      what="the job followed the chat")
 

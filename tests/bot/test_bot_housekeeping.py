@@ -6,7 +6,9 @@ import io
 import logging
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 from bot.housekeeping import clean_up
 from bot.log_masking import MASK, TokenMaskingFilter
@@ -29,14 +31,15 @@ async def test_clean_up_removes_old_jobs_renders_and_stale_temp_folders(tmp_path
     for n in range(3):
         job, _ = await jobs.enqueue(db, jobs.NewJob(1, 1, n, f"f{n}", f"u{n}", template_id="t"),
                                     jobs.Limits(10, 10, exempt=True))
-        await jobs.claim_next(db)
+        await jobs.claim_render(db, "stage", timedelta(minutes=1))
         video = render_path(data, job.id)
         video.parent.mkdir(parents=True, exist_ok=True)
         video.write_bytes(b"mp4")
-        await jobs.mark_rendered(db, job.id, path=str(video), width=1, height=1, duration=1, seconds=1)
-        await jobs.mark_done(db, job.id, f"v{n}")
+        await jobs.hand_over(db, job.id, "stage", path=str(video), width=1, height=1, duration=1, seconds=1)
+        if n < 2:
+            await jobs.mark_done(db, job.id, f"v{n}")
         ids.append(job.id)
-    old_id, new_id, running_id = ids
+    old_id, new_id, active_id = ids  # the third is still being delivered
     async with db.write() as session:  # the first finished three days ago
         from sqlalchemy import text
 
@@ -44,17 +47,23 @@ async def test_clean_up_removes_old_jobs_renders_and_stale_temp_folders(tmp_path
                               {"i": old_id})
     orphan = data / "renders" / "orphan.mp4"
     orphan.write_bytes(b"x")
+    a_day_ago = time.time() - 2 * 86400
     os.utime(orphan, (time.time() - 5 * 86400,) * 2)
-    for job_id in (old_id, running_id):
-        tmp_dir(data, job_id).mkdir(parents=True)
+    fresh = tmp_dir(data, 999)  # a job claimed after the clean-up read the active ones
+    for folder in (tmp_dir(data, old_id), tmp_dir(data, active_id), tmp_dir(data, 998), fresh):
+        folder.mkdir(parents=True)
+    for folder in (tmp_dir(data, old_id), tmp_dir(data, active_id), tmp_dir(data, 998)):
+        os.utime(folder, (a_day_ago, a_day_ago))
 
-    deleted, removed = await clean_up(settings, db, running_job_id=running_id)
+    deleted, removed = await clean_up(settings, db)
 
     assert (deleted, removed) == (1, 2)
     assert await jobs.get(db, old_id) is None and await jobs.get(db, new_id) is not None
     assert not render_path(data, old_id).exists() and not orphan.exists()
-    assert render_path(data, new_id).exists()
-    assert not tmp_dir(data, old_id).exists() and tmp_dir(data, running_id).exists()
+    assert render_path(data, new_id).exists() and render_path(data, active_id).exists()
+    # Stale folders of finished (or unknown) jobs go; an active job's and a fresh one stay.
+    assert not tmp_dir(data, old_id).exists() and not tmp_dir(data, 998).exists()
+    assert tmp_dir(data, active_id).exists() and fresh.exists()
     await db.close()
 
 
@@ -68,6 +77,7 @@ def test_token_is_masked_in_messages_and_tracebacks() -> None:
     log.propagate = False
     try:
         log.warning("POST https://api.telegram.org/bot%s/sendVideo failed", TOKEN)
+        log.warning("GET https://api.telegram.org/file/bot%s/photos/1.jpg failed", quote(TOKEN, safe=""))
         try:
             raise RuntimeError(f"connect to /bot{TOKEN}/getUpdates refused")
         except RuntimeError:
@@ -75,5 +85,5 @@ def test_token_is_masked_in_messages_and_tracebacks() -> None:
     finally:
         log.removeHandler(handler)
     text = stream.getvalue()
-    assert TOKEN not in text
-    assert text.count(MASK) == 2 and "RuntimeError" in text
+    assert TOKEN not in text and quote(TOKEN, safe="") not in text and TOKEN.split(":")[1] not in text
+    assert text.count(MASK) == 3 and "RuntimeError" in text

@@ -1,6 +1,9 @@
-"""The bot as a real process (`python -m bot --config ...`) against the fake server: kill -9 in the
-middle of a render and a restart deliver every job exactly once; SIGTERM re-queues a running job;
-missing token or checkpoint is one line and exit code 2; the token never reaches the log."""
+"""The bot as a real process against the fake server: kill -9 in the middle of a render and a
+restart deliver every job exactly once; SIGTERM re-queues a running job; missing token or checkpoint
+is one line and exit code 2; the token never reaches the log.
+
+Renders are held open by a gate (tests/gated_bot.py runs bot/__main__.py with a FileGate in front
+of each render), so "in the middle of a render" never depends on how fast the machine renders."""
 
 from __future__ import annotations
 
@@ -19,12 +22,22 @@ from tests.fake_telegram import FakeTelegram
 pytestmark = pytest.mark.timeout(600)
 
 
-async def start_bot(config: Path, log: Path) -> asyncio.subprocess.Process:
+async def start_bot(config: Path, log: Path, gate: Path | None = None) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"} | {"PYTHONUNBUFFERED": "1"}
+    entry = ["-m", "bot"] if gate is None else [str(REPO_ROOT / "tests" / "gated_bot.py"), "--gate", str(gate)]
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--config", str(config), cwd=REPO_ROOT, env=env,
+        sys.executable, *entry, "--config", str(config), cwd=REPO_ROOT, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=log.open("ab"),
     )
+
+
+async def render_held(gate: Path, n: int = 1, timeout: float = 180) -> None:
+    """Wait until the n-th render reached the gate (and is held there)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (gate / f"entered-{n}").exists():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"render {n} never reached the gate")
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -43,11 +56,6 @@ async def ask_for_video(tg: FakeTelegram, user: dict, photo: bytes) -> dict:
     return dm
 
 
-async def rendering_in(tg: FakeTelegram, chat: dict, since: int = 0) -> None:
-    await tg.wait_for("sendChatAction", 180, since=since,
-                      where=lambda c: c.params["chat_id"] == chat["id"] and c.params["action"] == "upload_video")
-
-
 def settings_for(config: Path):  # type: ignore[no-untyped-def]
     from settings import load_settings
 
@@ -56,15 +64,15 @@ def settings_for(config: Path):  # type: ignore[no-untyped-def]
 
 async def test_kill_9_mid_render_then_restart_delivers_each_job_once(tg: FakeTelegram, config: Path,
                                                                       face_photo: Path, tmp_path: Path) -> None:
-    log = tmp_path / "bot.log"
-    first = await start_bot(config, log)
+    log, gate = tmp_path / "bot.log", tmp_path / "gate"
+    first = await start_bot(config, log, gate)
     try:
         await tg.wait_for("setMyCommands", 120)
         ann, ben = tg.user(first_name="Ann"), tg.user(first_name="Ben")
         image = face_photo.read_bytes()
         dm_a = await ask_for_video(tg, ann, image)
-        dm_b = await ask_for_video(tg, ben, image[:-1] + b"\0")  # another photo (another file_unique_id)
-        await rendering_in(tg, dm_a)
+        dm_b = await ask_for_video(tg, ben, image + b"\0")  # another photo (another file_unique_id)
+        await render_held(gate)
     finally:
         first.kill()  # SIGKILL: no clean-up at all
         await first.wait()
@@ -73,7 +81,8 @@ async def test_kill_9_mid_render_then_restart_delivers_each_job_once(tg: FakeTel
     assert not tg.calls_to("sendVideo")
 
     mark = tg.mark()
-    second = await start_bot(config, log)
+    (gate / "open").touch()
+    second = await start_bot(config, log, gate)
     try:
         await tg.wait_for("sendVideo", 300, since=mark, where=lambda c: c.ok and c.params["chat_id"] == dm_a["id"])
         await tg.wait_for("sendVideo", 300, since=mark, where=lambda c: c.ok and c.params["chat_id"] == dm_b["id"])
@@ -86,7 +95,7 @@ async def test_kill_9_mid_render_then_restart_delivers_each_job_once(tg: FakeTel
         assert await asyncio.wait_for(second.wait(), 120) == 0
     delivered = Counter(c.params["chat_id"] for c in tg.calls_to("sendVideo") if c.ok)
     assert delivered == {dm_a["id"]: 1, dm_b["id"]: 1}
-    assert [r["status"] for r in jobs_rows(settings)] == ["done", "done"]
+    assert [(r["status"], r["attempts"]) for r in jobs_rows(settings)] == [("done", 2), ("done", 1)]
     text = log.read_text()
     assert "re-queued" in text
     assert TOKEN not in text and TOKEN.split(":")[1] not in text
@@ -94,12 +103,12 @@ async def test_kill_9_mid_render_then_restart_delivers_each_job_once(tg: FakeTel
 
 async def test_sigterm_requeues_the_running_job(tg: FakeTelegram, config: Path, face_photo: Path,
                                                 tmp_path: Path) -> None:
-    log = tmp_path / "bot.log"
-    proc = await start_bot(config, log)
+    log, gate = tmp_path / "bot.log", tmp_path / "gate"
+    proc = await start_bot(config, log, gate)
     try:
         await tg.wait_for("setMyCommands", 120)
-        dm = await ask_for_video(tg, tg.user(), face_photo.read_bytes())
-        await rendering_in(tg, dm)
+        await ask_for_video(tg, tg.user(), face_photo.read_bytes())
+        await render_held(gate)
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), 120)
     finally:
@@ -108,7 +117,7 @@ async def test_sigterm_requeues_the_running_job(tg: FakeTelegram, config: Path, 
             await proc.wait()
     assert code == 0
     (job,) = jobs_rows(settings_for(config))
-    assert job["status"] == "queued"  # back in line for the next start
+    assert job["status"] == "queued" and job["attempts"] == 0  # back in line; a shutdown is no attempt
     assert not tg.calls_to("sendVideo")
     text = log.read_text()
     assert f"job {job['id']} re-queued: shutting down" in text and "database closed" in text

@@ -6,11 +6,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from bot import metrics
+from datetime import timedelta
+
+from bot.metrics import REGISTRY
 from bot.paths import render_path
 from bot_helpers import eventually, jobs_rows, running_bot
-from storage import Database, jobs, upgrade_to_head, users
+from storage import Database, Job, jobs, upgrade_to_head, users
 from tests.fake_telegram import FakeTelegram
+
+LEASE = timedelta(hours=1)  # the dead run's leases had not expired: only the start-up releases them
 
 
 async def test_rendered_but_unsent_job_is_sent_on_start_without_rendering(
@@ -28,27 +32,32 @@ async def test_rendered_but_unsent_job_is_sent_on_start_without_rendering(
     db = Database(settings.storage.url)  # what the previous run left behind
     await upgrade_to_head(db)
     await users.touch(db, ann["id"], "en")
-    job, _ = await jobs.enqueue(db, jobs.NewJob(ann["id"], dm["id"], photo["message_id"], "f", "u", "en", "short"),
-                                jobs.Limits(10, 10))
-    await jobs.claim_next(db)
+    job, _ = await jobs.enqueue(db, jobs.NewJob(ann["id"], dm["id"], photo["message_id"], "f", "u", "en", "short",
+                                                template_title="Short"), jobs.Limits(10, 10))
+    await jobs.claim_render(db, "dead-run", LEASE)
     video = render_path(settings.storage.data_dir, job.id)
     video.parent.mkdir(parents=True)
     shutil.copyfile(templates_root / "short" / "video.mp4", video)
-    await jobs.mark_rendered(db, job.id, path=str(video), width=256, height=256, duration=0.2, seconds=3.0)
+    assert await jobs.hand_over(db, job.id, "dead-run", path=str(video), width=256, height=256, duration=0.2,
+                                seconds=3.0)
+    assert await jobs.claim_delivery(db, "dead-run", LEASE) is not None  # it was being sent
     # ... and an answer from the file_id cache that was being sent when the process died.
     await users.touch(db, ben["id"], "en")
     cached_id = earlier["video"]["file_id"]
-    await jobs.record_cached(db, jobs.NewJob(ben["id"], dm_b["id"], 1, "f2", "u2", "en", "short"), cached_id)
+    source = Job(result_file_id=cached_id, result_width=256, result_height=256, result_duration=0.2)
+    await jobs.record_cached(db, jobs.NewJob(ben["id"], dm_b["id"], 1, "f2", "u2", "en", "short",
+                                             template_title="Short"), source)
     await db.close()
 
-    renders_before = metrics.RENDER_SECONDS._sum.get()
+    renders_before = REGISTRY.get_sample_value("yahey_render_seconds_count")
     async with running_bot(settings, engine_instance):
         sent = await tg.wait_for("sendVideo", 60, where=lambda c: c.ok and c.params["chat_id"] == dm["id"])
         resent = await tg.wait_for("sendVideo", 60, where=lambda c: c.ok and c.params["chat_id"] == dm_b["id"])
         await eventually(lambda: [r["status"] for r in jobs_rows(settings)] == ["done", "done"], what="done")
     assert sent.files["video"] == video.read_bytes()
     assert sent.params["reply_parameters"]["message_id"] == photo["message_id"]
-    assert metrics.RENDER_SECONDS._sum.get() == renders_before
+    assert REGISTRY.get_sample_value("yahey_render_seconds_count") == renders_before
+    assert "Short" in sent.params["caption"]
     assert resent.params["video"] == cached_id and resent.files == {}
     assert len(tg.calls_to("sendVideo")) == 2
     assert not tg.calls_to("getFile")  # nothing downloaded: nothing rendered

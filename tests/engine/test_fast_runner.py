@@ -1,8 +1,10 @@
-"""The compiled runner: export once per checkpoint, every supported precision within 35 dB of the
-fp32 dynamic graph on the full-size vox-256 networks, fallback to the dynamic graph on failure."""
+"""The compiled runner: export once per checkpoint and paddle version, every supported precision
+within 35 dB of the fp32 dynamic graph on the full-size vox-256 networks, fallback to the dynamic
+graph on failure with the reason in one line; and no import cycle in the engine package."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import logging
@@ -50,13 +52,26 @@ def tamed(tmp_path_factory):
     return nets, checkpoint
 
 
+def foreign_export(cache: Path, checkpoint: Path, paddle_version: str = "2.6.2") -> Path:
+    """What Paddle 2.6 left in a shared cache: a complete-looking export in its own format."""
+    digest = ri.checkpoint_digest(checkpoint)
+    directory = ri.model_dir(cache, digest, paddle=paddle_version)
+    directory.mkdir(parents=True)
+    (directory / "generator.pdmodel").write_bytes(b"not a PIR program")
+    (directory / "manifest.json").write_text(json.dumps({"runner_version": ri.RUNNER_VERSION,
+                                                         "paddle": paddle_version}))
+    return directory
+
+
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory, tamed) -> Path:
     cache = tmp_path_factory.mktemp("fast-cache")
-    # an export of the same checkpoint by an older runner version, to be cleaned up
+    # exports of the same checkpoint by an older runner version and by another paddle: never
+    # loaded, and cleaned up once this paddle's export is in place
     stale = cache / "inference" / f"v0-{ri.checkpoint_digest(tamed[1])[:24]}"
     stale.mkdir(parents=True)
     (stale / "manifest.json").write_text("{}")
+    foreign_export(cache, tamed[1])
     return cache
 
 
@@ -92,6 +107,7 @@ def test_every_supported_precision_stays_close_to_the_fp32_reference(precision, 
                                                                      reference):
     runner = runners[precision]
     assert runner.name == f"inference-cpu-{precision}"
+    assert (runner.precision, runner.device, runner.fallback_reason) == (precision, "cpu", None)
     source, driving = inputs
     kp_source_ref, kp_driving_ref, frames_ref = reference
     # the reference really is mid-range (a saturated output would flatter a lossy path)
@@ -133,13 +149,14 @@ def test_export_is_cached_per_checkpoint_and_atomic(tamed, cache_dir, runners):
     digest = ri.checkpoint_digest(checkpoint)
     assert digest == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     directory = ri.model_dir(cache_dir, digest)
-    assert directory.name == f"v{ri.RUNNER_VERSION}-{digest[:24]}"
+    assert directory.name == f"v{ri.RUNNER_VERSION}-pd{paddle.__version__}-{digest[:24]}"
     files = {p.name: p.stat().st_mtime_ns for p in directory.iterdir()}
     assert {"manifest.json", "generator.pdiparams", "generator_bf16.pdiparams", "encoder.pdiparams",
             "kp_detector.pdiparams", "reference.npz"} <= set(files)
     manifest = json.loads((directory / "manifest.json").read_text())
     assert manifest["runner_version"] == ri.RUNNER_VERSION
-    # no tmp dirs left, and the older version's export is gone
+    assert manifest["paddle"] == paddle.__version__
+    # no tmp dirs left, and the older runner's and the other paddle's exports are gone
     assert [p.name for p in directory.parent.iterdir()] == [directory.name]
 
     # Another load (as in a new process) uses the exported model as it is, without even building
@@ -161,8 +178,42 @@ def test_export_failure_falls_back_to_the_dynamic_graph(tamed, tmp_path, caplog)
     finally:
         nets.generator.inference = True
     assert isinstance(runner, DygraphRunner)
-    assert "dynamic graph" in caplog.text
+    assert (runner.precision, runner.device) == ("fp32", "cpu")
+    assert runner.fallback_reason.startswith("compiled model unavailable: exporting the FOMM")
+    assert "\n" not in runner.fallback_reason
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        f"using paddle's dynamic graph (~20x slower): {runner.fallback_reason}"]
     assert not list((tmp_path / "inference").glob("*"))  # nothing half-written stays in the cache
+
+
+def test_another_paddles_export_is_named_when_this_paddle_cannot_export(tamed, tmp_path):
+    """A cache written by Paddle 2.6 (a shared volume, an old image) is never loaded; when this
+    paddle's own export fails too, the reason says which versions are involved."""
+    nets, checkpoint = tamed
+    foreign = foreign_export(tmp_path, checkpoint, "2.6.2")
+    nets.generator.inference = False  # the export fails
+    try:
+        runner = make_runner(nets, checkpoint, tmp_path, "cpu", "fp32")
+    finally:
+        nets.generator.inference = True
+    assert isinstance(runner, DygraphRunner)
+    assert runner.fallback_reason.startswith(
+        f"exported model written by Paddle 2.6.2, this is Paddle {paddle.__version__}: "
+        f"re-export failed: exporting the FOMM networks failed")
+    assert "\n" not in runner.fallback_reason
+    assert foreign.is_dir()  # nothing better replaced it
+
+
+def test_paddle_2_is_refused_with_the_fix_named(tamed, tmp_path, monkeypatch):
+    nets, checkpoint = tamed
+    monkeypatch.setattr(ri, "paddle_version", lambda: "2.6.2")
+    runner = make_runner(nets, checkpoint, tmp_path, "cpu", "fp32")
+    assert isinstance(runner, DygraphRunner)
+    assert runner.fallback_reason == (
+        "compiled model unavailable: Paddle 2.6.2 cannot export or load the compiled model (PIR "
+        ".json programs need Paddle 3): install Paddle 3 (requirements-cpu.txt, or the "
+        "Dockerfile's GPU wheel)")
+    assert not (tmp_path / "inference").exists()  # it did not even try
 
 
 def test_a_wrong_export_is_refused_not_cached(tamed, tmp_path, caplog, monkeypatch):
@@ -181,6 +232,7 @@ def test_a_wrong_export_is_refused_not_cached(tamed, tmp_path, caplog, monkeypat
         runner = make_runner(nets, checkpoint, tmp_path, "cpu", "auto")
     assert isinstance(runner, DygraphRunner)
     assert "differs from the reference" in caplog.text
+    assert "differs from the reference" in runner.fallback_reason
     assert not list((tmp_path / "inference").glob("*"))
 
 
@@ -192,7 +244,28 @@ def test_a_lossy_precision_below_the_bar_gives_way_to_fp32(tamed, cache_dir, run
     with caplog.at_level(logging.WARNING):
         runner = make_runner(nets, checkpoint, cache_dir, "cpu", "bf16")
     assert runner.name == "inference-cpu-fp32"
+    assert runner.fallback_reason is None  # still the compiled runner: fp32 is a fast path
     assert "using fp32" in caplog.text
+
+
+@pytest.mark.skipif("bf16" not in SUPPORTED, reason="this CPU has no fast bf16")
+def test_a_lossy_precision_that_does_not_load_gives_way_to_fp32(tamed, cache_dir, runners, caplog,
+                                                                monkeypatch):
+    """Not the dynamic graph: fp32 on the same device is still the fast path."""
+    nets, checkpoint = tamed
+    real = ri._Predictor.__init__
+
+    def no_bf16(self, directory, name, device, precision):
+        if precision == "bf16":
+            raise RuntimeError("(PreconditionNotMet) bf16 kernels unavailable\n  [C++ context]")
+        real(self, directory, name, device, precision)
+
+    monkeypatch.setattr(ri._Predictor, "__init__", no_bf16)
+    with caplog.at_level(logging.WARNING):
+        runner = make_runner(nets, checkpoint, cache_dir, "cpu", "bf16")
+    assert (runner.name, runner.fallback_reason) == ("inference-cpu-fp32", None)
+    assert "bf16 on cpu does not load ((PreconditionNotMet) bf16 kernels unavailable); using fp32" \
+        in caplog.text
 
 
 def test_predictor_failure_mid_run_falls_back(tamed, cache_dir, inputs, reference, caplog):
@@ -208,6 +281,8 @@ def test_predictor_failure_mid_run_falls_back(tamed, cache_dir, inputs, referenc
     with caplog.at_level(logging.WARNING):
         frames = runner.generate(source[:1], first(kp_source), first(kp_driving))
     assert runner.name == DygraphRunner.name
+    assert runner.precision == "fp32"
+    assert runner.fallback_reason.startswith("Paddle Inference failed mid-run (")
     assert "dynamic graph" in caplog.text
     np.testing.assert_allclose(frames, frames_ref[:1], atol=1e-5)
 
@@ -220,7 +295,48 @@ def test_precision_choice():
     assert ri.resolve_precision("gpu", "fp32") == "fp32"
     with pytest.raises(ValueError):
         ri.resolve_precision("cpu", "int8")
+    # the why, as `python -m engine doctor` prints it
+    assert ri.explain_precision("gpu", "bf16") == (
+        "fp16", "bf16 is a CPU path here; using fp16 on the GPU", True)
+    resolved, why, overridden = ri.explain_precision("cpu", "auto")
+    assert not overridden and why.startswith("auto: the CPU has")
+    assert (resolved == "bf16") == ("neither" not in why) == has_fast_bf16()
     flags = parse_cpu_flags("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f amx_tile amx_bf16\n")
     assert {"amx_bf16", "avx2"} <= flags and BF16_FLAGS & flags
     assert not BF16_FLAGS & parse_cpu_flags("processor\t: 0\nflags\t\t: fpu sse avx2\n")
     assert has_fast_bf16() == bool(BF16_FLAGS & cpu_flags())
+
+
+def test_the_engine_package_has_no_import_cycle():
+    """Every `from .x import` / `from engine.x import` in engine/, inside functions too (only
+    `if TYPE_CHECKING:` blocks are left out: they never run)."""
+    package = Path(__file__).resolve().parents[2] / "engine"
+    modules = {p.stem for p in package.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        never_run = {id(n) for node in ast.walk(tree)
+                     if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+                     for n in ast.walk(node)}
+        deps = set()
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or id(node) in never_run:
+                continue
+            if node.level == 1:
+                deps |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+            elif node.module and node.module.startswith("engine."):
+                deps.add(node.module.split(".")[1])
+        graph[path.stem] = deps & modules
+    assert {"runner_inference", "runner_dygraph", "runner_types"} <= graph["runner"]
+    assert "runner_types" in graph["runner_inference"] and "runner" not in graph["runner_inference"]
+
+    def cycle_from(start: str, path: list[str]) -> list[str] | None:
+        for nxt in sorted(graph[path[-1]]):
+            if nxt == start:
+                return path + [nxt]
+            if nxt not in path and (found := cycle_from(start, path + [nxt])):
+                return found
+        return None
+
+    cycles = [c for m in sorted(graph) if (c := cycle_from(m, [m]))]
+    assert not cycles, " -> ".join(cycles[0])

@@ -71,3 +71,70 @@ def test_load_photo_applies_exif_orientation_and_drops_alpha():
     assert rgba.shape == (200, 300, 3)
     big = load_photo(_png(3000, 1000), max_side=1280)
     assert big.shape == (426, 1280, 3)
+
+
+def _astronaut() -> np.ndarray:
+    import skimage.data
+
+    return skimage.data.astronaut()
+
+
+def _encode(img: Image.Image, fmt: str, **kw) -> bytes:  # type: ignore[no-untyped-def]
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _close(a: np.ndarray, b: np.ndarray, tolerance: float) -> bool:
+    return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean()) < tolerance
+
+
+def test_every_pixel_mode_becomes_the_rgb_it_means():
+    rgb = _astronaut()
+    gray = np.asarray(Image.fromarray(rgb).convert("L"))
+    gray3 = np.repeat(gray[..., None], 3, axis=2)
+    cases = {
+        # 16-bit and float images: rescaled, not clipped to white or black
+        "gray16-png": (_encode(Image.fromarray(gray.astype(np.uint16) * 257), "PNG"), gray3, 1.0),
+        "float-tiff": (_encode(Image.fromarray(gray.astype(np.float32) / 255.0, "F"), "TIFF"), gray3, 1.0),
+        "cmyk-jpeg": (_encode(Image.fromarray(rgb).convert("CMYK"), "JPEG", quality=95), rgb, 6.0),
+        "palette-png": (_encode(Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE), "PNG"), rgb, 12.0),
+        "la-png": (_encode(Image.fromarray(gray).convert("LA"), "PNG"), gray3, 1.0),
+        "tiff": (_encode(Image.fromarray(rgb), "TIFF"), rgb, 1.0),
+        "webp": (_encode(Image.fromarray(rgb), "WEBP", quality=95), rgb, 6.0),
+        "bmp": (_encode(Image.fromarray(rgb), "BMP"), rgb, 1.0),
+        "gif": (_encode(Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE), "GIF"), rgb, 12.0),
+    }
+    for name, (data, expected, tolerance) in cases.items():
+        out = load_photo(data, max_side=1280)
+        assert out.shape == (512, 512, 3) and out.dtype == np.uint8, name
+        assert _close(out, expected, tolerance), name
+        check_image(data, max_pixels=10_000_000, min_side=64)
+
+
+def test_transparent_pixels_become_white():
+    img = Image.new("RGBA", (100, 100), (255, 0, 0, 255))
+    img.paste((0, 0, 0, 0), (0, 0, 50, 100))
+    out = load_photo(_encode(img, "PNG"), max_side=1280)
+    assert tuple(out[50, 10]) == (255, 255, 255) and tuple(out[50, 90]) == (255, 0, 0)
+
+
+def test_heic_from_an_iphone_is_read():
+    import pillow_heif
+
+    data = io.BytesIO()
+    pillow_heif.from_pillow(Image.fromarray(_astronaut())).save(data, quality=95)
+    out = load_photo(data.getvalue(), max_side=1280)
+    assert out.shape == (512, 512, 3) and _close(out, _astronaut(), 8.0)
+
+
+def test_formats_outside_the_allow_list_are_refused_whatever_their_name():
+    # EPS would run Ghostscript; ICO, PCX and the like are not photos: none is even tried.
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\n"
+    ico = _encode(Image.new("RGB", (64, 64), (1, 2, 3)), "ICO")
+    pcx = _encode(Image.new("RGB", (100, 100), (1, 2, 3)), "PCX")
+    for data in (eps, ico, pcx):
+        with pytest.raises(BadImage):
+            check_image(data, max_pixels=10_000_000, min_side=16)
+        with pytest.raises(BadImage):
+            load_photo(data, max_side=1280)

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from engine import (BadTemplateVideo, TemplateMissing, import_template, list_templates,
-                    load_template)
+from engine import (BadTemplateVideo, TemplateMissing, delete_template, import_template, list_templates,
+                    load_template, load_template_dir)
 from engine.driving import face_track_crop
 from engine.video_io import VideoWriter, probe
 from tests.conftest import _astronaut
@@ -38,7 +38,7 @@ def test_shipped_yahey_template_keeps_its_keys():
 def test_load_list_and_titles(short_template, templates_root, tmp_path):
     assert short_template.id == "short" and short_template.video.is_file()
     assert short_template.title_for("zh-hans") == "短" and short_template.title_for("en") == "Short"
-    by_dir = load_template(short_template.dir, tmp_path)
+    by_dir = load_template_dir(short_template.dir)
     assert by_dir == short_template
     # list: only templates whose video exists, sorted by id
     root = tmp_path / "root"
@@ -105,3 +105,84 @@ def test_face_track_crop(tmp_path, short_template):
     blank = _video(tmp_path / "blank.mp4", [wide] * 4, fps=4)
     with pytest.raises(BadTemplateVideo):
         face_track_crop(blank, probe(blank))
+
+
+def test_an_id_is_only_ever_a_folder_of_the_templates_dir(short_template, tmp_path, monkeypatch):
+    # The working directory has folders named like ids ("engine", "data"): they are not templates.
+    work = tmp_path / "work"
+    (work / "engine").mkdir(parents=True)
+    shutil.copytree(short_template.dir, work / "data")  # even a complete template folder
+    monkeypatch.chdir(work)
+    root = tmp_path / "templates"
+    shutil.copytree(short_template.dir, root / "engine")
+    assert load_template("engine", root).dir == root / "engine"
+    for outside in ("data", "../work/data", "/etc", ".import-1", "a/b", ""):
+        with pytest.raises(TemplateMissing):
+            load_template(outside, root)
+
+
+def test_an_import_is_listed_only_once_complete_and_a_rerun_reuses_it(short_template, tmp_path):
+    root = tmp_path / "templates"
+    root.mkdir()
+    # A run killed while preparing left its staging folder: it is not a template ...
+    leftover = root / ".import-job-7"
+    shutil.copytree(short_template.dir, leftover)
+    assert list_templates(root) == []
+    # ... and the rerun of the same import reuses it: one folder in the end.
+    t = import_template(short_template.video, "Dance", root, min_seconds=0.1, max_seconds=5, import_id="job-7")
+    assert [p.name for p in root.iterdir()] == ["dance"] and t.id == "dance"
+    # Run once more (a crash after publishing, before the job was marked done): the same template.
+    again = import_template(short_template.video, "Dance", root, min_seconds=0.1, max_seconds=5, import_id="job-7")
+    assert again.id == "dance" and [p.name for p in root.iterdir()] == ["dance"]
+
+
+def test_a_cancelled_import_leaves_nothing(short_template, tmp_path):
+    from engine import CancelToken, RenderCancelled
+
+    token = CancelToken()
+    token.cancel()
+    root = tmp_path / "templates"
+    with pytest.raises(RenderCancelled):
+        import_template(short_template.video, "Gone", root, min_seconds=0.1, max_seconds=5, cancel=token)
+    assert list(root.iterdir()) == [] if root.exists() else True
+
+
+def test_a_damaged_video_is_refused_as_damaged(damaged_face_video, tmp_path):
+    with pytest.raises(BadTemplateVideo, match="damaged"):
+        import_template(damaged_face_video, "Glitch", tmp_path / "templates", min_seconds=1, max_seconds=30)
+
+
+def test_a_rotated_phone_video_imports_with_its_face_track(tmp_path, engine_instance):
+    import subprocess
+
+    from engine.video_io import ffmpeg_exe
+
+    astro = _astronaut()
+    portrait = np.zeros((640, 352, 3), np.uint8)  # shown upright: a tall phone video
+    portrait[60:572, :] = cv2.resize(astro, (352, 512))
+    upright = _video(tmp_path / "upright.mp4", [portrait] * 12, fps=10)
+    stored = tmp_path / "stored.mp4"  # stored sideways with a display matrix, as phones record
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(upright), "-vf", "transpose=2", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(tmp_path / "sideways.mp4")], check=True)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-display_rotation", "90", "-i",
+                    str(tmp_path / "sideways.mp4"), "-c", "copy", str(stored)], check=True)
+    assert (probe(stored).width, probe(stored).height) == (352, 640)
+    t = import_template(stored, "Phone", tmp_path / "templates", engine=engine_instance, min_seconds=0.5,
+                        max_seconds=5)
+    motion = engine_instance.motion(t)
+    assert motion.crop is not None and motion.crop.side <= 352 and motion.frames == 12
+
+
+def test_deleting_a_template_removes_it_and_its_cached_motion(short_template, tmp_path, engine_instance):
+    root = tmp_path / "templates"
+    t = import_template(short_template.video, "Doomed", root, engine=engine_instance, min_seconds=0.1,
+                        max_seconds=5)
+    from engine.driving import MotionCache
+    from engine.hashing import sha256_file
+
+    prefix = sha256_file(t.video)[:24]
+    cache = MotionCache(engine_instance.cache_dir)
+    assert list(cache.dir.glob(f"{prefix}-*.npz"))
+    delete_template(t, engine_instance)
+    assert list_templates(root) == [] and list(root.iterdir()) == []
+    assert not list(cache.dir.glob(f"{prefix}-*.npz"))

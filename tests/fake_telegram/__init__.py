@@ -49,12 +49,18 @@ Failures:
     Unknown methods answer 404 "Not Found: method not found", are logged and kept in
     tg.unknown_calls; with strict=True (default) leaving the `async with` then fails the test.
 
+Faults (what Telegram sometimes does), all explicit so tests never race the clock:
+    tg.start_outage(502) ... tg.end_outage()   # every request (and file download) answers 502
+    tg.delay_next("sendVideo", 8)    # processed now, answered 8 s later (a slow upload answer)
+    tg.drop_next("sendVideo")        # connection closed, nothing processed (tg.dropped)
+    hold = tg.hold_next("download")  # kept waiting until hold.release(); await hold.reached()
+
 Webhook: after the bot's setWebhook(url, secret_token=...), pending updates are POSTed to the URL
 with X-Telegram-Bot-Api-Secret-Token instead of waiting for getUpdates (tg.webhook_errors).
 """
 
 from .methods import METHODS
-from .server import FakeTelegram
+from .server import FakeTelegram, Hold
 from .state import ApiError, Call
 
-__all__ = ["METHODS", "ApiError", "Call", "FakeTelegram"]
+__all__ = ["METHODS", "ApiError", "Call", "FakeTelegram", "Hold"]

@@ -75,9 +75,16 @@ def probe_video(data: bytes) -> dict[str, Any]:
         return {}
     duration = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", info)
     seconds = int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3]) if duration else 0.0
+    codec = re.search(r"Stream #.*?Video: (\w+)", info)
+    fps = re.search(r"Stream #.*?Video: [^\n]*?([\d.]+) fps", info)
+    container = re.search(r"Input #0, ([\w,]+)", info)
     return {
         "width": int(size[1]),
         "height": int(size[2]),
         "duration": int(round(seconds)),
+        "seconds": seconds,
         "has_audio": bool(re.search(r"Stream #.*?Audio: ", info)),
+        "codec": codec[1] if codec else "",
+        "fps": float(fps[1]) if fps else 0.0,
+        "container": container[1] if container else "",
     }

@@ -157,7 +157,7 @@ def _editable(tg: FakeTelegram, p: dict[str, Any]) -> dict[str, Any]:
     message = tg.state.message(chat["id"], int(p.get("message_id") or 0))
     if message is None:
         raise bad_request("message to edit not found")
-    if message["from"]["id"] != tg.bot_user["id"]:
+    if message.get("from", {}).get("id") != tg.bot_user["id"]:
         raise bad_request("message can't be edited")
     return message
 
@@ -437,6 +437,218 @@ async def send_video(tg: FakeTelegram, r: Request) -> Any:
             video["file_name"] = name
         stored.meta = video
     return _send(tg, chat, r.params, video=video, **_caption(r))
+
+
+_PROBE_KEYS = ("width", "height", "duration")
+STICKER_MAX_BYTES = 256 * 1024
+NOTE_MAX_LENGTH = 639  # Telegram refuses 640 and more: "wrong video note length"
+
+
+async def _probe(data: bytes) -> dict[str, Any]:
+    return await asyncio.to_thread(media.probe_video, data)
+
+
+@method("sendVideoNote")
+async def send_video_note(tg: FakeTelegram, r: Request) -> Any:
+    chat = _chat(tg, r.params.get("chat_id"))
+    data, _, known = _media_input(tg, r, "video_note")
+    if known is not None:
+        if known.kind != "video_note":
+            raise bad_request(f"can't use file of type {known.kind.capitalize()} as VideoNote")
+        return _send(tg, chat, r.params, video_note=dict(known.meta))
+    _check_upload(data)
+    probe = await _probe(data)
+    if not probe:
+        raise bad_request("VIDEO_CONTENT_TYPE_INVALID")
+    length = int(r.params.get("length") or probe["width"])
+    if length > NOTE_MAX_LENGTH:
+        raise bad_request("wrong video note length")
+    if probe["seconds"] > 60.5:
+        raise bad_request("video note is too long")
+    if probe["width"] != probe["height"]:  # Telegram shows a non-square file as an ordinary video
+        stored = tg.state.store_file("video", data, "mp4")
+        video = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "width": probe["width"],
+                 "height": probe["height"], "duration": probe["duration"], "mime_type": "video/mp4",
+                 "file_size": stored.file_size}
+        stored.meta = video
+        return _send(tg, chat, r.params, video=video)
+    stored = tg.state.store_file("video_note", data, "mp4")
+    note = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "length": length,
+            "duration": int(r.params.get("duration") or probe["duration"]), "file_size": stored.file_size}
+    stored.meta = note
+    return _send(tg, chat, r.params, video_note=note)
+
+
+@method("sendAnimation")
+async def send_animation(tg: FakeTelegram, r: Request) -> Any:
+    chat = _chat(tg, r.params.get("chat_id"))
+    data, name, known = _media_input(tg, r, "animation")
+    if known is not None:
+        if known.kind != "animation":
+            raise bad_request(f"can't use file of type {known.kind.capitalize()} as Animation")
+        return _send(tg, chat, r.params, animation=dict(known.meta), **_caption(r))
+    _check_upload(data)
+    probe = await _probe(data)
+    if not probe:
+        raise bad_request("ANIMATION_CONTENT_TYPE_INVALID")
+    stored = tg.state.store_file("animation", data, "mp4")
+    animation = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                 **{k: probe[k] for k in _PROBE_KEYS}, "mime_type": "video/mp4", "file_size": stored.file_size,
+                 "file_name": name or "animation.mp4"}
+    stored.meta = animation
+    return _send(tg, chat, r.params, animation=animation, **_caption(r))
+
+
+async def _video_sticker(tg: FakeTelegram, data: bytes, emoji: str | None) -> StoredFile:
+    """Telegram's rules for a video sticker file (core.telegram.org/stickers), checked on upload."""
+    if len(data) > STICKER_MAX_BYTES:
+        raise bad_request("file is too big")
+    probe = await _probe(data)
+    if not probe or "webm" not in probe["container"] or probe["codec"] != "vp9":
+        raise bad_request("STICKER_VIDEO_NOWEBM")
+    if probe["has_audio"]:
+        raise bad_request("STICKER_VIDEO_AUDIO")  # a sticker has no sound stream
+    w, h = probe["width"], probe["height"]
+    if max(w, h) != 512 or min(w, h) > 512:
+        raise bad_request("STICKER_VIDEO_DIMENSIONS")
+    if probe["seconds"] > 3.05:
+        raise bad_request("STICKER_VIDEO_LONG")
+    if probe["fps"] > 30.5:
+        raise bad_request("STICKER_VIDEO_FPS")
+    stored = tg.state.store_file("sticker", data, "webm")
+    stored.meta = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "type": "regular",
+                   "width": w, "height": h, "is_animated": False, "is_video": True, "file_size": stored.file_size}
+    if emoji:
+        stored.meta["emoji"] = emoji
+    return stored
+
+
+@method("sendSticker")
+async def send_sticker(tg: FakeTelegram, r: Request) -> Any:
+    chat = _chat(tg, r.params.get("chat_id"))
+    data, _, known = _media_input(tg, r, "sticker")
+    if known is not None:
+        if known.kind != "sticker":
+            raise bad_request(f"can't use file of type {known.kind.capitalize()} as Sticker")
+        return _send(tg, chat, r.params, sticker=dict(known.meta))
+    _check_upload(data)
+    stored = await _video_sticker(tg, data, r.params.get("emoji"))
+    return _send(tg, chat, r.params, sticker=dict(stored.meta))
+
+
+def _sticker_owner(tg: FakeTelegram, user_id: Any) -> int:
+    """A sticker set's owner must be a user who has talked to the bot."""
+    try:
+        uid = int(user_id)
+    except (TypeError, ValueError):
+        raise bad_request("USER_ID_INVALID") from None
+    if uid not in tg.state.chats:
+        raise bad_request("PEER_ID_INVALID")
+    return uid
+
+
+@method("uploadStickerFile")
+async def upload_sticker_file(tg: FakeTelegram, r: Request) -> Any:
+    _sticker_owner(tg, r.params.get("user_id"))
+    if r.params.get("sticker_format") != "video":
+        raise bad_request("sticker_format must be video for a .webm")
+    data, _, known = _media_input(tg, r, "sticker")
+    if known is not None or data is None:
+        raise bad_request("a sticker file must be uploaded")
+    stored = await _video_sticker(tg, data, None)
+    return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_size": stored.file_size}
+
+
+async def _input_sticker(tg: FakeTelegram, r: Request, raw: Any) -> dict[str, Any]:
+    item = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(item, dict) or not item.get("emoji_list"):
+        raise bad_request("sticker emoji_list is empty")
+    ref = item.get("sticker")
+    if isinstance(ref, str) and ref.startswith("attach://"):
+        data = r.files.get(ref[len("attach://"):])
+        if data is None:
+            raise bad_request("file attached not found")
+        stored = await _video_sticker(tg, data, item["emoji_list"][0])
+    else:
+        stored = tg.state.files.get(str(ref))
+        if stored is None or stored.kind != "sticker":
+            raise bad_request("STICKER_FILE_INVALID")
+    return dict(stored.meta) | {"emoji": item["emoji_list"][0]}
+
+
+_SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
+@method("createNewStickerSet")
+async def create_new_sticker_set(tg: FakeTelegram, r: Request) -> Any:
+    owner = _sticker_owner(tg, r.params.get("user_id"))
+    name = str(r.params.get("name") or "")
+    suffix = f"_by_{tg.bot_user['username']}"
+    if not _SET_NAME.match(name) or not name.lower().endswith(suffix.lower()) or "__" in name:
+        raise bad_request("STICKERSET_INVALID")
+    if name.lower() in {n.lower() for n in tg.state.sticker_sets}:
+        raise bad_request("sticker set name is already occupied")
+    title = str(r.params.get("title") or "")
+    if not 1 <= len(title) <= 64:
+        raise bad_request("STICKER_TITLE_INVALID")
+    raw = r.params.get("stickers")
+    items = json.loads(raw) if isinstance(raw, str) else raw
+    if not items or len(items) > 50:
+        raise bad_request("STICKERS_EMPTY")
+    stickers = [await _input_sticker(tg, r, item) for item in items]
+    tg.state.sticker_sets[name] = {"name": name, "title": title, "sticker_type": "regular",
+                                   "stickers": [s | {"set_name": name} for s in stickers], "owner": owner}
+    return True
+
+
+@method("addStickerToSet")
+async def add_sticker_to_set(tg: FakeTelegram, r: Request) -> Any:
+    owner = _sticker_owner(tg, r.params.get("user_id"))
+    found = tg.state.sticker_sets.get(str(r.params.get("name") or ""))
+    if found is None or found["owner"] != owner:
+        raise bad_request("STICKERSET_INVALID")
+    if len(found["stickers"]) >= tg.sticker_set_limit:
+        raise bad_request("STICKERS_TOO_MUCH")
+    sticker = await _input_sticker(tg, r, r.params.get("sticker"))
+    found["stickers"].append(sticker | {"set_name": found["name"]})
+    return True
+
+
+@method("getStickerSet")
+async def get_sticker_set(tg: FakeTelegram, r: Request) -> Any:
+    found = tg.state.sticker_sets.get(str(r.params.get("name") or ""))
+    if found is None:
+        raise bad_request("STICKERSET_INVALID")
+    return {k: v for k, v in found.items() if k != "owner"}
+
+
+_INLINE_TYPES = {"video": "video_file_id", "sticker": "sticker_file_id", "mpeg4_gif": "mpeg4_file_id",
+                 "gif": "gif_file_id", "photo": "photo_file_id", "document": "document_file_id"}
+
+
+@method("answerInlineQuery")
+async def answer_inline_query(tg: FakeTelegram, r: Request) -> Any:
+    query_id = str(r.params.get("inline_query_id") or "")
+    if query_id not in tg.state.inline_queries or query_id in tg.state.inline_answers:
+        raise bad_request("query is too old and response timeout expired or query ID is invalid")
+    raw = r.params.get("results")
+    results = json.loads(raw) if isinstance(raw, str) else (raw or [])
+    if len(results) > 50:
+        raise bad_request("RESULTS_TOO_MUCH")
+    ids = [str(item.get("id", "")) for item in results]
+    if any(not 1 <= len(i.encode()) <= 64 for i in ids) or len(set(ids)) != len(ids):
+        raise bad_request("RESULT_ID_INVALID")
+    for item in results:
+        field = _INLINE_TYPES.get(item.get("type", ""))
+        if field is None or not item.get(field):
+            raise bad_request("RESULT_TYPE_INVALID")
+        stored = tg.state.files.get(item[field])
+        if stored is None:
+            raise bad_request("wrong file identifier/HTTP URL specified")
+        if item["type"] in ("video", "document") and not item.get("title"):  # required for these two
+            raise bad_request("RESULT_TITLE_EMPTY")
+    tg.state.inline_answers[query_id] = dict(r.params) | {"results": results}
+    return True
 
 
 @method("sendDocument")

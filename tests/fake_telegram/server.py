@@ -22,6 +22,7 @@ log = logging.getLogger("fake_telegram")
 # Form fields PTB sends as raw strings; everything else in a form is JSON-encoded by PTB.
 STRING_FIELDS = {
     "text", "caption", "parse_mode", "callback_query_id", "file_id", "url", "secret_token", "action",
+    "video_note", "inline_query_id", "sticker_format", "next_offset", "switch_pm_text",
     "inline_message_id", "title", "description", "short_description", "name", "language_code",
     "file_name", "message_effect_id", "business_connection_id", "emoji", "ip_address", "query",
     "video", "photo", "document", "audio", "animation", "voice", "thumbnail", "sticker", "cover",
@@ -35,6 +36,29 @@ def _decode_field(name: str, value: str) -> Any:
         return json.loads(value)
     except ValueError:
         return value
+
+
+class Hold:
+    """Calls kept waiting by FakeTelegram.hold_next until release()."""
+
+    def __init__(self, method: str, times: int) -> None:
+        self.method = method
+        self.remaining = times
+        self.waiting = 0
+        self._released = asyncio.Event()
+        self._reached = asyncio.Event()
+
+    async def wait_here(self) -> None:
+        self.waiting += 1
+        self._reached.set()
+        await self._released.wait()
+
+    async def reached(self, timeout: float = 60) -> None:
+        """Wait until a call is being held."""
+        await asyncio.wait_for(self._reached.wait(), timeout)
+
+    def release(self) -> None:
+        self._released.set()
 
 
 class FakeTelegram(UserActions):
@@ -59,9 +83,17 @@ class FakeTelegram(UserActions):
         self.webhook_errors: list[tuple[float, str]] = []
         self.downloads: list[str] = []  # file paths the bot downloaded
         self.fake_errors: list[str] = []  # the fake itself crashed on a request (a bug here)
+        self.dropped: list[str] = []  # methods whose connection drop_next() closed
+        self.sticker_set_limit = 120  # stickers a set holds (Telegram's limit for video sets)
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._webhook_task: asyncio.Task | None = None
+        # Faults (see "Faults" in the package docstring).
+        self._outage: tuple[int, str, set[str] | None] | None = None
+        self.outage_answers = 0  # requests answered with the outage's error
+        self._delays: list[tuple[str, float, list[int]]] = []
+        self._drops: list[tuple[str, list[int]]] = []
+        self._holds: list[Hold] = []
 
     # lifecycle -------------------------------------------------------------------------------
     async def start(self) -> FakeTelegram:
@@ -174,7 +206,7 @@ class FakeTelegram(UserActions):
         only the bot's."""
         found = self.state.messages.get(chat_id, {}).values()
         return [copy.deepcopy(m) for m in sorted(found, key=lambda m: m["message_id"])
-                if not from_bot or m["from"]["id"] == self.bot_user["id"]]
+                if not from_bot or m.get("from", {}).get("id") == self.bot_user["id"]]
 
     def message(self, chat_id: int, message_id: int) -> dict[str, Any] | None:
         found = self.state.message(chat_id, message_id)
@@ -188,6 +220,17 @@ class FakeTelegram(UserActions):
     def file_bytes(self, file_id: str) -> bytes:
         return self.state.files[file_id].data
 
+    def inline_answer(self, query: dict[str, Any]) -> dict[str, Any] | None:
+        """The answerInlineQuery params (results decoded) for an inline query, None while unanswered."""
+        return self.state.inline_answers.get(query["id"])
+
+    def sticker_set(self, name: str) -> dict[str, Any] | None:
+        return self.state.sticker_sets.get(name)
+
+    def delete_sticker_set(self, name: str) -> None:
+        """The owner deletes the pack (with @Stickers): it is gone for the bot too."""
+        self.state.sticker_sets.pop(name, None)
+
     def answer_to(self, query: dict[str, Any]) -> dict[str, Any] | None:
         """The answerCallbackQuery params for a pressed button, None while unanswered."""
         return self.state.answers.get(query["id"])
@@ -195,6 +238,57 @@ class FakeTelegram(UserActions):
     def commands(self, language_code: str = "", scope: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         key = json.dumps([scope or {"type": "default"}, language_code], sort_keys=True)
         return self.state.commands.get(key, [])
+
+    # faults ----------------------------------------------------------------------------------
+    def start_outage(self, status: int = 502, description: str = "Bad Gateway",
+                     methods: Iterable[str] | None = None) -> None:
+        """Answer every request (file downloads included; getUpdates only when named in `methods`)
+        with this HTTP error until end_outage()."""
+        self._outage = (status, description, {m.lower() for m in methods} if methods is not None else None)
+
+    def end_outage(self) -> None:
+        self._outage = None
+
+    def _in_outage(self, name: str) -> tuple[int, str] | None:
+        if self._outage is None:
+            return None
+        status, description, methods = self._outage
+        if (methods is None and name != "getupdates") or (methods is not None and name in methods):
+            self.outage_answers += 1
+            return status, description
+        return None
+
+    def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """Process the next `times` calls to `method` at once but answer them `seconds` later (what
+        Telegram does with a big upload: the message exists before the client hears about it)."""
+        self._delays.append((method.lower(), seconds, [times]))
+
+    def drop_next(self, method: str, times: int = 1) -> None:
+        """Close the connection of the next `times` calls to `method` without processing them or
+        answering (a connection reset on the way)."""
+        self._drops.append((method.lower(), [times]))
+
+    def hold_next(self, method: str, times: int = 1) -> Hold:
+        """Keep the next `times` calls to `method` ("download" for file downloads) waiting, before
+        they are processed, until `hold.release()`. `await hold.reached()` waits for the first."""
+        hold = Hold(method.lower(), times)
+        self._holds.append(hold)
+        return hold
+
+    @staticmethod
+    def _take(entries: list, name: str) -> Any:
+        for entry in entries:
+            if entry[0] == name and entry[-1][0] > 0:
+                entry[-1][0] -= 1
+                return entry
+        return None
+
+    async def _held(self, name: str) -> None:
+        for hold in self._holds:
+            if hold.method == name and hold.remaining > 0:
+                hold.remaining -= 1
+                await hold.wait_here()
+                return
 
     # failure injection ------------------------------------------------------------------------
     def fail_next(self, method: str, error_code: int = 400, description: str = "Bad Request: injected",
@@ -251,9 +345,18 @@ class FakeTelegram(UserActions):
         except ValueError:
             return web.json_response(ApiError(400, "Bad Request: can't parse JSON").to_json(), status=400)
         handler = METHODS.get(name.lower())
+        outage = self._in_outage(name.lower())
+        if outage is not None:
+            return web.json_response(ApiError(outage[0], outage[1]).to_json(), status=outage[0])
         if name.lower() == "getupdates":
             self.polls += 1
             return await self._answer(handler, Request(name, params, files, names), None)
+        if self._take(self._drops, name.lower()) is not None:
+            self.dropped.append(name)
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=499)  # never reaches the client: the connection is gone
+        await self._held(name.lower())
         call = Call(index=-1, method=name, params=params, files=files, file_names=names, time=time.monotonic())
         if handler is None:
             log.warning("fake Telegram: the bot called unknown method %s", name)
@@ -262,6 +365,9 @@ class FakeTelegram(UserActions):
         else:
             error = self._injected_failure(name.lower(), params)
         response = await self._answer(handler, Request(name, params, files, names), error)
+        delay = self._take(self._delays, name.lower())
+        if delay is not None:
+            await asyncio.sleep(delay[1])
         body = json.loads(response.body)
         call.ok = body["ok"]
         call.result = body.get("result")
@@ -288,6 +394,10 @@ class FakeTelegram(UserActions):
         return web.json_response({"ok": True, "result": result})
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
+        outage = self._in_outage("download")
+        if outage is not None:
+            return web.Response(status=outage[0], text=outage[1])
+        await self._held("download")
         stored = self.state.files_by_path.get(request.match_info["path"])
         if request.match_info["token"] != self.token or stored is None:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)

@@ -99,6 +99,9 @@ class State:
         self.calls: list[Call] = []
         self.unknown_calls: list[Call] = []
         self.failures: dict[str, list[Failure]] = {}  # lower-case method -> queued failures
+        self.sticker_sets: dict[str, dict[str, Any]] = {}  # name -> StickerSet (+ "owner")
+        self.inline_queries: dict[str, dict[str, Any]] = {}  # id -> InlineQuery
+        self.inline_answers: dict[str, dict[str, Any]] = {}  # inline query id -> answer params
 
     # chats and messages -------------------------------------------------------------------
     def remember_chat(self, chat: dict[str, Any]) -> None:

@@ -104,11 +104,21 @@ class UserActions:
         return self._user_message(user, chat, reply_to, text=text, entities=entities or None)
 
     def send_photo(self, user: Json, chat: Json, image_bytes: bytes, caption: str | None = None,
-                   reply_to: int | Json | None = None, width: int | None = None, height: int | None = None) -> Json:
+                   reply_to: int | Json | None = None, width: int | None = None, height: int | None = None,
+                   media_group_id: str | None = None) -> Json:
         """A compressed photo: PhotoSize list, the largest being the image itself with its real size
-        (width/height override what the header says, e.g. for bytes that are not an image)."""
+        (width/height override what the header says, e.g. for bytes that are not an image).
+        `media_group_id`: one photo of an album (send_album sends a whole one)."""
         sizes = self.photo_sizes(image_bytes, width, height)
-        return self._user_message(user, chat, reply_to, photo=sizes, **self._caption(caption))
+        return self._user_message(user, chat, reply_to, photo=sizes, media_group_id=media_group_id,
+                                  **self._caption(caption))
+
+    def send_album(self, user: Json, chat: Json, images: list[bytes], caption: str | None = None) -> list[Json]:
+        """2-10 photos sent together: one message each, sharing a media_group_id (the caption, as
+        Telegram does, on the first)."""
+        group = str(uuid.uuid4().int % 10**18)
+        return [self.send_photo(user, chat, image, caption if n == 0 else None, media_group_id=group)
+                for n, image in enumerate(images)]
 
     def send_document(self, user: Json, chat: Json, data: bytes, file_name: str = "file.bin",
                       mime_type: str = "application/octet-stream", caption: str | None = None,
@@ -163,6 +173,51 @@ class UserActions:
         self.state.callback_queries[query["id"]] = query
         self._queue("callback_query", query)
         return query
+
+    def edit_message(self, message: Json, caption: str | None = None, text: str | None = None) -> Json:
+        """The sender edits their message: an `edited_message` update with the new content."""
+        edited = copy.deepcopy(message)
+        if caption is not None:
+            edited.update(self._caption(caption))
+        if text is not None:
+            edited["text"] = text
+            edited["entities"] = incoming_entities(text) or None
+        edited["edit_date"] = int(time.time())
+        edited = {k: v for k, v in edited.items() if v is not None}
+        self.state.store_message(edited)
+        if self._bot_sees(edited):
+            self._queue("edited_message", edited)
+        return edited
+
+    def channel_chat(self, title: str = "Yahey news") -> Json:
+        """A channel the bot is an admin of (it receives its posts)."""
+        chat: Json = {"id": -(1_000_000_000_000 + next(_ids)), "type": "channel", "title": title}
+        self.state.remember_chat(chat)
+        return chat
+
+    def post_to_channel(self, chat: Json, image_bytes: bytes | None = None, caption: str | None = None,
+                        text: str | None = None) -> Json:
+        """A channel post (no `from`: channels have no sender), queued as `channel_post`."""
+        content: Json = {"sender_chat": chat}
+        if image_bytes is not None:
+            content["photo"] = self.photo_sizes(image_bytes)
+            content.update(self._caption(caption))
+        if text is not None:
+            content["text"] = text
+            content["entities"] = incoming_entities(text) or None
+        message: Json = {"message_id": self.state.next_message_id(chat["id"]), "chat": chat,
+                         "date": int(time.time()), **{k: v for k, v in content.items() if v is not None}}
+        self.state.store_message(message)
+        self._queue("channel_post", message)
+        return message
+
+    def inline_query(self, user: Json, query: str = "", chat_type: str = "sender") -> Json:
+        """`user` types "@bot <query>" in some chat: an inline_query update."""
+        inline = {"id": str(uuid.uuid4().int % 10**19), "from": user, "query": query, "offset": "",
+                  "chat_type": chat_type}
+        self.state.inline_queries[inline["id"]] = inline
+        self._queue("inline_query", inline)
+        return inline
 
     def migrate_chat(self, old_chat_id: int, new_chat_id: int, user: Json | None = None) -> tuple[Json, Json]:
         """The group becomes a supergroup: a `migrate_to_chat_id` service message in the old chat

@@ -1,4 +1,5 @@
-"""The job queue: FIFO claims, limits, re-queueing after a crash, cache, stats, concurrency."""
+"""The job queue: FIFO claims under leases, hand-over to delivery, parking, take-over of a dead
+stage's job, limits, cache, stats, concurrency."""
 
 from __future__ import annotations
 
@@ -7,22 +8,35 @@ from datetime import timedelta
 
 import pytest
 
-from storage import Database, JobStatus, jobs
+from storage import Database, JobKind, JobStatus, jobs
+from storage.models import OutputKind
 from storage.cleanup import purge_before
 from storage.models import utcnow
 
 OPEN = jobs.Limits(max_queue=100, daily_quota=100)
+LEASE = timedelta(minutes=2)
 
 
-def new_job(user_id: int, unique: str = "u1", template: str = "yahey", message_id: int = 10) -> jobs.NewJob:
+def new_job(user_id: int, unique: str = "u1", key: str = "key-yahey", message_id: int = 10) -> jobs.NewJob:
     return jobs.NewJob(
         user_id=user_id,
         chat_id=user_id,
         source_message_id=message_id,
         input_file_id=f"file-{unique}",
         input_file_unique_id=unique,
-        template_id=template,
+        template_id="yahey",
+        template_title="蚂蚁呀嘿",
+        result_key=key,
     )
+
+
+async def rendered(db: Database, owner: str = "render-a") -> jobs.Job:
+    """Claim the next job and hand it over as rendered."""
+    job = await jobs.claim_render(db, owner, LEASE)
+    assert job is not None
+    assert await jobs.hand_over(db, job.id, owner, path=f"/r/{job.id}.mp4", width=8, height=8, duration=1.0,
+                                seconds=4.0)
+    return job
 
 
 async def test_claims_are_fifo_and_positions_count_from_one(db: Database) -> None:
@@ -30,24 +44,89 @@ async def test_claims_are_fifo_and_positions_count_from_one(db: Database) -> Non
     b, pos_b = await jobs.enqueue(db, new_job(2), OPEN)
     c, pos_c = await jobs.enqueue(db, new_job(3), OPEN)
     assert (pos_a, pos_b, pos_c) == (1, 2, 3)
-    first = await jobs.claim_next(db)
+    first = await jobs.claim_render(db, "render-a", LEASE)
     assert first is not None and first.id == a.id and first.status == JobStatus.RUNNING
+    assert first.attempts == 1 and first.lease_owner == "render-a"
     assert await jobs.position(db, c.id) == 3  # the running job is still ahead
-    await jobs.mark_done(db, a.id, "vid-a")
-    assert await jobs.position(db, c.id) == 2
-    second = await jobs.claim_next(db)
+    assert await jobs.hand_over(db, a.id, "render-a", path="/a.mp4", width=8, height=8, duration=1, seconds=1)
+    assert await jobs.position(db, c.id) == 2  # a delivery is out of the render line
+    assert await jobs.queue_length(db) == 2
+    second = await jobs.claim_render(db, "render-a", LEASE)
     assert second is not None and second.id == b.id
 
 
-async def test_one_active_job_per_user_quota_and_queue_cap(db: Database) -> None:
+async def test_hand_over_then_delivery_claim_lease_and_done(db: Database) -> None:
+    await jobs.enqueue(db, new_job(1), OPEN)
+    job = await rendered(db)
+    assert await jobs.claim_render(db, "render-a", LEASE) is None  # nothing left to render
+    delivery = await jobs.claim_delivery(db, "deliver-a", LEASE)
+    assert delivery is not None and delivery.id == job.id and delivery.status == JobStatus.DELIVERING
+    assert delivery.result_path == f"/r/{job.id}.mp4" and delivery.delivery_attempts == 1
+    assert await jobs.claim_delivery(db, "deliver-b", LEASE) is None  # leased: nobody else sends it
+    await jobs.mark_done(db, job.id, "video-id")
+    done = await jobs.get(db, job.id)
+    assert done is not None and done.status == JobStatus.DONE and done.lease_owner is None
+
+
+async def test_a_parked_delivery_waits_for_its_time_then_is_claimed_again(db: Database) -> None:
+    await jobs.enqueue(db, new_job(1), OPEN)
+    job = await rendered(db)
+    assert await jobs.claim_delivery(db, "deliver-a", LEASE) is not None
+    later = utcnow() + timedelta(minutes=5)
+    assert await jobs.reschedule_delivery(db, job.id, "deliver-a", later, "network after 3 tries")
+    assert await jobs.claim_delivery(db, "deliver-a", LEASE) is None
+    assert await jobs.next_due(db, JobStatus.DELIVERING) == later
+    assert await jobs.parked_deliveries(db) == 1
+    again = await jobs.claim_delivery(db, "deliver-a", LEASE, now=later + timedelta(seconds=1))
+    assert again is not None and again.parked_tries == 1 and again.delivery_attempts == 2
+
+
+async def test_a_dead_stages_jobs_are_taken_over_when_their_lease_expires(db: Database) -> None:
+    a, _ = await jobs.enqueue(db, new_job(1), OPEN)
+    await jobs.enqueue(db, new_job(2), OPEN)
+    dead = await jobs.claim_render(db, "render-dead", LEASE)
+    assert dead is not None and dead.id == a.id
+    # Another stage does not touch it while the lease runs ...
+    other = await jobs.claim_render(db, "render-b", LEASE)
+    assert other is not None and other.id != a.id
+    # ... and takes it over once the lease has expired: the crashed attempt counts.
+    taken = await jobs.claim_render(db, "render-b", LEASE, now=utcnow() + LEASE + timedelta(seconds=1))
+    assert taken is not None and taken.id == a.id and taken.attempts == 2 and taken.lease_owner == "render-b"
+    # The dead stage's late calls are refused: it no longer holds the lease.
+    assert not await jobs.renew_lease(db, a.id, "render-dead", LEASE)
+    assert not await jobs.hand_over(db, a.id, "render-dead", path="/x", width=2, height=2, duration=1, seconds=1)
+    assert await jobs.renew_lease(db, a.id, "render-b", LEASE)
+
+
+async def test_release_puts_back_in_line_and_a_shutdown_is_not_an_attempt(db: Database) -> None:
+    a, _ = await jobs.enqueue(db, new_job(1), OPEN)
+    b, _ = await jobs.enqueue(db, new_job(2), OPEN)
+    claimed = await jobs.claim_render(db, "render-a", LEASE)
+    assert claimed is not None and claimed.id == a.id
+    assert await jobs.release_render(db, a.id, "render-a")  # shutdown
+    row = await jobs.get(db, a.id)
+    assert row is not None and row.status == JobStatus.QUEUED and row.attempts == 0
+    # Parked for a download: not claimable before its time, and b goes first meanwhile.
+    await jobs.claim_render(db, "render-a", LEASE)
+    at = utcnow() + timedelta(minutes=1)
+    assert await jobs.release_render(db, a.id, "render-a", retry_at=at, error="telegram down")
+    first = await jobs.claim_render(db, "render-a", LEASE)
+    assert first is not None and first.id == b.id
+    later = await jobs.claim_render(db, "render-a", LEASE, now=at + timedelta(seconds=1))
+    assert later is not None and later.id == a.id and later.parked_tries == 1
+
+
+async def test_one_pending_render_per_user_quota_and_queue_cap(db: Database) -> None:
     first, _ = await jobs.enqueue(db, new_job(1), OPEN)
     with pytest.raises(jobs.AlreadyActive) as active:
         await jobs.enqueue(db, new_job(1, "u2"), OPEN)
     assert active.value.job.id == first.id and active.value.position == 1
-
-    await jobs.mark_done(db, first.id, "vid")
+    await rendered(db)  # being delivered: the user may ask for the next one
+    second, _ = await jobs.enqueue(db, new_job(1, "u2"), OPEN)
+    await jobs.mark_cancelled(db, second.id)
+    assert await jobs.used_today(db, 1) == 2
     with pytest.raises(jobs.QuotaExceeded):
-        await jobs.enqueue(db, new_job(1, "u3"), jobs.Limits(max_queue=100, daily_quota=1))
+        await jobs.enqueue(db, new_job(1, "u3"), jobs.Limits(max_queue=100, daily_quota=2))
 
     await jobs.enqueue(db, new_job(2), jobs.Limits(max_queue=1, daily_quota=10))
     with pytest.raises(jobs.QueueFull):
@@ -59,54 +138,60 @@ async def test_one_active_job_per_user_quota_and_queue_cap(db: Database) -> None
     assert await jobs.queue_length(db) == 3
 
 
-async def test_crash_leftovers_are_requeued_in_order(db: Database) -> None:
+async def test_start_up_release_requeues_renders_and_frees_deliveries(db: Database) -> None:
     a, _ = await jobs.enqueue(db, new_job(1), OPEN)
     b, _ = await jobs.enqueue(db, new_job(2), OPEN)
     c, _ = await jobs.enqueue(db, new_job(3), OPEN)
-    await jobs.claim_next(db)  # a: running
-    await jobs.claim_next(db)  # b: running -> rendered, delivering
-    await jobs.mark_rendered(db, b.id, path="/x.mp4", width=8, height=8, duration=1.0, seconds=2.0)
-    assert await jobs.requeue_unfinished(db) == 2
-    order = [await jobs.claim_next(db) for _ in range(3)]
-    assert [j.id for j in order if j] == [a.id, b.id, c.id]
-    assert order[1] is not None and order[1].result_path == "/x.mp4"  # no second render needed
+    await rendered(db, "old-run")  # a: rendered
+    assert await jobs.claim_delivery(db, "old-run", LEASE) is not None  # ... and being sent
+    await jobs.claim_render(db, "old-run", LEASE)  # b: rendering
+    assert await jobs.release_all_leases(db) == 1
+    order = [await jobs.claim_render(db, "new-run", LEASE) for _ in range(2)]
+    assert [j.id for j in order if j] == [b.id, c.id]
+    delivery = await jobs.claim_delivery(db, "new-run", LEASE)
+    assert delivery is not None and delivery.id == a.id  # no second render needed
 
 
 async def test_cancel_queued_at_once_running_flagged(db: Database) -> None:
     a, _ = await jobs.enqueue(db, new_job(1), OPEN)
     b, _ = await jobs.enqueue(db, new_job(2), OPEN)
-    await jobs.claim_next(db)
+    await jobs.claim_render(db, "render-a", LEASE)
     running = await jobs.request_cancel(db, 1)
     assert running is not None and running.id == a.id and running.cancel_requested
-    assert running.status == JobStatus.RUNNING
+    assert running.status == JobStatus.RUNNING and await jobs.cancel_requested(db, a.id)
     queued = await jobs.request_cancel(db, 2)
     assert queued is not None and queued.id == b.id and queued.status == JobStatus.CANCELLED
     assert await jobs.request_cancel(db, 3) is None
-    c, _ = await jobs.enqueue(db, new_job(3), OPEN)
-    await jobs.claim_next(db)
-    await jobs.mark_rendered(db, c.id, path="/c.mp4", width=8, height=8, duration=1, seconds=1)
-    too_late = await jobs.request_cancel(db, 3)  # being delivered: left alone
-    assert too_late is not None and too_late.status == JobStatus.DELIVERING and not too_late.cancel_requested
-    await jobs.mark_done(db, c.id, "v")
     # a crash now: the flagged job is cancelled, not re-run
-    assert await jobs.requeue_unfinished(db) == 0
+    assert await jobs.release_all_leases(db) == 0
     assert (await jobs.get(db, a.id)).status == JobStatus.CANCELLED  # type: ignore[union-attr]
 
 
-async def test_result_cache_and_stats(db: Database) -> None:
-    a, _ = await jobs.enqueue(db, new_job(1, "photo-1", "yahey"), OPEN)
-    await jobs.claim_next(db)
-    await jobs.mark_rendered(db, a.id, path="/a.mp4", width=8, height=8, duration=1.0, seconds=4.0)
-    assert await jobs.cached_result(db, "photo-1", "yahey") is None  # not delivered yet
+async def test_result_cache_is_keyed_by_photo_and_result_key_and_stats(db: Database) -> None:
+    a, _ = await jobs.enqueue(db, new_job(1, "photo-1", "key-1"), OPEN)
+    await rendered(db)
+    assert await jobs.cached_result(db, "photo-1", "key-1") is None  # not delivered yet
     await jobs.mark_done(db, a.id, "video-file-id")
-    assert await jobs.cached_result(db, "photo-1", "yahey") == "video-file-id"
-    assert await jobs.cached_result(db, "photo-1", "other") is None
+    source = await jobs.cached_result(db, "photo-1", "key-1")
+    assert source is not None and source.result_file_id == "video-file-id"
+    assert await jobs.cached_result(db, "photo-1", "key-2") is None  # same template id, other content
+    assert await jobs.cached_result(db, "photo-1", "key-1", OutputKind.STICKER) is None  # another kind
+    cached = await jobs.record_cached(db, new_job(5, "photo-1", "key-1"), source)
+    assert cached.status == JobStatus.DELIVERING and cached.from_cache
+    assert cached.result_file_id == "video-file-id" and cached.result_path == source.result_path
+    assert await jobs.used_today(db, 5) == 0  # answers from the cache are free
     b, _ = await jobs.enqueue(db, new_job(2, "photo-2"), OPEN)
     await jobs.mark_failed(db, b.id, "no_face")
     stats = await jobs.stats(db)
-    assert stats.by_status == {"done": 1, "failed": 1}
+    assert stats.by_status == {"done": 1, "failed": 1, "delivering": 1}
     assert stats.average_render_seconds == pytest.approx(4.0)
     assert stats.queue_length == 0
+
+
+async def test_template_jobs_do_not_count_against_the_quota(db: Database) -> None:
+    imp = jobs.NewJob(1, 1, 5, "f", "u", kind=JobKind.TEMPLATE_IMPORT, template_title="Dance")
+    await jobs.enqueue(db, imp, jobs.Limits(10, 1, exempt=True))
+    assert await jobs.used_today(db, 1) == 0
 
 
 async def test_chat_migration_moves_jobs(db: Database) -> None:
@@ -117,19 +202,19 @@ async def test_chat_migration_moves_jobs(db: Database) -> None:
 
 async def test_purge_deletes_only_old_finished_jobs(db: Database) -> None:
     old, _ = await jobs.enqueue(db, new_job(1), OPEN)
-    await jobs.claim_next(db)
-    await jobs.mark_rendered(db, old.id, path="/old.mp4", width=8, height=8, duration=1, seconds=1)
+    await rendered(db)
     await jobs.mark_done(db, old.id, "v")
     live, _ = await jobs.enqueue(db, new_job(2), OPEN)
     deleted, paths = await purge_before(db, utcnow() + timedelta(seconds=1))
-    assert (deleted, paths) == (1, ["/old.mp4"])
+    assert (deleted, paths) == (1, [f"/r/{old.id}.mp4"])
     assert await jobs.get(db, old.id) is None
     assert await jobs.get(db, live.id) is not None
+    assert await jobs.active_job_ids(db) == {live.id}
 
 
-async def test_concurrent_writers_never_see_database_locked(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Separate engines (as separate processes would have) all read-then-write at once."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}"
+async def test_concurrent_stages_never_share_a_job_nor_see_database_locked(db_url: str) -> None:
+    """Separate engines (as separate processes would have) enqueue, claim and finish at once."""
+    url = db_url
     first = Database(url)
     from storage import upgrade_to_head, users
 
@@ -137,18 +222,56 @@ async def test_concurrent_writers_never_see_database_locked(tmp_path) -> None:  
     for uid in range(1, 9):
         await users.touch(first, uid, "en")
     dbs = [first] + [Database(url) for _ in range(3)]
+    claimed: list[int] = []
 
-    async def producer(db: Database, uid: int) -> None:
+    async def stage(db: Database, uid: int) -> None:
         for n in range(10):
-            job, _ = await jobs.enqueue(db, new_job(uid, f"{uid}-{n}"), jobs.Limits(1000, 1000, exempt=True))
+            await jobs.enqueue(db, new_job(uid, f"{uid}-{n}"), jobs.Limits(1000, 1000, exempt=True))
             await users.touch(db, uid, "en")
-            claimed = await jobs.claim_next(db)
-            if claimed is not None:
-                await jobs.mark_done(db, claimed.id, f"v{claimed.id}")
+            job = await jobs.claim_render(db, f"stage-{uid}", LEASE)
+            if job is not None:
+                claimed.append(job.id)
+                await jobs.hand_over(db, job.id, f"stage-{uid}", path="/x", width=2, height=2, duration=1, seconds=1)
 
-    await asyncio.gather(*(producer(dbs[uid % 4], uid) for uid in range(1, 9)))
+    await asyncio.gather(*(stage(dbs[uid % 4], uid) for uid in range(1, 9)))
     stats = await jobs.stats(first)
     for d in dbs:
         await d.close()
+    assert len(claimed) == len(set(claimed))  # no job claimed twice
     assert sum(stats.by_status.values()) == 80
-    assert stats.by_status.get("done", 0) + stats.queue_length == 80
+    assert stats.by_status.get("delivering", 0) == len(claimed) and stats.queue_length == 80 - len(claimed)
+
+
+async def test_concurrent_enqueues_keep_one_pending_job_per_user_and_the_cap(db_url: str) -> None:
+    """Several processes' requests for the same user at once: one is queued, the rest refused."""
+    from storage import upgrade_to_head, users
+
+    first = Database(db_url)
+    await upgrade_to_head(first)
+    await users.touch(first, 1, "en")
+    dbs = [first] + [Database(db_url) for _ in range(3)]
+
+    async def ask(db: Database, n: int) -> str:
+        try:
+            await jobs.enqueue(db, new_job(1, f"photo-{n}"), jobs.Limits(max_queue=100, daily_quota=100))
+            return "queued"
+        except jobs.AlreadyActive:
+            return "refused"
+
+    outcomes = await asyncio.gather(*(ask(dbs[n % 4], n) for n in range(12)))
+    assert sorted(outcomes) == ["queued"] + ["refused"] * 11
+    await users.touch(first, 2, "en")
+
+    async def fill(db: Database, n: int) -> str:
+        try:
+            await jobs.enqueue(db, new_job(10 + n, f"p-{n}"), jobs.Limits(max_queue=3, daily_quota=100))
+            return "queued"
+        except jobs.QueueFull:
+            return "full"
+
+    for uid in range(10, 22):
+        await users.touch(first, uid, "en")
+    outcomes = await asyncio.gather(*(fill(dbs[n % 4], n) for n in range(12)))
+    assert outcomes.count("queued") == 2 and await jobs.queue_length(first) == 3  # the cap holds
+    for d in dbs:
+        await d.close()

@@ -19,8 +19,8 @@ def _diffs(connection: Connection) -> list:
     return compare_metadata(ctx, Base.metadata)
 
 
-async def test_fresh_database_upgrades_to_head_and_matches_models(tmp_path: Path) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+async def test_fresh_database_upgrades_to_head_and_matches_models(db_url: str) -> None:
+    db = Database(db_url)
     await upgrade_to_head(db)
     async with db.engine.connect() as conn:
         diffs = await conn.run_sync(_diffs)
@@ -47,6 +47,24 @@ async def test_upgrade_on_existing_database_keeps_rows(tmp_path: Path) -> None:
         assert raw.execute("SELECT language FROM users WHERE id = 7").fetchone() == ("zh",)
 
 
-async def test_wal_mode_is_on(db: Database) -> None:
-    assert (await db.journal_mode()).lower() == "wal"
+async def test_wal_mode_is_on_sqlite(db: Database) -> None:
+    assert (await db.journal_mode()).lower() == ("wal" if db.is_sqlite else "")
     assert await db.ping()
+
+
+async def test_migrations_go_down_and_up_again(db_url: str) -> None:
+    from alembic import command
+
+    db = Database(db_url)
+    await upgrade_to_head(db)
+
+    def down_and_up(connection: Connection) -> None:
+        command.downgrade(alembic_config(db.url, connection), "base")
+        command.upgrade(alembic_config(db.url, connection), "head")
+
+    async with db.writer_engine.begin() as conn:
+        await conn.run_sync(down_and_up)
+    async with db.engine.connect() as conn:
+        diffs = await conn.run_sync(_diffs)
+    await db.close()
+    assert diffs == []

@@ -1,0 +1,75 @@
+"""What the handlers share, typed: PTB's `bot_data` is a `BotData`, its `services` the running parts.
+
+Handlers take `context: BotContext` and reach everything through `services(context)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from telegram.ext import CallbackContext, ContextTypes, ExtBot
+
+from bot.flood_control import FloodControl
+from bot.tuning import Tuning
+from engine import Engine, RenderOptions
+from settings import Settings
+from storage import Database
+from storage.jobs import Limits
+
+if TYPE_CHECKING:
+    from bot.albums import AlbumCollector
+    from bot.dispatch import Dispatcher
+    from bot.http_server import HttpServer
+    from bot.stages import Stages
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    engine: Engine | None  # None when workers render (`[queue].backend = "celery"`)
+    options: RenderOptions
+    dispatch: Dispatcher
+    stages: Stages | None  # None when workers render
+    flood: FloodControl
+    decode_slots: asyncio.Semaphore  # full-size image decodes at once (they compete with the render)
+    albums: AlbumCollector
+    started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.settings.templates.dir
+
+    def is_admin(self, user_id: int | None) -> bool:
+        return user_id is not None and user_id in self.settings.telegram.admins
+
+    def limits_for(self, user_id: int) -> Limits:
+        lim = self.settings.limits
+        return Limits(max_queue=lim.max_queue, daily_quota=lim.daily_quota, exempt=self.is_admin(user_id))
+
+
+class BotData:
+    """application.bot_data. `settings` (and, for tests, a prebuilt `engine`) are set when the
+    Application is built; `services` once post_init has started everything."""
+
+    def __init__(self) -> None:
+        self.settings: Settings | None = None
+        self.engine: Engine | None = None
+        self.tuning: Tuning = Tuning()
+        self.services: Services | None = None
+        self.http: HttpServer | None = None
+
+
+BotContext = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
+CONTEXT_TYPES = ContextTypes(bot_data=BotData)
+
+
+def services(context: BotContext) -> Services:
+    svc = context.bot_data.services
+    if svc is None:  # an update before post_init finished cannot happen: PTB starts handlers after it
+        raise RuntimeError("the bot's services are not started")
+    return svc

@@ -1,0 +1,111 @@
+"""The conversion stage: claim → convert → hand over. A kept render becomes a round video note, a
+sticker or a GIF (ffmpeg only, engine/convert.py), beside the render stage and never behind it;
+the delivery stage sends the result.
+
+Conversions are jobs like renders: restart-safe (the output is written aside and handed over in
+one commit), delivered exactly once, cancellable with /cancel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from telegram import Bot
+
+from bot import metrics
+from bot.job_run import CANCEL_OWNER, CANCEL_SHUTDOWN, JobRun
+from bot.paths import conversions_dir, tmp_dir
+from bot.stage import Stage
+from bot.status_messages import StatusMessage
+from bot.tuning import Tuning
+from engine import CancelToken, EngineError, RenderCancelled, convert
+from engine import OutputKind as Format
+from engine.faces import Box
+from settings import Settings
+from storage import Database, Job, JobKind, jobs
+from storage.models import OutputKind
+
+log = logging.getLogger(__name__)
+
+FORMATS = {OutputKind.NOTE: Format.NOTE, OutputKind.STICKER: Format.STICKER, OutputKind.GIF: Format.GIF,
+           OutputKind.PACK: Format.STICKER}
+EXTENSIONS = {Format.NOTE: "mp4", Format.STICKER: "webm", Format.GIF: "mp4"}
+
+
+def face_boxes(job: Job) -> list[Box] | None:
+    """The animated faces of a render, in its pixels (what a round note centres on)."""
+    if not job.face_boxes:
+        return None
+    return [Box(*map(float, b)) for b in json.loads(job.face_boxes)]
+
+
+class ConversionStage(Stage):
+    name = "conversion stage"
+    kinds = (JobKind.CONVERT,)
+
+    def __init__(self, bot: Bot, db: Database, settings: Settings, tuning: Tuning, owner: str,
+                 on_handed_over: Callable[[], None]) -> None:
+        super().__init__(db, tuning, owner, concurrency=settings.limits.conversions_at_once)
+        self.bot = bot
+        self.settings = settings
+        self.on_handed_over = on_handed_over
+        self._runs: dict[int, JobRun] = {}
+
+    async def claim(self, job_id: int | None = None) -> Job | None:
+        return await jobs.claim_conversion(self.db, self.owner, self.tuning.conversion_lease, job_id=job_id)
+
+    def interrupt(self) -> None:
+        for run in list(self._runs.values()):
+            run.token.cancel(CANCEL_SHUTDOWN)
+
+    def cancel(self, job_id: int) -> bool:
+        run = self._runs.get(job_id)
+        if run is None:
+            return False
+        run.token.cancel(CANCEL_OWNER)
+        return True
+
+    async def work(self, job: Job) -> None:
+        run = JobRun(job, self.bot, self.db, self.settings, self.tuning, self.owner,
+                     tmp_dir(self.settings.storage.data_dir, job.id), CancelToken(),
+                     StatusMessage.for_job(self.bot, job, self.tuning.status_interval), self.tuning.conversion_lease,
+                     self.redispatch)
+        self._runs[job.id] = run
+        try:
+            async with run.leased():
+                await self._convert(run)
+        except Exception as err:
+            log.exception("job %s failed unexpectedly", job.id)
+            await run.retry_or_fail(f"internal error: {err!r}", "conversion_failed")
+        finally:
+            self._runs.pop(job.id, None)
+
+    async def _convert(self, run: JobRun) -> None:
+        job = run.job
+        parent = await jobs.get(self.db, job.parent_job_id) if job.parent_job_id else None
+        render = Path(parent.result_path) if parent is not None and parent.result_path else None
+        if render is None or not render.is_file():  # past retention: the render is gone
+            await run.fail("render_expired", "render gone")
+            return
+        kind = FORMATS[OutputKind(job.output_kind)]
+        out = conversions_dir(self.settings.storage.data_dir) / f"{job.id}.{EXTENSIONS[kind]}"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        log.info("job %s: converting the render of job %s to a %s", job.id, parent.id, kind)
+        try:
+            result = await asyncio.to_thread(convert, render, kind, out, face_boxes(parent), run.token)
+        except RenderCancelled:
+            await run.stopped()
+            return
+        except EngineError as err:
+            await run.retry_or_fail(str(err), "conversion_failed")
+            return
+        if not await jobs.hand_over(self.db, job.id, self.owner, path=str(result.path), width=result.width,
+                                    height=result.height, duration=result.duration, seconds=0.0):
+            log.warning("job %s: lease lost before the hand-over; its new stage delivers it", job.id)
+            return
+        metrics.JOBS.labels("delivering").inc()
+        self.on_handed_over()

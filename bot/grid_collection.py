@@ -1,0 +1,117 @@
+"""A group's /grid: a collecting message that people reply to with their photos (2-9), one grid
+video for all of them.
+
+With privacy mode on the bot sees commands and replies to its own messages, which is all this
+needs. The message shows how many photos there are and whose (first names, never a mention); once
+two are in, the template buttons appear for everyone who added one, and the starter can cancel.
+A collection left open expires (ttl) with a message saying so; a sweep in the JobQueue closes them,
+from the database, so a restart does not keep one open for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram.error import TelegramError
+
+from bot import intake
+from bot.context import Services
+from bot.keyboards import template_buttons
+from bot.texts import lang_of, t
+from engine import list_templates
+from storage import Offer, offers, users
+from storage.models import OfferKind, utcnow
+
+log = logging.getLogger(__name__)
+
+CANCEL_PREFIX = "x"
+CANCEL_PATTERN = r"^x:\d+$"
+MIN_PHOTOS = 2
+
+
+def collection_text(lang: str, photos: list[dict[str, Any]], max_tiles: int) -> str:
+    names = ", ".join(dict.fromkeys(p["first_name"] for p in photos))  # each name once, in order
+    lines = [t(lang, "grid_collecting", min=MIN_PHOTOS, max=max_tiles)]
+    if photos:
+        lines.append(t(lang, "grid_count", n=len(photos), names=names))
+    if len(photos) >= MIN_PHOTOS:
+        lines.append(t(lang, "grid_ready"))
+    return "\n".join(lines)
+
+
+def collection_keyboard(svc: Services, offer: Offer, lang: str) -> InlineKeyboardMarkup:
+    rows: list[list[InlineKeyboardButton]] = []
+    if len(offers.photos_of(offer)) >= MIN_PHOTOS:
+        rows += template_buttons(offer.id, list_templates(svc.templates_dir), lang)
+    rows.append([InlineKeyboardButton(t(lang, "grid_cancel"), callback_data=f"{CANCEL_PREFIX}:{offer.id}")])
+    return InlineKeyboardMarkup(rows)
+
+
+async def start(svc: Services, bot: Bot, message: Message, lang: str, ttl: timedelta) -> None:
+    """Post the collecting message (replying to /grid); it expires after `ttl`."""
+    user = message.from_user
+    row = await offers.create(svc.db, chat_id=message.chat_id, owner_id=user.id, photo_message_id=message.message_id,
+                              file_id="", file_unique_id="", kind=OfferKind.GRID, photos="[]",
+                              expires_at=utcnow() + ttl)
+    sent = await bot.send_message(
+        message.chat_id, collection_text(lang, [], svc.settings.limits.max_tiles),
+        reply_markup=collection_keyboard(svc, row, lang),
+        reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True))
+    await offers.set_message(svc.db, row.id, sent.message_id)
+    log.info("offer %s: a grid collection in chat %s", row.id, message.chat_id)
+
+
+async def add(svc: Services, bot: Bot, collection: Offer, message: Message, lang: str) -> None:
+    """A reply with a photo to the collecting message: checked, its faces counted, added."""
+    ref = intake.photo_of(message)
+    user = message.from_user
+    if ref is None:
+        raise intake.Refusal("grid_needs_photo")
+    await intake.admit(svc, user.id, message.chat_id, ref)
+    faces = await intake.validate(svc, bot, ref)
+    photo = {"file_id": ref.file_id, "file_unique_id": ref.file_unique_id, "message_id": ref.message_id,
+             "user_id": user.id, "first_name": user.first_name, "faces": faces}
+    max_tiles = svc.settings.limits.max_tiles
+    updated = await offers.add_photo(svc.db, collection.id, photo, max_tiles)
+    if updated is None:
+        raise intake.Refusal("grid_full" if not collection.closed else "offer_expired", n=max_tiles)
+    await _refresh(svc, bot, updated, lang)
+
+
+_refreshing = asyncio.Lock()  # photos arrive at once: edits one at a time, each from the latest state
+
+
+async def _refresh(svc: Services, bot: Bot, offer: Offer, lang: str) -> None:
+    async with _refreshing:
+        latest = await offers.get(svc.db, offer.id)
+        if latest is None or latest.closed:
+            return
+        try:
+            await bot.edit_message_text(
+                collection_text(lang, offers.photos_of(latest), svc.settings.limits.max_tiles),
+                chat_id=latest.chat_id, message_id=latest.message_id, reply_markup=collection_keyboard(svc, latest, lang))
+        except TelegramError as err:  # "not modified" when another refresh already showed this state
+            log.info("offer %s: collecting message not updated: %s", latest.id, err)
+
+
+async def end(svc: Services, bot: Bot, offer: Offer, text: str) -> None:
+    """Close the collection and say why on its message (cancelled, expired)."""
+    if await offers.close(svc.db, offer.id) is None:
+        return
+    try:
+        await bot.edit_message_text(text, chat_id=offer.chat_id, message_id=offer.message_id)
+    except TelegramError as err:
+        log.info("offer %s: collecting message not closed: %s", offer.id, err)
+
+
+async def expire(svc: Services, bot: Bot) -> int:
+    """Close every collection past its time (said in its starter's language); returns how many."""
+    expired = await offers.expired_collections(svc.db)
+    for offer in expired:
+        lang = lang_of(await users.language(svc.db, offer.owner_id))
+        await end(svc, bot, offer, t(lang, "grid_expired"))
+    return len(expired)

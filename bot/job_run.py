@@ -1,0 +1,144 @@
+"""A job claimed by the render stage, and the ways it can end there.
+
+Everything the render stage does to a job besides the work itself lives here, so the stage and
+the template jobs read as their steps: fetch the input (parked while Telegram is unreachable),
+then fail, cancel, put back, or hand over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from telegram import Bot
+
+from bot import metrics
+from bot.retry_policy import retry_time
+from bot.status_messages import StatusMessage
+from bot.telegram_calls import TelegramRefused, TelegramUnavailable, call_with_retries
+from bot.texts import t
+from bot.tuning import Tuning
+from engine import CancelToken
+from settings import Settings
+from storage import Database, Job, jobs
+from storage.models import utcnow
+
+log = logging.getLogger(__name__)
+
+# Why a job's CancelToken fired.
+CANCEL_OWNER = "owner"  # /cancel
+CANCEL_SHUTDOWN = "shutdown"  # SIGTERM: the job goes back in line
+CANCEL_LEASE_LOST = "lease lost"  # another stage took the job over (ours was presumed dead)
+
+
+@dataclass
+class JobRun:
+    job: Job
+    bot: Bot
+    db: Database
+    settings: Settings
+    tuning: Tuning
+    owner: str  # this stage's lease name
+    work: Path  # the job's temp folder
+    token: CancelToken
+    status: StatusMessage
+    lease: timedelta
+    # Called when the job goes back in line (parked, retried, a shutdown): with several processes
+    # its task must be sent again; on one box the stages find it themselves (a no-op).
+    redispatch: Callable[[int, datetime | None], None] = lambda job_id, at: None
+
+    @property
+    def lang(self) -> str:
+        return self.job.language
+
+    @asynccontextmanager
+    async def leased(self) -> AsyncIterator[None]:
+        """While the work runs: renew the lease every heartbeat; a /cancel made elsewhere (another
+        process) or a lost lease fires the token."""
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(self.tuning.heartbeat)
+                try:
+                    if not await jobs.renew_lease(self.db, self.job.id, self.owner, self.lease):
+                        self.token.cancel(CANCEL_LEASE_LOST)
+                        return
+                    if await jobs.cancel_requested(self.db, self.job.id):
+                        self.token.cancel(CANCEL_OWNER)
+                except Exception as err:  # the database is away: the work goes on, the lease may lapse
+                    log.warning("job %s: lease not renewed: %s", self.job.id, err)
+
+        task = asyncio.create_task(beat(), name=f"job-{self.job.id}-heartbeat")
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def fetch_input(self, target: Path, file_id: str | None = None) -> bool:
+        """Download the job's photo (or video; or `file_id`, one of a grid's) to `target`. False
+        when the job cannot go on now: it failed (Telegram refused the file) or was parked until
+        Telegram answers again."""
+        job = self.job
+
+        async def fetch() -> None:
+            file = await self.bot.get_file(file_id or job.input_file_id)
+            await file.download_to_drive(target)
+
+        try:
+            await call_with_retries(fetch, self.tuning.retry, f"job {job.id} download")
+            return True
+        except TelegramRefused as err:
+            await self.fail("download_failed", f"download: {err}")
+        except TelegramUnavailable as err:
+            deadline = job.created_at + timedelta(hours=self.settings.limits.delivery_deadline_hours)
+            at = retry_time(self.tuning.retry, job.parked_tries + 1, utcnow(), deadline, err.retry_after_s)
+            if at is None:
+                await self.fail("download_failed", f"download: {err}; deadline passed")
+            else:
+                await jobs.release_render(self.db, job.id, self.owner, retry_at=at, error=str(err))
+                self.redispatch(job.id, at)
+                log.info("job %s: %s; download parked until %s", job.id, err, at.isoformat(timespec="seconds"))
+                await self.status.show(t(self.lang, "waiting_telegram"), force=True)
+        return False
+
+    async def fail(self, key: str, error: str, **values: object) -> None:
+        await jobs.mark_failed(self.db, self.job.id, f"{key}: {error}" if key != error else key)
+        metrics.JOBS.labels("failed").inc()
+        log.info("job %s failed: %s (%s)", self.job.id, key, error)
+        await self.status.final(t(self.lang, key, **values), self.job.source_message_id)
+
+    async def stopped(self) -> None:
+        """The work stopped on its token: cancelled by the owner, put back for a shutdown, or
+        left alone when another stage took the job over."""
+        reason = self.token.reason
+        if reason == CANCEL_OWNER:
+            await jobs.mark_cancelled(self.db, self.job.id)
+            metrics.JOBS.labels("cancelled").inc()
+            log.info("job %s cancelled by its owner", self.job.id)
+            await self.status.final(t(self.lang, "cancelled"), self.job.source_message_id)
+        elif reason == CANCEL_SHUTDOWN:
+            await jobs.release_render(self.db, self.job.id, self.owner)
+            self.redispatch(self.job.id, None)
+            log.info("job %s re-queued: shutting down", self.job.id)
+        else:
+            log.warning("job %s: %s; left to the stage that has it now", self.job.id, reason)
+
+    async def retry_or_fail(self, error: str, failed_key: str = "render_failed_attempts") -> None:
+        """Something that may not happen again (a crash, a stuck ffmpeg): back in line after a
+        pause, unless this was the job's last allowed attempt."""
+        limit = self.settings.limits.max_attempts
+        if self.job.attempts >= limit:
+            await self.fail(failed_key, error, n=limit)
+            return
+        at = utcnow() + timedelta(seconds=self.tuning.retry.park_delay(self.job.attempts))
+        await jobs.release_render(self.db, self.job.id, self.owner, retry_at=at, error=error,
+                                  uncount_attempt=False)
+        self.redispatch(self.job.id, at)
+        log.warning("job %s: attempt %d of %d failed (%s); again at %s", self.job.id, self.job.attempts, limit,
+                    error, at.isoformat(timespec="seconds"))

@@ -1,0 +1,39 @@
+"""The three stages a rendering process runs, built together from settings: the bot on one box,
+or a `python -m worker` process (which runs them for dispatched tasks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telegram import Bot
+
+from bot.conversion_stage import ConversionStage
+from bot.delivery_stage import DeliveryStage
+from bot.render_stage import RenderStage
+from bot.tuning import Tuning
+from engine import Engine
+from engine.from_settings import render_options
+from settings import Settings
+from storage import Database
+
+
+@dataclass
+class Stages:
+    render: RenderStage
+    conversion: ConversionStage
+    delivery: DeliveryStage
+
+    def all(self) -> tuple[RenderStage, ConversionStage, DeliveryStage]:
+        return self.render, self.conversion, self.delivery
+
+    def cancel(self, job_id: int) -> bool:
+        """Stop this job at once if it runs here (elsewhere: at its stage's next heartbeat)."""
+        return self.render.cancel(job_id) or self.conversion.cancel(job_id)
+
+
+def make_stages(bot: Bot, db: Database, engine: Engine, settings: Settings, tuning: Tuning, owner: str) -> Stages:
+    """Render and conversion stages hand finished jobs straight to this process's delivery stage."""
+    delivery = DeliveryStage(bot, db, settings, tuning, owner)
+    render = RenderStage(bot, db, engine, settings, render_options(settings), tuning, owner, delivery.wake)
+    conversion = ConversionStage(bot, db, settings, tuning, owner, delivery.wake)
+    return Stages(render, conversion, delivery)

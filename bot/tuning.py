@@ -1,0 +1,30 @@
+"""Timings of the stages that tests shorten; production uses the defaults.
+
+Limits users and operators care about (deadlines, attempts, flood control) are in config.toml;
+these are the internal rhythms: how often to edit a status message or renew a lease.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bot.retry_policy import RetryPolicy
+
+
+@dataclass(frozen=True)
+class Tuning:
+    status_interval: float = 3.0  # seconds between status edits (doubled in groups)
+    idle_poll: float = 5.0  # seconds an idle stage waits before looking at the database again
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    render_lease: timedelta = timedelta(minutes=2)  # renewed every heartbeat while a job runs
+    delivery_lease: timedelta = timedelta(minutes=15)  # one send: upload timeout plus retries
+    conversion_lease: timedelta = timedelta(minutes=2)  # renewed every heartbeat
+    heartbeat: float = 10.0  # seconds between lease renewals (and checks for a /cancel)
+    stop_timeout: float = 60.0  # graceful stop: a render stops at its next batch within this
+    clean_up_first: timedelta = timedelta(minutes=5)
+    clean_up_every: timedelta = timedelta(days=1)
+    grid_ttl: timedelta = timedelta(minutes=15)  # a /grid collection left open this long expires
+    grid_sweep_every: timedelta = timedelta(minutes=1)  # how often expired collections are closed
+    reconcile_every: timedelta = timedelta(minutes=1)  # workers mode: look for forgotten jobs ...
+    stuck_after: timedelta = timedelta(minutes=10)  # ... that waited in line, due, this long

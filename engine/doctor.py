@@ -1,0 +1,336 @@
+"""`python -m engine doctor`: what this machine will run, how fast and how accurately, and what is
+missing, before any user waits on it.
+
+It loads the model exactly as the bot does (exporting it into `[engine].cache_dir` when that has
+not happened yet), then times every path this machine has on a few frames and checks each against
+the reference frame stored with the export. Exit 0 only when the bot would render on its fast path;
+otherwise one line per problem, each saying what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import EngineError
+from .networks import WEIGHTS_FETCH_HINT
+from .paddle_compat import set_threads
+
+if TYPE_CHECKING:
+    from settings import Settings
+
+    from .device import GpuInfo
+    from .engine import Engine
+    from .runner_types import ModelRunner
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+NEEDED_ENCODERS = ("libx264", "aac", "libvpx-vp9")  # MP4 video, its sound, animated stickers
+MIN_FREE_BYTES = 2 * 1024 ** 3  # an export is ~0.6 GB a checkpoint; renders and motion need room too
+TEMPLATES_FETCH_HINT = "run `python -m engine templates fetch`"
+
+
+@dataclass
+class PathResult:
+    label: str
+    runner: str = ""
+    ms_per_frame: float | None = None
+    psnr_db: float | None = None
+    note: str = ""  # why it was skipped or failed
+    chosen: bool = False
+
+
+@dataclass
+class Doctor:
+    settings: Settings
+    frames: int = 2
+    out: Callable[[str], None] = print
+    problems: list[str] = field(default_factory=list)
+    chosen_ms: float | None = None  # the bot's path, ms per frame
+
+    def line(self, label: str, text: str) -> None:
+        self.out(f"{label + ':':12s} {text}")
+
+    def problem(self, text: str) -> None:
+        self.problems.append(" ".join(text.split()))
+
+    def run(self) -> int:
+        # the doctor reports every warning itself, in its own words
+        logger = logging.getLogger("engine")
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            return self._run()
+        finally:
+            logger.setLevel(level)
+
+    def _run(self) -> int:
+        e = self.settings.engine
+        threads = set_threads(e.threads)  # before paddle's first import, as Engine.load does
+        self._cpu(threads)
+        gpu = self._paddle()
+        self._ffmpeg()
+        has_checkpoint = self._checkpoint()
+        templates = self._templates()
+        self._disk()
+        if has_checkpoint:
+            engine = self._load()
+            if engine is not None:
+                self._paths(engine, gpu)
+                self._motion(engine, templates)
+        return self._verdict()
+
+    # -- the machine -------------------------------------------------------------------------
+
+    def _cpu(self, threads: int) -> None:
+        from .cpu_features import describe_cpu
+
+        self.line("CPU", describe_cpu())
+        how = "every CPU" if self.settings.engine.threads == 0 else "as configured"
+        self.line("threads", f"{threads} ([engine].threads = {self.settings.engine.threads}: {how})")
+
+    def _paddle(self) -> GpuInfo:
+        from .device import gpu_info
+        from .paddle_compat import import_paddle
+
+        paddle = import_paddle()
+        gpu = gpu_info()
+        build = f"CUDA {gpu.cuda_version or '?'} build" if gpu.cuda_build else "CPU build (no CUDA)"
+        self.line("paddle", f"{paddle.__version__}, {build}")
+        if gpu.names:
+            self.line("GPU", ", ".join(gpu.names))
+        else:
+            self.line("GPU", "none seen" if gpu.cuda_build else "none (paddle has no CUDA)")
+        if gpu.cuda_build and not gpu.names and self.settings.engine.device != "cpu":
+            self.problem("paddle is a CUDA build but sees no GPU, so the bot would run on the CPU: "
+                         "start the container with a GPU (`docker compose up -d` reserves one, or "
+                         "`docker run --gpus all`), or set [engine].device = \"cpu\" to mean it")
+        return gpu
+
+    def _ffmpeg(self) -> None:
+        from .video_io import ffmpeg_exe
+
+        try:
+            exe = ffmpeg_exe()
+            version = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True,
+                                     text=True, errors="replace", timeout=30).stdout
+            listing = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True,
+                                     text=True, errors="replace", timeout=30).stdout
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            self.line("ffmpeg", f"not runnable ({exc})")
+            self.problem("imageio-ffmpeg's ffmpeg does not run: reinstall the pinned imageio-ffmpeg "
+                         "(`make setup`, or rebuild the image)")
+            return
+        m = re.search(r"ffmpeg version (\S+)", version)
+        encoders = {parts[1] for parts in (ln.split() for ln in listing.splitlines())
+                    if len(parts) > 1 and re.fullmatch(r"[VAS][.A-Z]{5}", parts[0])}
+        found = ", ".join(f"{name} {'yes' if name in encoders else 'MISSING'}"
+                          for name in NEEDED_ENCODERS)
+        self.line("ffmpeg", f"{m.group(1) if m else '?'} (imageio-ffmpeg's); {found}")
+        for name in NEEDED_ENCODERS:
+            if name not in encoders:
+                self.problem(f"ffmpeg has no {name} encoder: reinstall the pinned imageio-ffmpeg "
+                             f"(`make setup`, or rebuild the image)")
+
+    def _checkpoint(self) -> bool:
+        path = Path(self.settings.engine.checkpoint)
+        if not path.is_file():
+            self.line("checkpoint", f"{path}: missing")
+            self.problem(f"checkpoint not found at {path}: {WEIGHTS_FETCH_HINT}")
+            return False
+        self.line("checkpoint", f"{path} ({path.stat().st_size / 1e6:.0f} MB)")
+        return True
+
+    def _templates(self) -> list:
+        from .templates import list_templates
+
+        folder = Path(self.settings.templates.dir)
+        templates = list_templates(folder)
+        names = ", ".join(f"{t.id} ({t.title})" for t in templates)
+        self.line("templates", f"{folder}: {names or 'none with a video'}")
+        if not templates:
+            self.problem(f"no template with a video in {folder}: {TEMPLATES_FETCH_HINT}")
+        return templates
+
+    def _disk(self) -> None:
+        cache = Path(self.settings.engine.cache_dir)
+        existing = next((p for p in (cache, *cache.parents) if p.exists()), Path("/"))
+        free = shutil.disk_usage(existing).free
+        self.line("cache_dir", f"{cache}: {free / 1024 ** 3:.1f} GiB free")
+        if free < MIN_FREE_BYTES:
+            self.problem(f"only {free / 1024 ** 3:.1f} GiB free for {cache} (the export needs "
+                         f"~0.6 GB, renders more): free some space or move [engine].cache_dir")
+
+    # -- the model ---------------------------------------------------------------------------
+
+    def _load(self) -> Engine | None:
+        from .device import explain_device
+        from .from_settings import make_engine
+        from .runner_inference import explain_precision
+
+        e = self.settings.engine
+        try:
+            device, device_why = explain_device(e.device)
+            precision, precision_why, _ = explain_precision(device, e.precision)
+        except (EngineError, ValueError) as exc:
+            self.line("runner", f"none: {exc}")
+            self.problem(f"{exc}: set [engine].device = \"auto\" (or \"cpu\"), or give the "
+                         f"container a GPU (`docker compose up -d` reserves one)")
+            return None
+        engine = make_engine(self.settings)  # exactly as the bot builds it
+        exports = _exports(Path(e.cache_dir))
+        t0 = time.monotonic()
+        try:
+            engine.load()
+        except EngineError as exc:
+            self.line("runner", f"none: {exc}")
+            self.problem(str(exc))
+            return None
+        seconds = time.monotonic() - t0
+        runner = engine.runner
+        if runner.fallback_reason:
+            how = "the fallback, loaded"
+        elif _exports(Path(e.cache_dir)) - exports:
+            how = "exported and loaded (first start for this checkpoint and paddle)"
+        else:
+            how = "loaded from the cache"
+        self.line("device", f"{device} ({device_why})")
+        self.line("precision", f"{precision} ({precision_why})")
+        self.line("runner", f"{runner.name}, {how} in {seconds:.1f} s")
+        if runner.fallback_reason:
+            advice = "" if "install Paddle" in runner.fallback_reason else (
+                f"; delete {Path(e.cache_dir) / 'inference'} and run `python -m engine prepare`, "
+                f"and report this line if it fails again")
+            self.problem(f"the bot would render on paddle's dynamic graph (~20x slower): "
+                         f"{runner.fallback_reason}{advice}")
+        return engine
+
+    def _paths(self, engine: Engine, gpu: GpuInfo) -> None:
+        from . import runner_inference as ri
+        from .cpu_features import has_fast_bf16
+
+        chosen = engine.runner
+        directory = ri.model_dir(engine.cache_dir, ri.checkpoint_digest(engine.checkpoint))
+        have_export = (directory / "manifest.json").is_file()
+        wanted = [("cpu", "fp32", "fp32 (oneDNN, CPU)"), ("cpu", "bf16", "bf16 (oneDNN, CPU)"),
+                  ("gpu", "fp16", "fp16 (GPU)"), ("gpu", "fp32", "fp32 (GPU)")]
+        results = []
+        reference = ri.load_reference(directory) if have_export else None
+        for device, precision, label in wanted:
+            result = PathResult(label)
+            if device == "gpu" and not gpu.names:
+                result.note = "skipped: no GPU"
+            elif precision == "bf16" and not has_fast_bf16():
+                result.note = "skipped: no AMX/AVX512-BF16 (emulated bf16 is slower than fp32)"
+            elif reference is None:
+                result.note = "skipped: no compiled model"
+            else:
+                is_chosen = chosen.name == f"inference-{device}-{precision}"
+                try:
+                    runner = chosen if is_chosen else ri.InferenceRunner(directory, device, precision)
+                    self._time(runner, reference, result, warm_up=True)
+                    result.chosen = is_chosen
+                except Exception as exc:  # an unusable path is reported, not fatal here
+                    result.note = f"failed: {ri.one_line(exc)}"
+            results.append(result)
+        results.append(self._dygraph(engine, reference))
+        self.out(f"paths:       generator on {self.frames} frame(s), batch {self.frames}; PSNR "
+                 f"against the reference frame of the export")
+        for r in results:
+            if r.ms_per_frame is None:
+                self.out(f"  {r.label:22s} {r.note}")
+                continue
+            if r.psnr_db is None:
+                quality = "no reference"  # no export to take the reference frame from
+            else:
+                quality = "identical" if r.psnr_db >= 200 else f"{r.psnr_db:.1f} dB"
+            mark = "  <- the bot's choice" if r.chosen else ""
+            self.out(f"  {r.label:22s} {r.ms_per_frame:7.0f} ms/frame  {quality:>9s}{mark}")
+        self.chosen_ms = next((r.ms_per_frame for r in results if r.chosen), None)
+
+    def _dygraph(self, engine: Engine, reference: dict | None) -> PathResult:
+        from .networks import load_networks
+        from .runner_dygraph import DygraphRunner
+
+        chosen = engine.runner
+        result = PathResult(f"dynamic graph ({chosen.device})")
+        try:
+            runner = chosen if chosen.name.startswith("dygraph") else \
+                DygraphRunner(load_networks(engine.checkpoint))
+            self._time(runner, reference, result, warm_up=False)  # too slow to run twice
+            result.chosen = runner is chosen
+        except EngineError as exc:
+            result.note = f"failed: {exc}"
+        return result
+
+    def _time(self, runner: ModelRunner, reference: dict | None, result: PathResult,
+              warm_up: bool) -> None:
+        from .runner_inference import reference_psnr
+
+        source, ks, kd = _inputs(reference, self.frames)
+        if warm_up:  # oneDNN/cuDNN pick and build kernels on the first run of a batch shape
+            runner.generate(source, ks, kd)
+        t = time.perf_counter()
+        runner.generate(source, ks, kd)
+        result.ms_per_frame = 1000 * (time.perf_counter() - t) / self.frames
+        result.runner = runner.name
+        result.psnr_db = reference_psnr(runner, reference) if reference is not None else None
+
+    def _motion(self, engine: Engine, templates: list) -> None:
+        from .driving import MotionCache
+        from .hashing import sha256_file
+
+        cache = MotionCache(engine.cache_dir)
+        digest = sha256_file(engine.checkpoint)
+        for t in templates:
+            try:
+                ready = cache.path(cache.key(t.video, digest, engine.runner.name)).is_file()
+            except OSError:
+                ready = False
+            state = "prepared" if ready else \
+                "not prepared yet (the bot computes it at start; or `python -m engine prepare`)"
+            self.line("motion", f"{t.id}: {state}")
+
+    def _verdict(self) -> int:
+        if not self.problems:
+            speed = f", {self.chosen_ms:.0f} ms/frame" if self.chosen_ms is not None else ""
+            self.out(f"result:      OK, the bot renders on its fast path{speed}")
+            return EXIT_OK
+        for p in self.problems:
+            self.out(f"problem:     {p}")
+        self.out(f"result:      {len(self.problems)} problem(s): the bot would not run on its "
+                 f"fast path")
+        return EXIT_PROBLEMS
+
+
+def _exports(cache_dir: Path) -> set[Path]:
+    return {p.parent for p in (cache_dir / "inference").glob("*/manifest.json")}
+
+
+def _inputs(reference: dict | None, frames: int) -> tuple[np.ndarray, tuple, tuple]:
+    """A batch of `frames`: the reference photo, each frame's keypoints moved a little at random
+    (random inputs when there is no export to take them from)."""
+    rng = np.random.default_rng(0)
+    if reference is None:
+        source = rng.random((1, 3, 256, 256), dtype=np.float32)
+        value = rng.uniform(-0.5, 0.5, (1, 10, 2)).astype(np.float32)
+        jacobian = np.broadcast_to(np.eye(2, dtype=np.float32), (1, 10, 2, 2)).copy()
+    else:
+        source, value, jacobian = reference["source"], reference["ks_value"], reference["ks_jacobian"]
+    repeat = (lambda a: np.repeat(a, frames, axis=0))
+    moved = repeat(value) + rng.uniform(-0.05, 0.05, (frames, *value.shape[1:])).astype(np.float32)
+    return repeat(source), (repeat(value), repeat(jacobian)), (moved, repeat(jacobian))
+
+
+def run_doctor(settings: Settings, frames: int = 2, out: Callable[[str], None] = print) -> int:
+    """Print the report through `out`; 0 when the bot would run on its fast path, else 1."""
+    return Doctor(settings, max(1, frames), out).run()

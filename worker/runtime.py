@@ -1,0 +1,138 @@
+"""A worker's asyncio side, in its own thread: the database, a Bot, the engine, the three stages,
+and /healthz + /metrics. Celery's task threads hand it coroutines (`call`) and wait for them.
+
+The engine is loaded and every template's motion prepared before the worker takes its first task,
+so a task never waits for the model. The delivery stage runs its own loop: it sends what this
+worker rendered at once, and any parked delivery it finds due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from telegram.ext import AIORateLimiter, ExtBot
+from telegram.request import HTTPXRequest
+
+from bot import metrics
+from bot.dispatch import CeleryDispatcher, make_celery
+from bot.http_server import HealthReport, HttpServer, start_http_server
+from bot.stages import Stages, make_stages
+from bot.tuning import Tuning
+from engine import Engine
+from engine.from_settings import make_engine
+from settings import Settings
+from storage import Database, jobs, make_database, upgrade_to_head
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class WorkerFailed(Exception):
+    """The worker cannot take tasks (its model failed to load); the message is one line."""
+
+
+class WorkerRuntime:
+    def __init__(self, settings: Settings, tuning: Tuning = Tuning(), engine: Engine | None = None,
+                 http_port: int = 0) -> None:
+        self.settings = settings
+        self.tuning = tuning
+        self.engine = engine
+        self.http_port = http_port
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"  # its leases' owner
+        self.stages: Stages | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._failure: str | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._thread_main, name="worker-runtime", daemon=True)
+
+    # --- from the main thread ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start and wait until the model and the templates are ready; WorkerFailed if they cannot be."""
+        self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            raise WorkerFailed(self._failure)
+
+    def call(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run a coroutine on the runtime's loop and wait for its result (from a Celery task thread)."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(self._wrap(make), self._loop).result()
+
+    @staticmethod
+    async def _wrap(make: Callable[[], Awaitable[T]]) -> T:
+        return await make()
+
+    def interrupt(self) -> None:
+        """A shutdown began: running jobs stop at their next step and go back in line (thread-safe)."""
+        if self._loop is not None and self.stages is not None:
+            for stage in self.stages.all():
+                self._loop.call_soon_threadsafe(stage.interrupt)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=self.tuning.stop_timeout + 30)
+
+    # --- the runtime's own thread ------------------------------------------------------------------
+    def _thread_main(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except Exception as err:  # noqa: BLE001 - reported to start() as one line
+            log.exception("worker runtime failed")
+            self._failure = self._failure or f"worker failed: {err}"
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        settings = self.settings
+        db = make_database(settings)
+        await upgrade_to_head(db)  # several processes may start at once: the migration serialises them
+        bot = self._bot()
+        await bot.initialize()  # getMe: the bot's username names sticker packs
+        engine = self.engine or make_engine(settings)
+        self.stages = stages = make_stages(bot, db, engine, settings, self.tuning, self.name)
+        dispatch = CeleryDispatcher(make_celery(settings), settings, wake_deliver=stages.delivery.wake)
+        stages.render.redispatch = dispatch.render
+        stages.conversion.redispatch = dispatch.convert
+        http = await self._http(db, engine, stages) if self.http_port else None
+        try:
+            if not await stages.render.before_first_claim():
+                self._failure = f"the model failed to load: {engine.status.detail}"
+                return
+            stages.delivery.start()
+            log.info("worker %s ready (%s)", self.name, engine.status.runner)
+            self._ready.set()
+            await self._stop.wait()
+            await asyncio.gather(*(stage.stop() for stage in stages.all()))
+        finally:
+            if http is not None:
+                await http.stop()
+            await bot.shutdown()
+            await db.close()
+
+    def _bot(self) -> ExtBot[None]:
+        tg = self.settings.telegram
+        request = HTTPXRequest(connection_pool_size=16, media_write_timeout=tg.upload_timeout)
+        return ExtBot(tg.token, base_url=tg.base_url, base_file_url=tg.base_file_url, request=request,
+                      get_updates_request=HTTPXRequest(), rate_limiter=AIORateLimiter(max_retries=0))
+
+    async def _http(self, db: Database, engine: Engine, stages: Stages) -> HttpServer:
+        async def health() -> HealthReport:
+            status, ready = engine.status, stages.render.readiness
+            return HealthReport(database=await db.ping(), engine_state=status.state,
+                                queue=await jobs.queue_length(db), runner=status.runner, precision=status.precision,
+                                device=status.device, detail=status.detail, step=ready.step,
+                                progress=round(ready.fraction, 3))
+
+        metrics.set_engine_info("loading", None, None, None)
+        return await start_http_server(self.settings.http.host, self.http_port, health)
