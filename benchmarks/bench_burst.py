@@ -22,6 +22,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "media"
@@ -74,6 +75,21 @@ def _photo() -> bytes:
     return buf.getvalue()
 
 
+async def burst_of_users(tg: Any, n: int) -> None:
+    """n users send a photo each at once, pick the first template, and get their video."""
+    photo = _photo()
+    users = [tg.user(first_name=f"U{i}") for i in range(n)]
+    chats = [tg.private_chat(u) for u in users]
+    for i, (user, chat) in enumerate(zip(users, chats, strict=True)):
+        tg.send_photo(user, chat, photo + bytes([i]))
+    for user, chat in zip(users, chats, strict=True):
+        keyboard = await tg.wait_for("sendMessage", 300, where=lambda c, c_=chat: c.params["chat_id"] == c_["id"]
+                                     and c.params.get("reply_markup"))
+        tg.press_button(user, chat, keyboard.result, tg.buttons(chat["id"], keyboard.result["message_id"])[0][1])
+    for chat in chats:
+        await tg.wait_for("sendVideo", 3600, where=lambda c, c_=chat: c.ok and c.params["chat_id"] == c_["id"])
+
+
 def _checkpoint(arg: Path | None, tmp: Path) -> Path:
     if arg is not None:
         return arg
@@ -116,19 +132,8 @@ async def _burst(args: argparse.Namespace, tmp: Path) -> int:
         busy_before = REGISTRY.get_sample_value("yahey_render_busy_seconds_total") or 0.0
         renders_before = REGISTRY.get_sample_value("yahey_render_seconds_sum") or 0.0
         tg.delay_next("sendVideo", args.upload_delay, times=args.users)
-        photo = _photo()
-        users = [tg.user(first_name=f"U{n}") for n in range(args.users)]
-        chats = [tg.private_chat(u) for u in users]
         started = time.monotonic()
-        for n, (user, chat) in enumerate(zip(users, chats, strict=True)):
-            tg.send_photo(user, chat, photo + bytes([n]))
-        for user, chat in zip(users, chats, strict=True):
-            keyboard = await tg.wait_for("sendMessage", 120, where=lambda c, c_=chat: c.params["chat_id"] == c_["id"]
-                                         and c.params.get("reply_markup"))
-            data = tg.buttons(chat["id"], keyboard.result["message_id"])[0][1]
-            tg.press_button(user, chat, keyboard.result, data)
-        for chat in chats:
-            await tg.wait_for("sendVideo", 3600, where=lambda c, c_=chat: c.ok and c.params["chat_id"] == c_["id"])
+        await burst_of_users(tg, args.users)
         delivered = time.monotonic() - started
         busy = (REGISTRY.get_sample_value("yahey_render_busy_seconds_total") or 0.0) - busy_before
         renders = (REGISTRY.get_sample_value("yahey_render_seconds_sum") or 0.0) - renders_before

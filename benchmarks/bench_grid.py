@@ -7,6 +7,11 @@ Engine.render_grid. The peak RSS is each process's whole (model included). Usage
 
     python benchmarks/bench_grid.py [--checkpoint vox-cpk.pdparams] [--video mayiyahei.MP4]
                                     [--frames N] [--sizes 1 4 9] [--cache-dir DIR]
+    python benchmarks/bench_grid.py --batching [--faces 4 9] [--precision auto|fp32|bf16]
+
+--batching compares the generator alone, a batch of 4 frames of F faces: one call per face (what
+engine/animate.py does) against one call for all F x 4 crops, each mode in its own process
+(wall and CPU ms per face-frame, peak RSS), twice in turn.
 
 Without --checkpoint it uses full-size random vox-256 weights (same shapes, same timings); without
 --video the 蚂蚁呀嘿 template from ../shared/media or templates/yahey, else a generated 222-frame
@@ -120,6 +125,66 @@ def _one(args: argparse.Namespace) -> None:
                       "load": os.getloadavg()[0]}))
 
 
+def _one_batching(args: argparse.Namespace) -> None:
+    """Child process: the generator on F faces x 4 frames, per face or all at once; print JSON."""
+    import cv2
+    import numpy as np
+    import skimage.data
+
+    from engine import Engine
+
+    engine = Engine(args.checkpoint, args.cache_dir, device=args.device, precision=args.precision)
+    runner = engine.runner
+    f, b, reps = args.faces[0], 4, 3
+    base = skimage.data.astronaut()
+    sources = np.stack([cv2.resize(np.roll(base, 7 * i, axis=1)[:300, 100:400], (256, 256))
+                        for i in range(f)]).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+    value, jacobian = runner.keypoints(sources)
+    rng = np.random.default_rng(0)
+    drv_value = value[:, None] + rng.uniform(-0.05, 0.05, (f, b, 10, 2)).astype(np.float32)
+    drv_jacobian = np.ascontiguousarray(np.broadcast_to(jacobian[:, None], (f, b, 10, 2, 2)))
+
+    def once() -> None:
+        if args.batching_mode == "per-face":
+            for i in range(f):
+                runner.generate(np.broadcast_to(sources[i], (b, 3, 256, 256)),
+                                (np.broadcast_to(value[i], (b, 10, 2)),
+                                 np.broadcast_to(jacobian[i], (b, 10, 2, 2))),
+                                (drv_value[i], drv_jacobian[i]))
+        else:
+            runner.generate(np.repeat(sources, b, axis=0),
+                            (np.repeat(value, b, axis=0), np.repeat(jacobian, b, axis=0)),
+                            (drv_value.reshape(f * b, 10, 2), drv_jacobian.reshape(f * b, 10, 2, 2)))
+
+    once()  # oneDNN builds its kernels for each shape on the first run
+    walls, cpus = [], []
+    for _ in range(reps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        once()
+        walls.append((time.perf_counter() - t0) / (f * b))
+        cpus.append((time.process_time() - c0) / (f * b))
+    print(json.dumps({"wall": sorted(walls)[reps // 2], "cpu": sorted(cpus)[reps // 2],
+                      "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                      "runner": runner.name, "load": os.getloadavg()[0]}))
+
+
+def _batching(args: argparse.Namespace, checkpoint: Path, cache: Path) -> None:
+    print(f"{'faces':>5s} {'generator calls':>22s} {'wall ms':>7s} {'CPU ms':>6s} "
+          f"{'peak RSS GiB':>12s} {'load':>5s}  (per face-frame; batches of 4 frames)")
+    for _ in range(2):
+        for faces in args.faces:
+            for mode, label in (("per-face", f"{faces} x 4 crops"), ("all", f"1 x {faces * 4} crops")):
+                cmd = [sys.executable, __file__, "--one-batching", mode, "--faces", str(faces),
+                       "--checkpoint", str(checkpoint), "--cache-dir", str(cache),
+                       "--device", args.device, "--precision", args.precision]
+                res = subprocess.run(cmd, capture_output=True, text=True)
+                if res.returncode != 0:
+                    sys.exit(f"batching {mode} failed:\n{res.stderr[-3000:]}")
+                r = json.loads(res.stdout.strip().splitlines()[-1])
+                print(f"{faces:5d} {label:>22s} {1000 * r['wall']:7.0f} {1000 * r['cpu']:6.0f} "
+                      f"{r['rss'] / 1024 ** 3:12.2f} {r['load']:5.1f}  {r['runner']}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, help="real checkpoint (default: random full-size)")
@@ -128,7 +193,12 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 9])
     ap.add_argument("--cache-dir", type=Path, help="keep the compiled model here between runs")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"))
-    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # the child process
+    ap.add_argument("--batching", action="store_true",
+                    help="compare one generator call per face with one for all faces")
+    ap.add_argument("--faces", type=int, nargs="+", default=[4, 9], help="with --batching")
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # the child processes
+    ap.add_argument("--one-batching", dest="batching_mode", help=argparse.SUPPRESS)
     ap.add_argument("--template-dir", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--photos", nargs="*", help=argparse.SUPPRESS)
@@ -136,9 +206,20 @@ def main() -> None:
     if args.one:
         _one(args)
         return
+    if args.batching_mode:
+        _one_batching(args)
+        return
 
     with tempfile.TemporaryDirectory(prefix="bench-grid-") as tmp:
         work = Path(tmp)
+        cache = args.cache_dir or work / "cache"
+        checkpoint = _checkpoint(args.checkpoint, cache)
+        weights = "real" if args.checkpoint else "random full-size"
+        if args.batching:
+            print(f"CPU: {describe_cpu()}; device {args.device}; precision {args.precision}; "
+                  f"weights {weights}")
+            _batching(args, checkpoint, cache)
+            return
         video, label = _video(args.video, work, args.frames or FRAMES)
         folder = work / "template"
         folder.mkdir()
@@ -152,12 +233,9 @@ def main() -> None:
             shutil.copyfile(video, folder / "video.mp4")
         (folder / "template.toml").write_text('title = "蚂蚁呀嘿"\nvideo = "video.mp4"\n',
                                               encoding="utf-8")
-        cache = args.cache_dir or work / "cache"
-        checkpoint = _checkpoint(args.checkpoint, cache)
         photos = _photos(work, max(args.sizes))
 
-        print(f"CPU: {describe_cpu()}; device {args.device}; weights "
-              f"{'real' if args.checkpoint else 'random full-size'}; template {label}"
+        print(f"CPU: {describe_cpu()}; device {args.device}; weights {weights}; template {label}"
               f"{f' (first {args.frames} frames)' if args.frames else ''}")
         print(f"{'photos':>6s} {'video':>9s} {'frames':>6s} {'wall s':>7s} {'s/frame':>7s} "
               f"{'face-frames/s':>13s} {'peak RSS GiB':>12s} {'load':>5s}  runner")

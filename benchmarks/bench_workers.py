@@ -32,7 +32,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_burst import _checkpoint, _cpu_model, _photo, _template  # noqa: E402
+from benchmarks.bench_burst import _checkpoint, _cpu_model, _template, burst_of_users  # noqa: E402
 
 
 def _free_port() -> int:
@@ -88,18 +88,8 @@ async def _run(args: argparse.Namespace, workers: int, tmp: Path, checkpoint: Pa
             await tg.wait_for("setMyCommands", 300)
             await asyncio.gather(*(_ready(p) for p in ports))
             busy_before = [await _busy(p) for p in ports]
-            photo = _photo()
-            users = [tg.user(first_name=f"U{n}") for n in range(args.jobs)]
-            chats = [tg.private_chat(u) for u in users]
             started = time.monotonic()
-            for n, (user, chat) in enumerate(zip(users, chats, strict=True)):
-                tg.send_photo(user, chat, photo + bytes([n]))
-            for user, chat in zip(users, chats, strict=True):
-                keyboard = await tg.wait_for("sendMessage", 300, where=lambda c, c_=chat: c.params["chat_id"] == c_["id"]
-                                             and c.params.get("reply_markup"))
-                tg.press_button(user, chat, keyboard.result, tg.buttons(chat["id"], keyboard.result["message_id"])[0][1])
-            for chat in chats:
-                await tg.wait_for("sendVideo", 3600, where=lambda c, c_=chat: c.ok and c.params["chat_id"] == c_["id"])
+            await burst_of_users(tg, args.jobs)
             wall = time.monotonic() - started
             busy = [(await _busy(p)) - b for p, b in zip(ports, busy_before, strict=True)]
         finally:

@@ -11,40 +11,19 @@ accepted, larger face's head or body are dropped: they are the default cascade's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from engine.faces import Box  # noqa: E402  (the same box type as the engine's detector)
+
 _CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml")
 _DETECT_SIDE = 1280  # detect on a copy whose long side is at most this (speed)
 _SCALES = (1.0, 0.7, 0.5)  # each cascade runs at these scales; true faces are found at several
-
-
-@dataclass(frozen=True)
-class Box:
-    """A face box in pixels: left, top, width, height."""
-
-    x: float
-    y: float
-    w: float
-    h: float
-
-    @property
-    def cx(self) -> float:
-        return self.x + self.w / 2
-
-    @property
-    def cy(self) -> float:
-        return self.y + self.h / 2
-
-    @property
-    def area(self) -> float:
-        return self.w * self.h
-
-    def scaled(self, s: float) -> "Box":
-        return Box(self.x * s, self.y * s, self.w * s, self.h * s)
 
 
 @lru_cache(maxsize=None)

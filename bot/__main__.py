@@ -8,7 +8,8 @@ import sys
 
 from typing import TYPE_CHECKING
 
-from settings import ConfigError, load_settings
+from bot.startup_checks import StartupError, checked_settings
+
 
 if TYPE_CHECKING:
     from bot.tuning import Tuning
@@ -22,28 +23,12 @@ def main(argv: list[str] | None = None, engine: "Engine | None" = None, tuning: 
     parser.add_argument("--config", default=None, help="path to config.toml (default: the repository's)")
     args = parser.parse_args(argv)
     try:
-        settings = load_settings(args.config)
-    except ConfigError as err:
+        settings = checked_settings(args.config)
+    except StartupError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     where = settings.config_path or "config.toml"
-    from engine import EngineError
-    from engine.from_settings import render_options
-
-    try:
-        render_options(settings)  # [engine].background and the like, checked before anything starts
-    except EngineError as err:
-        print(f"error: {settings.config_path}: [engine] {err}", file=sys.stderr)
-        return 2
-    if not settings.telegram.token:
-        print(f"error: no bot token: set BOT_TOKEN in the environment or [telegram].token in {where}",
-              file=sys.stderr)
-        return 2
     renders_here = settings.queue.backend == "local"  # else `python -m worker` processes render
-    if renders_here and not settings.engine.checkpoint.is_file():
-        print(f"error: checkpoint {settings.engine.checkpoint} not found: run `python -m engine weights fetch`",
-              file=sys.stderr)
-        return 2
 
     from telegram import Update
     from telegram.error import InvalidToken, NetworkError

@@ -74,8 +74,6 @@ async def offer_album(svc: Services, bot: Bot, chat_id: int, user_id: int, lang:
     """Check every photo of the album and offer one keyboard for the grid of those with a face."""
     max_tiles = svc.settings.limits.max_tiles
     await intake.admit(svc, user_id, chat_id, photos[0])  # one request, one flood token
-    if len(photos) > max_tiles:
-        raise intake.Refusal("grid_too_many", n=max_tiles)
     kept, faceless = [], []
     for n, ref in enumerate(photos, start=1):
         try:
@@ -89,6 +87,8 @@ async def offer_album(svc: Services, bot: Bot, chat_id: int, user_id: int, lang:
                      "user_id": user_id, "faces": faces})
     if not kept:
         raise intake.Refusal("no_face")
+    if len(kept) > max_tiles:
+        raise intake.Refusal("grid_too_many", n=max_tiles)
     templates = list_templates(svc.templates_dir)
     if not templates:
         raise intake.Refusal("no_templates")

@@ -22,7 +22,7 @@ from bot.paths import conversions_dir, tmp_dir
 from bot.stage import Stage
 from bot.status_messages import StatusMessage
 from bot.tuning import Tuning
-from engine import CancelToken, EngineError, RenderCancelled, convert
+from engine import BadRender, CancelToken, EngineError, OutputTooLarge, RenderCancelled, convert
 from engine import OutputKind as Format
 from engine.faces import Box
 from settings import Settings
@@ -100,7 +100,10 @@ class ConversionStage(Stage):
         except RenderCancelled:
             await run.stopped()
             return
-        except EngineError as err:
+        except (BadRender, OutputTooLarge) as err:  # the same render would fail the same way again
+            await run.fail("conversion_failed", str(err))
+            return
+        except EngineError as err:  # ffmpeg failed or got stuck: maybe not next time
             await run.retry_or_fail(str(err), "conversion_failed")
             return
         if not await jobs.hand_over(self.db, job.id, self.owner, path=str(result.path), width=result.width,

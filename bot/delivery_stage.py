@@ -86,6 +86,9 @@ class DeliveryStage(Stage):
         async def migrated(new_chat_id: int) -> None:
             await jobs.migrate_chat(self.db, job.chat_id, new_chat_id)
             job.chat_id = status.chat_id = new_chat_id
+            # The messages this job answers and edits stayed in the old chat; their ids mean other
+            # messages in the new one.
+            job.source_message_id, status.message_id = 0, None
 
         def send() -> Awaitable[Sent]:
             return send_result(self.bot, self.db, self.settings, job, media, self.tuning.retry)

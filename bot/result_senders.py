@@ -40,7 +40,8 @@ async def send_result(bot: Bot, db: Database, settings: Settings, job: Job, medi
                       policy: RetryPolicy) -> Sent:
     """Send `media` as what the job's output_kind says. Raises PTB's errors; for the pack, its own
     (which already went through the retries: the caller must not repeat an add)."""
-    reply = ReplyParameters(job.source_message_id, allow_sending_without_reply=True)
+    # 0: the chat moved (a group became a supergroup) and the message it answers stayed behind.
+    reply = ReplyParameters(job.source_message_id, allow_sending_without_reply=True) if job.source_message_id else None
     timeouts = {"read_timeout": settings.telegram.upload_timeout, "write_timeout": settings.telegram.upload_timeout}
     title, lang = job.template_title or "", job.language
     kind = OutputKind(job.output_kind)
@@ -69,7 +70,7 @@ async def send_result(bot: Bot, db: Database, settings: Settings, job: Job, medi
         if not isinstance(media, Path):  # a pack takes a file it can upload
             raise ValueError("a sticker for the pack must be a file")
         added = await add_to_pack(bot, db, job.user_id, media, lang, policy)
-        message = await send_text(bot, job.chat_id, t(lang, "pack_added", link=added.link), job.source_message_id,
-                                  policy)
+        message = await send_text(bot, job.chat_id, t(lang, "pack_added", link=added.link),
+                                  job.source_message_id or None, policy)
         return Sent(message, added.file_id)
     raise ValueError(f"unknown output kind {job.output_kind!r}")

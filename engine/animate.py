@@ -103,6 +103,9 @@ def animate(photo: np.ndarray, boxes: list[Box], runner: ModelRunner, motion: Dr
             stop = min(total, start + batch_size)
             n = stop - start
             batch = []
+            # One call per face: all faces of a batch in one call (up to 36 crops) was 5-15% slower
+            # on a 2-vCPU EPYC (bf16 and fp32) and peaked at 2.2-3.7 GiB instead of 1.5
+            # (benchmarks/bench_grid.py --batching; README, "Grids").
             for face in faces:
                 src = np.broadcast_to(face.source, (n, *face.source.shape))
                 kp_src = (np.broadcast_to(face.kp_source[0], (n, *face.kp_source[0].shape)),

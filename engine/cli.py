@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from .errors import EngineError
-from .grid import DEFAULT_MAX_TILES
 
 EXIT_USAGE = 2
 
@@ -36,8 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-adapt-scale", dest="adapt_scale", action="store_false", default=None)
     r.add_argument("--best-frame", dest="best_frame", action="store_true", default=None)
     r.add_argument("--max-faces", type=int)
-    r.add_argument("--max-tiles", type=int, default=DEFAULT_MAX_TILES,
-                   help=f"most photos in a grid (default: {DEFAULT_MAX_TILES})")
+    r.add_argument("--max-tiles", type=int, help="most photos in a grid (default: [limits].max_tiles)")
     r.add_argument("--clean-background", dest="clean_background", action="store_true", default=None,
                    help="keep the people, put them on a plain background before animating")
     r.add_argument("--background", metavar="COLOR|blur",
@@ -112,8 +110,9 @@ def _render(args: argparse.Namespace) -> int:
     template = (load_template_dir(Path(args.template)) if "/" in args.template
                 else load_template(args.template, s.templates.dir))
     grid = len(args.photos) > 1
-    if grid and len(args.photos) > args.max_tiles:  # before reading any of them
-        raise TooManyPhotos(f"{len(args.photos)} photos: a grid holds at most {args.max_tiles}")
+    max_tiles = s.limits.max_tiles if args.max_tiles is None else args.max_tiles
+    if grid and len(args.photos) > max_tiles:  # before reading any of them
+        raise TooManyPhotos(f"{len(args.photos)} photos: a grid holds at most {max_tiles}")
     photos = []
     for i, path in enumerate(args.photos, start=1):
         try:
@@ -146,7 +145,7 @@ def _render(args: argparse.Namespace) -> int:
     try:
         if grid:  # the photos' paths, so errors name them
             result = engine.render_grid(args.photos, template, args.out, options, progress=progress,
-                                        max_tiles=args.max_tiles)
+                                        max_tiles=max_tiles)
         else:
             result = engine.render(photos[0], template, args.out, options, progress=progress)
     finally:

@@ -38,6 +38,7 @@ from .cpu_features import BF16_FLAGS, cpu_flags
 from .hashing import sha256_file
 from .networks import IMAGE_SIZE, NUM_KP, Networks, load_networks
 from .paddle_compat import import_paddle
+from .paddle_thread import on_paddle_thread
 from .runner_dygraph import DygraphRunner
 from .runner_types import Keypoints, ModelRunner
 
@@ -281,9 +282,13 @@ def _threads() -> int:
 
 
 class _Predictor:
-    """One Paddle Inference predictor with its input/output handles (not thread-safe: locked)."""
+    """One Paddle Inference predictor with its input/output handles, created and run on the paddle
+    thread (engine/paddle_thread.py)."""
 
     def __init__(self, directory: Path, name: str, device: str, precision: str) -> None:
+        on_paddle_thread(self._create, directory, name, device, precision)
+
+    def _create(self, directory: Path, name: str, device: str, precision: str) -> None:
         from paddle import inference
 
         program = directory / f"{name}.json"
@@ -306,15 +311,16 @@ class _Predictor:
         self._inputs = {n: self._predictor.get_input_handle(n)
                         for n in self._predictor.get_input_names()}
         self._outputs = [self._predictor.get_output_handle(n) for n in self._predictor.get_output_names()]
-        self._lock = threading.Lock()
 
     def __call__(self, **arrays: np.ndarray) -> list[np.ndarray]:
         """Inputs by the names given at export (InputSpec names); outputs in the model's order."""
-        with self._lock:
-            for name, handle in self._inputs.items():
-                handle.copy_from_cpu(np.ascontiguousarray(arrays[name], dtype=np.float32))
-            self._predictor.run()
-            return [h.copy_to_cpu() for h in self._outputs]
+        return on_paddle_thread(self._run, arrays)
+
+    def _run(self, arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
+        for name, handle in self._inputs.items():
+            handle.copy_from_cpu(np.ascontiguousarray(arrays[name], dtype=np.float32))
+        self._predictor.run()
+        return [h.copy_to_cpu() for h in self._outputs]
 
 
 class InferenceRunner:

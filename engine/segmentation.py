@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from .errors import EngineError
+from .paddle_thread import on_paddle_thread
 
 SEGMENTERS = ("selfie", "humanseg")
 SELFIE_MODEL = Path(__file__).resolve().parent / "models" / "selfie_segmentation.tflite"
@@ -151,7 +152,8 @@ def read_deploy(folder: Path) -> DeploySpec:
 
 
 class HumanSegSegmenter:
-    """A PP-HumanSegV2 export run by paddle.inference (oneDNN, CPU; thread-safe)."""
+    """A PP-HumanSegV2 export run by paddle.inference (oneDNN, CPU), created and run on the paddle
+    thread (engine/paddle_thread.py), so any thread may call mask()."""
 
     name = "humanseg"
 
@@ -169,7 +171,7 @@ class HumanSegSegmenter:
             config.disable_gpu()
             config.enable_onednn()
             config.set_cpu_math_library_num_threads(set_threads(threads))
-            self._predictor = inference.create_predictor(config)
+            self._predictor = on_paddle_thread(inference.create_predictor, config)
             self._input = self._predictor.get_input_handle(self._predictor.get_input_names()[0])
             self._output = self._predictor.get_output_handle(self._predictor.get_output_names()[0])
         except Exception as exc:  # paddle raises its own many-line errors
@@ -178,7 +180,12 @@ class HumanSegSegmenter:
                                        f"{Path(folder)}: {type(exc).__name__}: {first[:200]}") from exc
         self._mean = np.array(self.spec.mean, np.float32).reshape(3, 1, 1)
         self._std = np.array(self.spec.std, np.float32).reshape(3, 1, 1)
-        self._lock = threading.Lock()
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        self._input.reshape(list(x.shape))
+        self._input.copy_from_cpu(np.ascontiguousarray(x))
+        self._predictor.run()
+        return self._output.copy_to_cpu()
 
     def mask(self, rgb: np.ndarray) -> np.ndarray:
         _check_rgb(rgb)
@@ -188,11 +195,7 @@ class HumanSegSegmenter:
             tw, th = th, tw     # --vertical_screen (the model takes any size)
         x = _resize(rgb, tw, th).astype(np.float32).transpose(2, 0, 1) / 255.0
         x = ((x - self._mean) / self._std)[None]
-        with self._lock:
-            self._input.reshape(list(x.shape))
-            self._input.copy_from_cpu(np.ascontiguousarray(x))
-            self._predictor.run()
-            out = self._output.copy_to_cpu()
+        out = on_paddle_thread(self._run, x)
         return np.ascontiguousarray(_resize(_person_probability(out), w, h), dtype=np.float32)
 
 

@@ -491,8 +491,12 @@ async def stats(db: Database) -> Stats:
 
 
 async def migrate_chat(db: Database, old_chat_id: int, new_chat_id: int) -> None:
-    """A group became a supergroup: its jobs and offers follow it."""
+    """A group became a supergroup: its jobs and offers follow it. The messages its unfinished jobs
+    answer and edit stayed in the old chat, and their ids name other messages in the new one: those
+    jobs now send without a reply (source_message_id 0) and a new message instead of an edit."""
     async with db.write() as session:
+        await session.execute(update(Job).where(Job.chat_id == old_chat_id, Job.status.in_(ACTIVE_STATUSES))
+                              .values(source_message_id=0, status_message_id=None))
         await session.execute(update(Job).where(Job.chat_id == old_chat_id).values(chat_id=new_chat_id))
         await session.execute(update(Offer).where(Offer.chat_id == old_chat_id).values(chat_id=new_chat_id))
 

@@ -64,6 +64,16 @@ class FileGate(Gate):
         return (self.folder / "open").exists()
 
 
+def gated_process_args(argv: list[str]) -> tuple[FileGate, list[str], "Any"]:
+    """For tests/gated_bot.py and tests/gated_worker.py: `--gate DIR` taken out of the command line;
+    returns the gate, the rest of the arguments, and the settings their `--config` names."""
+    from settings import load_settings
+
+    gate_dir = Path(argv[argv.index("--gate") + 1])
+    rest = [a for i, a in enumerate(argv) if a != "--gate" and (i == 0 or argv[i - 1] != "--gate")]
+    return FileGate(gate_dir), rest, load_settings(rest[rest.index("--config") + 1])
+
+
 class GatedEngine:
     """Delegates everything to the wrapped Engine; `render` first waits at the gate (in the render
     thread, where the stage's cancel token still stops it). With a `prepare_gate`, so does

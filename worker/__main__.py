@@ -37,34 +37,23 @@ def main(argv: list[str] | None = None, engine: "Engine | None" = None, tuning: 
     parser.add_argument("--http-port", type=int, default=0, help="serve /healthz and /metrics here (0: off)")
     parser.add_argument("celery", nargs=argparse.REMAINDER, help="`celery ...`: run a celery command instead")
     args = parser.parse_args(argv)
+    from bot.dispatch import make_celery
+    from bot.startup_checks import StartupError, checked_settings
+
+    if args.celery:  # e.g. `celery inspect ping`: the same app, broker and queues
+        try:
+            settings = load_settings(args.config)
+        except ConfigError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        make_celery(settings).start(argv=args.celery[1:] if args.celery[0] == "celery" else args.celery)
+        return 0
     try:
-        settings = load_settings(args.config)
-    except ConfigError as err:
+        settings = checked_settings(args.config, renders_here=True)
+    except StartupError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from bot.dispatch import make_celery
-
     app = make_celery(settings)
-    if args.celery:  # e.g. `celery inspect ping`: the same app, broker and queues
-        if args.celery[0] == "celery":
-            args.celery = args.celery[1:]
-        app.start(argv=args.celery)
-        return 0
-    from engine import EngineError
-    from engine.from_settings import render_options
-
-    try:
-        render_options(settings)  # [engine].background and the like, checked before anything starts
-    except EngineError as err:
-        print(f"error: {settings.config_path}: [engine] {err}", file=sys.stderr)
-        return 2
-    if not settings.telegram.token:
-        print("error: no bot token: set BOT_TOKEN in the environment or [telegram].token", file=sys.stderr)
-        return 2
-    if not settings.engine.checkpoint.is_file():
-        print(f"error: checkpoint {settings.engine.checkpoint} not found: run `python -m engine weights fetch`",
-              file=sys.stderr)
-        return 2
 
     from celery.signals import worker_shutting_down
 

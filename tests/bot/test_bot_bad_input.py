@@ -11,6 +11,7 @@ from PIL import Image
 
 from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, reply_text, running_bot, settings_of
 from tests.fake_telegram import FakeTelegram
+from tests.gated_engine import Gate, GatedEngine
 
 
 def png(width: int, height: int, mode: str = "RGB") -> bytes:
@@ -95,15 +96,17 @@ async def test_template_gone_between_offer_and_press(tg: FakeTelegram, bot_app, 
 
 async def test_queue_full_one_job_per_user_and_cancel(tg: FakeTelegram, make_settings, engine_instance,
                                                       face_photo: Path, five_face_photo: Path) -> None:
-    async with running_bot(make_settings(limits={"max_queue": 1, "template_min_seconds": 0.1}), engine_instance) as app:
+    gate = Gate()  # Ann's render is held open until the end: nothing here races the render
+    async with running_bot(make_settings(limits={"max_queue": 1, "template_min_seconds": 0.1}),
+                           GatedEngine(engine_instance, gate)) as app:
         ann, ben = tg.user(language_code="en"), tg.user(language_code="zh")
         dm_a, dm_b = tg.private_chat(ann), tg.private_chat(ben)
         image = face_photo.read_bytes()
 
-        tg.send_photo(ann, dm_a, five_face_photo.read_bytes())  # five faces: a long render to cancel
+        tg.send_photo(ann, dm_a, five_face_photo.read_bytes())
         keyboard_a = await keyboard_for(tg, dm_a)
         tg.press_button(ann, dm_a, keyboard_a.result, first_button(tg, dm_a, keyboard_a))
-        await tg.wait_for("editMessageText", 10, where=lambda c: c.params["chat_id"] == dm_a["id"])
+        await gate.wait_entered()
 
         mark = tg.mark()
         tg.send_photo(ben, dm_b, image)
@@ -117,7 +120,6 @@ async def test_queue_full_one_job_per_user_and_cancel(tg: FakeTelegram, make_set
         tg.press_button(ann, dm_a, keyboard_a2.result, first_button(tg, dm_a, keyboard_a2))
         assert "already have a job" in await reply_text(tg, dm_a, keyboard_a2.index + 1)
 
-        await tg.wait_for("sendChatAction", 60, where=lambda c: c.params["chat_id"] == dm_a["id"])  # rendering
         mark = tg.mark()
         tg.send_text(ann, dm_a, "/cancel")
         assert "Stopping job" in await reply_text(tg, dm_a, mark)

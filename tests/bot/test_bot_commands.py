@@ -67,3 +67,32 @@ async def test_webhook_mode_with_health_and_metrics(tg: FakeTelegram, make_setti
             async with http.get(f"http://127.0.0.1:{port}/metrics") as metrics:
                 names = {f.name for f in text_string_to_metric_families(await metrics.text())}
                 assert {"yahey_jobs", "yahey_queue_length", "yahey_render_seconds"} <= names
+
+
+async def test_ready_before_the_first_render_with_progress_on_healthz(tg: FakeTelegram, make_settings,
+                                                                      engine_instance, face_photo) -> None:
+    from bot_helpers import eventually, first_button, keyboard_for, services_of
+    from tests.gated_engine import Gate, GatedEngine
+
+    port = free_port()
+    preparing = Gate()  # the start-up preparation of the templates' motion, held open
+    async with running_bot(make_settings(http={"port": port}), GatedEngine(engine_instance, Gate(opened=True),
+                                                                           preparing)) as app:
+        await preparing.wait_entered()
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as health:
+            body = await health.json()
+        assert health.status == 200 and body["model"] == "loaded"  # the model is in; the motion is not yet
+        assert body["engine"]["step"] == "preparing template short" and 0 < body["engine"]["progress"] < 1
+        user = tg.user(language_code="en")
+        dm = tg.private_chat(user)
+        tg.send_photo(user, dm, face_photo.read_bytes())  # answered meanwhile ...
+        keyboard = await keyboard_for(tg, dm)
+        tg.press_button(user, dm, keyboard.result, first_button(tg, dm, keyboard))
+        await tg.wait_for("editMessageText", 30, where=lambda c: c.params["text"].startswith("⏳"))
+        assert not tg.calls_to("sendVideo") and not services_of(app).stages.render.readiness.ready  # ... not rendered
+        preparing.open()
+        await tg.wait_for("sendVideo", 180, where=lambda c: c.ok)
+        await eventually(lambda: services_of(app).stages.render.readiness.ready, what="ready")
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as health:
+            body = await health.json()
+        assert body["engine"]["step"] == "ready" and body["engine"]["progress"] == 1.0

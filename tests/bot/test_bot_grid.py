@@ -17,23 +17,25 @@ def variants(photo: Path, n: int) -> list[bytes]:
     return [data + bytes([i]) for i in range(n)]
 
 
-async def test_a_private_album_of_four_photos_is_one_2x2_grid(tg: FakeTelegram, bot_app, face_photo: Path,
+async def test_a_private_album_of_nine_photos_is_one_3x3_grid(tg: FakeTelegram, bot_app, face_photo: Path,
                                                                noface_photo: Path) -> None:
     ann = tg.user(first_name="Ann", language_code="en")
     dm = tg.private_chat(ann)
-    sent = tg.send_album(ann, dm, [*variants(face_photo, 4), noface_photo.read_bytes()])
+    # Ten photos (Telegram's most for an album), the fifth without a face.
+    images = variants(face_photo, 9)
+    sent = tg.send_album(ann, dm, [*images[:4], noface_photo.read_bytes(), *images[4:]])
     keyboard = await keyboard_for(tg, dm)
-    assert keyboard.params["text"].startswith("4 photos, one grid video.")
+    assert keyboard.params["text"].startswith("9 photos, one grid video.")
     assert "No face in photo 5: left out." in keyboard.params["text"]
     assert keyboard.params["reply_parameters"]["message_id"] == sent[0]["message_id"]
     assert len([c for c in tg.calls_to("sendMessage") if c.params.get("reply_markup")]) == 1  # one keyboard
     tg.press_button(ann, dm, keyboard.result, first_button(tg, dm, keyboard))
-    delivered = await tg.wait_for("sendVideo", 240, where=lambda c: c.ok)
+    delivered = await tg.wait_for("sendVideo", 300, where=lambda c: c.ok)
     video = assert_telegram_video(delivered.files["video"])
-    assert video.width == video.height  # 2x2 square tiles
+    assert video.width == video.height and video.width >= 3 * 128  # 3x3 square tiles
     settings = settings_of(bot_app)
     await eventually(lambda: [(r["kind"], r["status"], r["cost"]) for r in jobs_rows(settings)]
-                     == [("grid", "done", 4)], what="one grid job, done, costing four")
+                     == [("grid", "done", 9)], what="one grid job, done, costing nine")
 
 
 async def test_a_group_grid_collected_from_replies(tg: FakeTelegram, bot_app, face_photo: Path) -> None:
@@ -61,7 +63,8 @@ async def test_a_group_grid_collected_from_replies(tg: FakeTelegram, bot_app, fa
     delivered = await tg.wait_for("sendVideo", 240, where=lambda c: c.ok)
     assert delivered.params["reply_parameters"]["message_id"] == collecting.result["message_id"]
     assert "@" not in delivered.params["caption"]
-    assert_telegram_video(delivered.files["video"])
+    video = assert_telegram_video(delivered.files["video"])
+    assert video.width == video.height  # four tiles: 2x2
     settings = settings_of(bot_app)
     await eventually(lambda: [(r["kind"], r["status"], r["user_id"]) for r in jobs_rows(settings)]
                      == [("grid", "done", people[2]["id"])], what="one grid, Cy's")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, settings_of
+from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, running_bot, settings_of
 from tests.fake_telegram import FakeTelegram
+from tests.gated_engine import Gate, GatedEngine
 
 
 async def test_group_flow_with_a_strangers_press_refused(tg: FakeTelegram, bot_app, face_photo: Path) -> None:
@@ -50,20 +51,26 @@ async def test_yahey_as_caption_and_without_a_photo(tg: FakeTelegram, bot_app, f
     assert keyboard.params["reply_parameters"]["message_id"] == photo["message_id"]
 
 
-async def test_group_becomes_supergroup_mid_render(tg: FakeTelegram, bot_app, face_photo: Path) -> None:
-    ann = tg.user(language_code="en")
-    grp = tg.group_chat()
-    photo = tg.send_photo(ann, grp, face_photo.read_bytes(), caption="/yahey")
-    keyboard = await keyboard_for(tg, grp)
-    tg.press_button(ann, grp, keyboard.result, first_button(tg, grp, keyboard))
-    await tg.wait_for("sendChatAction", 60, where=lambda c: c.params["chat_id"] == grp["id"])  # rendering
-    new_id = -1_000_000_000_000 - abs(grp["id"]) % 1_000_000
-    tg.migrate_chat(grp["id"], new_id)
+async def test_group_becomes_supergroup_mid_render(tg: FakeTelegram, make_settings, engine_instance,
+                                                   face_photo: Path) -> None:
+    gate = Gate()
+    async with running_bot(make_settings(), GatedEngine(engine_instance, gate)) as app:
+        ann = tg.user(language_code="en")
+        grp = tg.group_chat()
+        tg.send_photo(ann, grp, face_photo.read_bytes(), caption="/yahey")
+        keyboard = await keyboard_for(tg, grp)
+        tg.press_button(ann, grp, keyboard.result, first_button(tg, grp, keyboard))
+        await gate.wait_entered()  # mid-render
+        new_id = -1_000_000_000_000 - abs(grp["id"]) % 1_000_000
+        tg.migrate_chat(grp["id"], new_id)
+        gate.open()
 
-    delivered = await tg.wait_for("sendVideo", 180, where=lambda c: c.ok)
-    assert delivered.params["chat_id"] == new_id
-    assert photo["message_id"]  # the original message is gone with the old chat; sent without the reply
-    settings = settings_of(bot_app)
-    await eventually(lambda: [(r["status"], r["chat_id"]) for r in jobs_rows(settings)] == [("done", new_id)],
-                     what="the job followed the chat")
-
+        delivered = await tg.wait_for("sendVideo", 180, where=lambda c: c.ok)
+        assert delivered.params["chat_id"] == new_id
+        # The photo stayed in the old chat (its id names another message in the new one): the video
+        # comes without a reply rather than answering the wrong message.
+        assert "reply_parameters" not in delivered.params
+        assert "reply_to_message" not in tg.message(new_id, delivered.result["message_id"])
+        settings = settings_of(app)
+        await eventually(lambda: [(r["status"], r["chat_id"]) for r in jobs_rows(settings)] == [("done", new_id)],
+                         what="the job followed the chat")

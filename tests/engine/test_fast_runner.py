@@ -340,3 +340,26 @@ def test_the_engine_package_has_no_import_cycle():
 
     cycles = [c for m in sorted(graph) if (c := cycle_from(m, [m]))]
     assert not cycles, " -> ".join(cycles[0])
+
+
+def test_the_compiled_runner_serves_any_thread(engine_instance):
+    """Paddle Inference keeps per-thread oneDNN state: run from fresh threads again and again (as
+    asyncio.to_thread does) it used to fail on the fourth with `std::exception` and fall back to
+    the dynamic graph. Every predictor now lives on one thread (engine/paddle_thread.py)."""
+    import threading
+
+    runner = engine_instance.runner
+    rng = np.random.default_rng(3)
+    source = rng.random((1, 3, 256, 256), dtype=np.float32)
+    outputs = []
+
+    def once() -> None:
+        kp = runner.keypoints(source)
+        outputs.append(runner.generate(source, kp, kp))
+
+    for _ in range(8):
+        thread = threading.Thread(target=once)
+        thread.start()
+        thread.join()
+    assert runner.fallback_reason is None and runner.name.startswith("inference")
+    assert len(outputs) == 8 and all(np.array_equal(o, outputs[0]) for o in outputs)
