@@ -59,10 +59,6 @@ class Stage:
     def wake(self) -> None:
         self._wake.set()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
-
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()

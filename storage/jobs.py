@@ -430,11 +430,6 @@ async def pending_for_user(db: Database, user_id: int) -> tuple[Job, int] | None
         return job, await _position(session, job.id)
 
 
-async def position(db: Database, job_id: int) -> int:
-    async with db.read() as session:
-        return await _position(session, job_id)
-
-
 async def queue_length(db: Database) -> int:
     """Jobs waiting for or in the render stage."""
     async with db.read() as session:

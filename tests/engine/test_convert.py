@@ -362,13 +362,15 @@ def test_the_shared_template_becomes_all_three(square, tmp_path):
     assert NOTE_MIN_SIDE <= p.width == note.width <= 512 and note.has_audio
     sticker = convert(square, OutputKind.STICKER, tmp_path / "s.webm")
     p = assert_sticker(sticker.path)
-    # 蚂蚁呀嘿 never quite repeats: its seam is among the least visible of all 2-3 s windows.
-    frames, render = _grey(sticker.path, (64, 64)), _grey(square, (64, 64))
-    seam = np.abs(frames[-1] - frames[0]).mean()
-    fps = p.fps
-    others = [np.abs(render[a + n - 1] - render[a]).mean()
-              for n in range(round(2 * fps), round(3 * fps)) for a in range(len(render) - n)]
-    assert np.mean(np.array(others) < seam) < 0.1, seam
+    if square == TEMPLATE:
+        # 蚂蚁呀嘿 never quite repeats: its seam is among the least visible of all 2-3 s windows.
+        # (The generated stand-in repeats exactly; its seamless loops are tested above.)
+        frames, render = _grey(sticker.path, (64, 64)), _grey(square, (64, 64))
+        seam = np.abs(frames[-1] - frames[0]).mean()
+        fps = p.fps
+        others = [np.abs(render[a + n - 1] - render[a]).mean()
+                  for n in range(round(2 * fps), round(3 * fps)) for a in range(len(render) - n)]
+        assert np.mean(np.array(others) < seam) < 0.1, seam
     gif = convert(square, OutputKind.GIF, tmp_path / "g.mp4")
     p = assert_gif(gif.path)
     if square == TEMPLATE:  # HEVC, full range: re-encoded, to limited-range H.264

@@ -118,7 +118,9 @@ def test_tile_centres_the_face_at_half_its_side(face_photo):
 
 def test_a_close_up_tile_is_not_padded_with_mirrored_faces(tmp_path):
     """A face filling its photo: the tile reaches past every edge, and shows one face only."""
-    path = shared("face.png") or _save_rgb(tmp_path / "head.png", _astronaut_head())
+    # face.png, else the astronaut cut close around her face (the face fills most of the photo)
+    closeup = cv2.resize(_astronaut()[45:205, 145:305], (320, 320), interpolation=cv2.INTER_AREA)
+    path = shared("face.png") or _save_rgb(tmp_path / "head.png", closeup)
     photo = load_photo(path, MAX_SIDE)
     face = _one_face(photo)
     assert 2 * max(face.w, face.h) > min(photo.shape[:2])  # the square does reach past the photo
@@ -278,7 +280,8 @@ def _check_grid_video(result, grid, template) -> None:
         diff = np.abs(f - canvas).mean(axis=2)
         assert diff[still & tiles].mean() < 3.0, "a tile's background changed"
         if empty.any():
-            assert np.abs(f[empty] - np.array(EMPTY_RGB)).max() <= 3, "an empty cell changed"
+            # flat grey, up to the encoder's rounding next to a tile's edge (yuv420p halves chroma)
+            assert np.abs(f[empty] - np.array(EMPTY_RGB)).max() <= 6, "an empty cell changed"
         for i, core in enumerate(cores):
             assert diff[core].mean() > 8.0, f"tile {i + 1}'s face was not animated"
             moved[i] = max(moved[i], np.abs(f - first).mean(axis=2)[core].mean())

@@ -47,9 +47,9 @@ async def test_claims_are_fifo_and_positions_count_from_one(db: Database) -> Non
     first = await jobs.claim_render(db, "render-a", LEASE)
     assert first is not None and first.id == a.id and first.status == JobStatus.RUNNING
     assert first.attempts == 1 and first.lease_owner == "render-a"
-    assert await jobs.position(db, c.id) == 3  # the running job is still ahead
+    assert (await jobs.pending_for_user(db, 3))[1] == 3  # the running job is still ahead
     assert await jobs.hand_over(db, a.id, "render-a", path="/a.mp4", width=8, height=8, duration=1, seconds=1)
-    assert await jobs.position(db, c.id) == 2  # a delivery is out of the render line
+    assert (await jobs.pending_for_user(db, 3))[1] == 2  # a delivery is out of the render line
     assert await jobs.queue_length(db) == 2
     second = await jobs.claim_render(db, "render-a", LEASE)
     assert second is not None and second.id == b.id
