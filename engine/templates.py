@@ -129,15 +129,6 @@ def list_templates(templates_dir: Path) -> list[Template]:
     return out
 
 
-def _slug(title: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40]
-    return slug or "template"
-
-
-def _toml_str(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False)  # a JSON string is a valid TOML basic string
-
-
 def decode_errors(video: Path, cancel: CancelToken | None = None) -> int:
     """How many error lines ffmpeg prints decoding the whole video stream (0 for a sound file)."""
     info = probe(video, cancel)

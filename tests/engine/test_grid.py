@@ -18,7 +18,7 @@ from engine.grid import EMPTY_RGB, build_grid, compose_grid, cut_tile, grid_layo
 from engine.images import load_photo
 from engine.video_io import probe, read_frames
 
-from tests.conftest import REPO_ROOT, _astronaut, _astronaut_head, _read_rgb, _save_rgb, shared
+from tests.conftest import REPO_ROOT, _astronaut, _read_rgb, _save_rgb, shared
 
 MAX_SIDE = RenderOptions().max_side
 
