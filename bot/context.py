@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
 from bot.flood_control import FloodControl
+from bot.keyed_locks import KeyedLocks
 from bot.tuning import Tuning
 from engine import Engine, RenderOptions
 from settings import Settings
@@ -38,6 +39,9 @@ class Services:
     flood: FloodControl
     decode_slots: asyncio.Semaphore  # full-size image decodes at once (they compete with the render)
     albums: AlbumCollector
+    # /grid per chat: its message is known to the database only after Telegram answers the send,
+    # and a reply to it may arrive first; edits of one collecting message one at a time
+    grid_chats: KeyedLocks = field(default_factory=KeyedLocks)
     started_at: float = field(default_factory=time.monotonic)
 
     @property

@@ -10,7 +10,6 @@ from the database, so a restart does not keep one open for ever.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -54,15 +53,23 @@ def collection_keyboard(svc: Services, offer: Offer, lang: str) -> InlineKeyboar
 async def start(svc: Services, bot: Bot, message: Message, lang: str, ttl: timedelta) -> None:
     """Post the collecting message (replying to /grid); it expires after `ttl`."""
     user = message.from_user
-    row = await offers.create(svc.db, chat_id=message.chat_id, owner_id=user.id, photo_message_id=message.message_id,
-                              file_id="", file_unique_id="", kind=OfferKind.GRID, photos="[]",
-                              expires_at=utcnow() + ttl)
-    sent = await bot.send_message(
-        message.chat_id, collection_text(lang, [], svc.settings.limits.max_tiles),
-        reply_markup=collection_keyboard(svc, row, lang),
-        reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True))
-    await offers.set_message(svc.db, row.id, sent.message_id)
+    async with svc.grid_chats.hold(message.chat_id):  # until the message is known (see `find`)
+        row = await offers.create(svc.db, chat_id=message.chat_id, owner_id=user.id,
+                                  photo_message_id=message.message_id, file_id="", file_unique_id="",
+                                  kind=OfferKind.GRID, photos="[]", expires_at=utcnow() + ttl)
+        sent = await bot.send_message(
+            message.chat_id, collection_text(lang, [], svc.settings.limits.max_tiles),
+            reply_markup=collection_keyboard(svc, row, lang),
+            reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True))
+        await offers.set_message(svc.db, row.id, sent.message_id)
     log.info("offer %s: a grid collection in chat %s", row.id, message.chat_id)
+
+
+async def find(svc: Services, chat_id: int, message_id: int) -> Offer | None:
+    """The open collection whose message this is. A reply can reach the bot before Telegram's
+    answer to the send that made the message: waiting for the chat's /grid to finish covers it."""
+    async with svc.grid_chats.hold(chat_id):
+        return await offers.open_collection(svc.db, chat_id, message_id)
 
 
 async def add(svc: Services, bot: Bot, collection: Offer, message: Message, lang: str) -> None:
@@ -82,11 +89,9 @@ async def add(svc: Services, bot: Bot, collection: Offer, message: Message, lang
     await _refresh(svc, bot, updated, lang)
 
 
-_refreshing = asyncio.Lock()  # photos arrive at once: edits one at a time, each from the latest state
-
-
 async def _refresh(svc: Services, bot: Bot, offer: Offer, lang: str) -> None:
-    async with _refreshing:
+    # photos arrive at once: edits one at a time, each from the latest state
+    async with svc.grid_chats.hold(offer.chat_id):
         latest = await offers.get(svc.db, offer.id)
         if latest is None or latest.closed:
             return

@@ -29,7 +29,7 @@ async def on_reply_with_photo(update: Update, context: BotContext) -> None:
     if target is None or target.from_user is None or target.from_user.id != context.bot.id:
         return
     svc, lang = await visit(update, context)
-    collection = await offers.open_collection(svc.db, message.chat_id, target.message_id)
+    collection = await grid_collection.find(svc, message.chat_id, target.message_id)
     if collection is None:
         return
     try:

@@ -123,3 +123,21 @@ async def test_a_grid_costs_its_faces_against_the_quota(tg: FakeTelegram, make_s
         mark = tg.mark()
         tg.send_text(ann, dm, "/grid")
         assert "send 2–9 photos at once" in await reply_text(tg, dm, mark)
+
+
+async def test_a_reply_before_telegram_answers_the_collecting_message_counts(tg: FakeTelegram, bot_app,
+                                                                              face_photo: Path) -> None:
+    """Users see the collecting message as soon as Telegram has it; the bot learns its id only from
+    the answer, which can come later than a quick reply to it."""
+    grp = tg.group_chat()
+    ann = tg.user(first_name="Ann", language_code="en")
+    answer = tg.hold_answer_next("sendMessage")
+    tg.send_text(ann, grp, "/grid")
+    await answer.reached()
+    collecting = tg.messages_in(grp["id"])[-1]
+    assert "reply to this message" in collecting["text"]
+    tg.send_photo(ann, grp, face_photo.read_bytes(), reply_to=collecting)
+    await eventually(lambda: not tg.pending_updates, what="the reply fetched by the bot")
+    answer.release()
+    await eventually(lambda: "1 so far: Ann" in tg.message(grp["id"], collecting["message_id"])["text"],
+                     timeout=60, what="the early reply counted")

@@ -54,6 +54,7 @@ Faults (what Telegram sometimes does), all explicit so tests never race the cloc
     tg.delay_next("sendVideo", 8)    # processed now, answered 8 s later (a slow upload answer)
     tg.drop_next("sendVideo")        # connection closed, nothing processed (tg.dropped)
     hold = tg.hold_next("download")  # kept waiting until hold.release(); await hold.reached()
+    hold = tg.hold_answer_next("sendMessage")  # processed now (users see it), answered on release
 
 Webhook: after the bot's setWebhook(url, secret_token=...), pending updates are POSTed to the URL
 with X-Telegram-Bot-Api-Secret-Token instead of waiting for getUpdates (tg.webhook_errors).

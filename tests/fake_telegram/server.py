@@ -94,6 +94,7 @@ class FakeTelegram(UserActions):
         self._delays: list[tuple[str, float, list[int]]] = []
         self._drops: list[tuple[str, list[int]]] = []
         self._holds: list[Hold] = []
+        self._answer_holds: list[Hold] = []
 
     # lifecycle -------------------------------------------------------------------------------
     async def start(self) -> FakeTelegram:
@@ -275,6 +276,13 @@ class FakeTelegram(UserActions):
         self._holds.append(hold)
         return hold
 
+    def hold_answer_next(self, method: str, times: int = 1) -> Hold:
+        """Process the next `times` calls to `method` at once (the message exists and can be replied
+        to) but keep their answers back until `hold.release()`: the bot has not heard yet."""
+        hold = Hold(method.lower(), times)
+        self._answer_holds.append(hold)
+        return hold
+
     @staticmethod
     def _take(entries: list, name: str) -> Any:
         for entry in entries:
@@ -283,8 +291,9 @@ class FakeTelegram(UserActions):
                 return entry
         return None
 
-    async def _held(self, name: str) -> None:
-        for hold in self._holds:
+    @staticmethod
+    async def _held(name: str, holds: list[Hold]) -> None:
+        for hold in holds:
             if hold.method == name and hold.remaining > 0:
                 hold.remaining -= 1
                 await hold.wait_here()
@@ -356,7 +365,7 @@ class FakeTelegram(UserActions):
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=499)  # never reaches the client: the connection is gone
-        await self._held(name.lower())
+        await self._held(name.lower(), self._holds)
         call = Call(index=-1, method=name, params=params, files=files, file_names=names, time=time.monotonic())
         if handler is None:
             log.warning("fake Telegram: the bot called unknown method %s", name)
@@ -365,6 +374,7 @@ class FakeTelegram(UserActions):
         else:
             error = self._injected_failure(name.lower(), params)
         response = await self._answer(handler, Request(name, params, files, names), error)
+        await self._held(name.lower(), self._answer_holds)
         delay = self._take(self._delays, name.lower())
         if delay is not None:
             await asyncio.sleep(delay[1])
@@ -397,7 +407,7 @@ class FakeTelegram(UserActions):
         outage = self._in_outage("download")
         if outage is not None:
             return web.Response(status=outage[0], text=outage[1])
-        await self._held("download")
+        await self._held("download", self._holds)
         stored = self.state.files_by_path.get(request.match_info["path"])
         if request.match_info["token"] != self.token or stored is None:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
