@@ -81,6 +81,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _read_photo(path: Path, s) -> bytes:
+    """A photo's bytes, checked against the same limits the bot applies."""
+    from .errors import BadImage
+    from .images import check_image
+
+    try:
+        photo = path.read_bytes()
+    except OSError as exc:
+        raise BadImage(f"cannot read {path}: {exc.strerror}") from exc
+    check_image(photo, int(s.limits.max_megapixels * 1e6), s.limits.min_side)
+    return photo
+
+
 def _settings(config: Path | None):
     # settings.py lives at the repository root, next to this package.
     root = str(Path(__file__).resolve().parent.parent)
@@ -99,7 +112,7 @@ def _render(args: argparse.Namespace) -> int:
 
     import dataclasses
 
-    from . import BadImage, TooManyPhotos, check_image, load_template, load_template_dir
+    from . import TooManyPhotos, load_template, load_template_dir
     from .from_settings import make_engine, render_options
     from .grid import photo_label
 
@@ -115,12 +128,8 @@ def _render(args: argparse.Namespace) -> int:
         raise TooManyPhotos(f"{len(args.photos)} photos: a grid holds at most {max_tiles}")
     photos = []
     for i, path in enumerate(args.photos, start=1):
-        try:
-            photo = path.read_bytes()
-        except OSError as exc:
-            raise BadImage(f"cannot read {path}: {exc.strerror}") from exc
         try:  # before the slow load
-            check_image(photo, int(s.limits.max_megapixels * 1e6), s.limits.min_side)
+            photo = _read_photo(path, s)
         except EngineError as exc:
             if not grid:
                 raise
@@ -236,15 +245,10 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _faces(args: argparse.Namespace) -> int:
-    from . import BadImage, check_image
     from .face_report import draw_report, face_report, report_json, report_text
 
     s = _settings(args.config)
-    try:
-        photo = args.photo.read_bytes()
-    except OSError as exc:
-        raise BadImage(f"cannot read {args.photo}: {exc.strerror}") from exc
-    check_image(photo, int(s.limits.max_megapixels * 1e6), s.limits.min_side)
+    photo = _read_photo(args.photo, s)
     max_faces = s.engine.max_faces if args.max_faces is None else args.max_faces
     report = face_report(photo, args.max_side or s.engine.max_side, max_faces)
     print(report_json(report) if args.json else report_text(str(args.photo), report))
@@ -267,18 +271,12 @@ def _add_convert(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
 
 def _convert(args: argparse.Namespace) -> int:
     from .convert import OutputKind, convert
-    from .errors import BadImage
     from .faces import faces_in_photo
-    from .images import check_image
 
     faces = None
     if args.faces_from:
         s = _settings(args.config)
-        try:
-            photo = args.faces_from.read_bytes()
-        except OSError as exc:
-            raise BadImage(f"cannot read {args.faces_from}: {exc.strerror}") from exc
-        check_image(photo, int(s.limits.max_megapixels * 1e6), s.limits.min_side)
+        photo = _read_photo(args.faces_from, s)
         faces = faces_in_photo(photo, s.engine.max_side)[: s.engine.max_faces or None]
     r = convert(args.render, OutputKind(args.to), args.out, faces)
     details = []
