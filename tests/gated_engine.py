@@ -8,6 +8,7 @@ Across processes (tests/gated_bot.py): `FileGate(folder)`; the render is held un
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import time
@@ -40,13 +41,8 @@ class Gate:
         return self._open.is_set()
 
     async def wait_entered(self, timeout: float = 120) -> None:
-        import asyncio
-
-        deadline = time.monotonic() + timeout
-        while not self.entered.is_set():
-            if time.monotonic() > deadline:
-                raise AssertionError("no render reached the gate")
-            await asyncio.sleep(0.02)
+        if not await asyncio.to_thread(self.entered.wait, timeout):
+            raise AssertionError("no render reached the gate")
 
 
 class FileGate(Gate):

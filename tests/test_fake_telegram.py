@@ -79,8 +79,9 @@ async def test_updates_are_held_until_confirmed_by_offset(tg, bot):
 
 async def test_long_poll_waits_for_the_next_update(tg, bot):
     ann = tg.user()
+    polls = tg.polls
     poll = asyncio.create_task(bot.get_updates(timeout=10))
-    await asyncio.sleep(0.3)
+    await tg.wait_polls(polls + 1)
     assert not poll.done()
     tg.send_text(ann, tg.private_chat(ann), "hello")
     updates = await poll
@@ -89,8 +90,9 @@ async def test_long_poll_waits_for_the_next_update(tg, bot):
 
 
 async def test_a_second_poller_ends_the_first_with_conflict(tg, bot):
+    polls = tg.polls
     first = asyncio.create_task(bot.get_updates(timeout=10))
-    await asyncio.sleep(0.3)
+    await tg.wait_polls(polls + 1)  # the first is waiting on the server before the second comes
     async with telegram.Bot(TOKEN, base_url=tg.base_url) as second_process:
         second = asyncio.create_task(second_process.get_updates(timeout=1))
         with pytest.raises(Conflict, match="terminated by other getUpdates"):

@@ -4,6 +4,7 @@ this event loop, and reading what the fake server and the database saw."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 from datetime import timedelta
 from collections.abc import AsyncIterator, Callable
@@ -67,10 +68,7 @@ async def running_bot(settings: Settings, engine: Any, tuning: Tuning = FAST) ->
     stop = asyncio.Event()
     task = asyncio.create_task(run_until(app, stop, poll_timeout=settings.telegram.poll_timeout))
     try:
-        for _ in range(600):  # until post_init has run and the application is started
-            if app.running or task.done():
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: app.running or task.done(), 120, "the application started")  # post_init ran
         if task.done():
             task.result()
         yield app
@@ -118,12 +116,17 @@ def jobs_rows(settings: Settings) -> list[dict]:
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
-    """Wait until `check()` is true (the worker finishes a job's bookkeeping just after its last message)."""
+    """Wait until `check()` (a plain or an async function) is true: for a state the test cannot be
+    told about, e.g. the bookkeeping a worker does just after its last message. Fails after `timeout`."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
+    while not await _value(check()):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{what}: still false after {timeout}s")
         await asyncio.sleep(0.05)
+
+
+async def _value(result: Any) -> Any:
+    return await result if inspect.isawaitable(result) else result
 
 
 def free_port() -> int:

@@ -33,6 +33,14 @@ async def press(tg: FakeTelegram, user: dict, message: dict, label: str) -> dict
     return await tg.wait_for("answerCallbackQuery", 30, where=lambda c: c.params["callback_query_id"] == query["id"])
 
 
+async def finished(bot_app, kind: str) -> None:
+    """Every `kind` conversion recorded as finished: the record follows the last message, and a press
+    meanwhile is (rightly) answered "already on its way"."""
+    settings = settings_of(bot_app)
+    await eventually(lambda: all(r["status"] in ("done", "failed", "cancelled") for r in jobs_rows(settings)
+                                 if r["output_kind"] == kind), timeout=30, what=f"{kind} conversions finished")
+
+
 async def test_one_render_becomes_a_note_a_sticker_a_gif_and_a_pack(tg: FakeTelegram, bot_app,
                                                                     face_photo: Path) -> None:
     ann = tg.user(first_name="Ann", language_code="en")
@@ -64,6 +72,7 @@ async def test_one_render_becomes_a_note_a_sticker_a_gif_and_a_pack(tg: FakeTele
     assert f"https://t.me/addstickers/{name}" in added.params["text"]
     pack = tg.sticker_set(name)
     assert pack is not None and len(pack["stickers"]) == 1 and pack["stickers"][0]["emoji"] == "🐜"
+    await finished(bot_app, "pack")
     await press(tg, ann, video, "Add to my pack")
     await eventually(lambda: len(tg.sticker_set(name)["stickers"]) == 2, timeout=120, what="added again")
     assert len(tg.calls_to("createNewStickerSet")) == 1  # made once, added to after
@@ -119,9 +128,11 @@ async def test_a_full_pack_a_deleted_pack_and_an_expired_render(tg: FakeTelegram
     first = f"yahey_u{ann['id']}_by_yahey_test_bot"
     await press(tg, ann, video, "加入")
     await eventually(lambda: tg.sticker_set(first) is not None, timeout=120, what="pack made")
+    await finished(bot_app, "pack")
     await press(tg, ann, video, "加入")
     full = await tg.wait_for("sendMessage", 120, where=lambda c: "满了" in c.params.get("text", ""))
     assert full.params["chat_id"] == dm["id"]
+    await finished(bot_app, "pack")
     tg.delete_sticker_set(first)  # Ann deletes it with @Stickers: the next add makes a new one
     await press(tg, ann, video, "加入")
     second = f"yahey_u{ann['id']}_2_by_yahey_test_bot"

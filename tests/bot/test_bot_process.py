@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bot_helpers import REPO_ROOT, TOKEN, first_button, free_port, jobs_rows, keyboard_for, write_config
+from bot_helpers import (REPO_ROOT, TOKEN, eventually, first_button, free_port, jobs_rows, keyboard_for,
+                         write_config)
 from tests.fake_telegram import FakeTelegram
 
 pytestmark = pytest.mark.timeout(600)
@@ -33,11 +34,7 @@ async def start_bot(config: Path, log: Path, gate: Path | None = None) -> asynci
 
 async def render_held(gate: Path, n: int = 1, timeout: float = 180) -> None:
     """Wait until the n-th render reached the gate (and is held there)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (gate / f"entered-{n}").exists():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"render {n} never reached the gate")
-        await asyncio.sleep(0.05)
+    await eventually((gate / f"entered-{n}").exists, timeout, f"render {n} at the gate")
 
 
 @pytest.fixture
@@ -86,10 +83,8 @@ async def test_kill_9_mid_render_then_restart_delivers_each_job_once(tg: FakeTel
     try:
         await tg.wait_for("sendVideo", 300, since=mark, where=lambda c: c.ok and c.params["chat_id"] == dm_a["id"])
         await tg.wait_for("sendVideo", 300, since=mark, where=lambda c: c.ok and c.params["chat_id"] == dm_b["id"])
-        for _ in range(100):
-            if [r["status"] for r in jobs_rows(settings)] == ["done", "done"]:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: [r["status"] for r in jobs_rows(settings)] == ["done", "done"], 60,
+                         "both jobs recorded done")  # the commit follows the send
     finally:
         second.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(second.wait(), 120) == 0

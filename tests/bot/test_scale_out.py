@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot_helpers import REPO_ROOT, first_button, free_port, keyboard_for, write_config
+from bot_helpers import REPO_ROOT, eventually, first_button, free_port, keyboard_for, write_config
 from storage import Database, jobs
 from tests.fake_telegram import FakeTelegram
 from tests.services import RABBITMQ_URL, postgresql_database, require
@@ -86,14 +86,6 @@ class Cluster:
         return (self.folder / f"{name}.log").read_text(errors="replace")
 
 
-async def until(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        await asyncio.sleep(0.1)
-
-
 async def ask(tg: FakeTelegram, user: dict, image: bytes) -> dict:
     dm = tg.private_chat(user)
     mark = tg.mark()
@@ -125,12 +117,7 @@ async def test_two_workers_six_users_a_killed_worker_and_a_full_restart(tg: Fake
                 except aiohttp.ClientError:
                     return False
 
-            for _ in range(600):
-                if await ready():
-                    break
-                await asyncio.sleep(0.5)
-            else:
-                raise AssertionError("worker-a never became ready")
+            await eventually(ready, 300, "worker-a ready")
             async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
                 assert "yahey_engine_info" in await resp.text()
 
@@ -139,7 +126,7 @@ async def test_two_workers_six_users_a_killed_worker_and_a_full_restart(tg: Fake
         (gate_b / "open").touch()
         users = [tg.user(first_name=f"U{n}") for n in range(6)]
         chats = [await ask(tg, user, image + bytes([n])) for n, user in enumerate(users)]
-        await until(lambda: len(videos_per_chat(tg)) == 6, 600, "six videos")
+        await eventually(lambda: len(videos_per_chat(tg)) == 6, 600, "six videos")
         assert all(videos_per_chat(tg)[c["id"]] == 1 for c in chats)
         assert "delivered" in cluster.log("worker-a") and "delivered" in cluster.log("worker-b")  # both worked
 
@@ -149,13 +136,13 @@ async def test_two_workers_six_users_a_killed_worker_and_a_full_restart(tg: Fake
         held_before = {g: len(list(g.glob("entered-*"))) for g in (gate_a, gate_b)}
         victim = tg.user(first_name="Vic")
         chat_v = await ask(tg, victim, image + b"victim")
-        await until(lambda: any(len(list(g.glob("entered-*"))) > held_before[g] for g in (gate_a, gate_b)), 300,
+        await eventually(lambda: any(len(list(g.glob("entered-*"))) > held_before[g] for g in (gate_a, gate_b)), 300,
                     "the render held at a gate")
         dying, survivor = ("worker-a", gate_b) if len(list(gate_a.glob("entered-*"))) > held_before[gate_a] \
             else ("worker-b", gate_a)
         assert await cluster.stop(dying, signal.SIGKILL) != 0
         (survivor / "open").touch()
-        await until(lambda: videos_per_chat(tg)[chat_v["id"]] == 1, 300, "the killed worker's job delivered")
+        await eventually(lambda: videos_per_chat(tg)[chat_v["id"]] == 1, 300, "the killed worker's job delivered")
 
         # Everything stops; photos come while no worker runs; everything restarts: nothing lost.
         for name in list(cluster.procs):
@@ -167,14 +154,13 @@ async def test_two_workers_six_users_a_killed_worker_and_a_full_restart(tg: Fake
         await cluster.bot()
         gate_c = await cluster.worker("worker-c")
         (gate_c / "open").touch()
-        await until(lambda: all(videos_per_chat(tg)[c["id"]] == 1 for c in late_chats), 600, "late videos")
+        await eventually(lambda: all(videos_per_chat(tg)[c["id"]] == 1 for c in late_chats), 600, "late videos")
         db = Database(pg_url)
         try:
-            for _ in range(100):  # the last commit follows the last send
-                if (await jobs.stats(db)).by_status == {"done": 9}:
-                    break
-                await asyncio.sleep(0.1)
-            assert (await jobs.stats(db)).by_status == {"done": 9}  # done: nobody will send them again
+            async def all_done() -> bool:  # the last commit follows the last send
+                return (await jobs.stats(db)).by_status == {"done": 9}
+
+            await eventually(all_done, 60, "nine jobs done")  # done: nobody will send them again
         finally:
             await db.close()
         counts = videos_per_chat(tg)

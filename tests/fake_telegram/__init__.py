@@ -35,7 +35,8 @@ What the bot did:
     tg.messages_in(chat_id)       # the bot's messages now (after edits/deletes); from_bot=False: all
     tg.message(chat_id, message_id), tg.buttons(chat_id, message_id) -> [(text, callback_data)]
     tg.answer_to(q)               # answerCallbackQuery params, or None
-    tg.file_bytes(file_id), tg.downloads, tg.commands(language_code=""), tg.pending_updates, tg.polls
+    tg.file_bytes(file_id), tg.downloads, tg.commands(language_code=""), tg.pending_updates, tg.polls,
+    await tg.wait_polls(n)        # until n getUpdates have reached the server
 
 Failures:
     tg.fail_next("sendVideo", error_code=429, description="Too Many Requests: retry after 1",

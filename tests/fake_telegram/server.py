@@ -193,6 +193,14 @@ class FakeTelegram(UserActions):
             except TimeoutError:
                 pass
 
+    async def wait_polls(self, n: int, timeout: float = 30) -> None:
+        """Wait until `n` getUpdates requests have reached the server (a long poll is then waiting)."""
+        deadline = time.monotonic() + timeout
+        while self.polls < n:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{n} polls expected, {self.polls} within {timeout}s")
+            await asyncio.sleep(0.01)
+
     @staticmethod
     def _matches(where: Callable[[Call], Any] | None, call: Call) -> bool:
         if where is None:
