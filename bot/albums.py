@@ -74,32 +74,32 @@ async def offer_album(svc: Services, bot: Bot, chat_id: int, user_id: int, lang:
     """Check every photo of the album and offer one keyboard for the grid of those with a face."""
     max_tiles = svc.settings.limits.max_tiles
     await intake.admit(svc, user_id, chat_id, photos[0])  # one request, one flood token
-    kept, faceless = [], []
+    kept: list[tuple[intake.PhotoRef, int]] = []  # each photo with a face, and its number of faces
+    faceless: list[int] = []
     for n, ref in enumerate(photos, start=1):
         try:
-            faces = await intake.validate(svc, bot, ref)
+            kept.append((ref, await intake.validate(svc, bot, ref)))
         except intake.Refusal as refusal:
             if refusal.key != "no_face":
                 raise
             faceless.append(n)
-            continue
-        kept.append({"file_id": ref.file_id, "file_unique_id": ref.file_unique_id, "message_id": ref.message_id,
-                     "user_id": user_id, "faces": faces})
     if not kept:
         raise intake.Refusal("no_face")
+    if len(kept) == 1:  # one face left: an ordinary photo
+        only, faces = kept[0]
+        await intake.offer(svc, bot, chat_id, only, user_id, lang, faces)
+        return
     if len(kept) > max_tiles:
         raise intake.Refusal("grid_too_many", n=max_tiles)
     templates = list_templates(svc.templates_dir)
     if not templates:
         raise intake.Refusal("no_templates")
     first = photos[0]
-    if len(kept) == 1:  # one face left: an ordinary photo
-        only = next(r for r in photos if r.message_id == kept[0]["message_id"])
-        await intake.offer(svc, bot, chat_id, only, user_id, lang, kept[0]["faces"])
-        return
+    tiles = [{"file_id": ref.file_id, "file_unique_id": ref.file_unique_id, "message_id": ref.message_id,
+              "user_id": user_id, "faces": faces} for ref, faces in kept]
     row = await offers.create(svc.db, chat_id=chat_id, owner_id=user_id, photo_message_id=first.message_id,
                               file_id=first.file_id, file_unique_id=first.file_unique_id, kind=OfferKind.ALBUM,
-                              photos=json.dumps(kept))
+                              photos=json.dumps(tiles))
     text = t(lang, "album_pick", n=len(kept))
     if faceless:
         text += "\n" + t(lang, "album_skipped", photos=", ".join(map(str, faceless)))

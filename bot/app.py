@@ -1,9 +1,9 @@
 """The python-telegram-bot Application: builder, lifecycle hooks, handler registration (wiring only).
 
-post_init opens the database (migrated to head, this box's leftover leases released), builds the
-engine and starts the render and delivery stages; post_stop stops them (a running render goes
-back in line) and any ffmpeg still running; post_shutdown stops the HTTP server and closes the
-database.
+post_init opens the database (migrated to head) and, in local mode, releases this box's leftover
+leases, builds the engine and starts the render, conversion and delivery stages; post_stop stops
+them (a running render goes back in line) and any ffmpeg still running; post_shutdown stops the
+HTTP server and closes the database.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import asyncio
 import logging
 import os
 import shutil
-import socket
-import uuid
 
 from telegram import BotCommand, Update
 from telegram.ext import (
@@ -39,7 +37,7 @@ from bot.housekeeping import daily_clean_up
 from bot.http_server import HealthReport, WebhookRoute, start_http_server
 from bot.keyboards import BACKGROUND_PATTERN, CALLBACK_PATTERN, CONVERT_PATTERN
 from bot.reconciler import redispatch_forgotten
-from bot.stages import Stages, make_stages
+from bot.stages import Stages, make_stages, stage_owner
 from bot.texts import EN, ZH, t
 from bot.tuning import Tuning
 from engine import Engine, clean_staging, kill_all_ffmpeg
@@ -113,11 +111,6 @@ def register_handlers(app: Application) -> None:
     app.add_handler(MessageHandler(new & private & image, photo.on_photo))
     app.add_handler(MessageHandler(new & private & ~filters.StatusUpdate.ALL, start_help.send_a_photo))
     app.add_error_handler(errors.on_error)
-
-
-def stage_owner() -> str:
-    """This process's name on the leases it takes (host, pid and a nonce: pids are reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 async def _post_init(app: Application) -> None:

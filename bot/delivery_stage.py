@@ -22,6 +22,7 @@ from collections.abc import Awaitable
 from datetime import timedelta
 
 from telegram import Bot
+from telegram.constants import ChatAction
 
 from bot import metrics
 from bot.result_senders import Sent, media_of, send_result
@@ -38,8 +39,9 @@ from storage.models import OutputKind, utcnow
 
 log = logging.getLogger(__name__)
 
-_ACTIONS = {OutputKind.VIDEO: "upload_video", OutputKind.NOTE: "upload_video_note",
-            OutputKind.STICKER: "choose_sticker", OutputKind.GIF: "upload_video", OutputKind.PACK: "choose_sticker"}
+_ACTIONS = {OutputKind.VIDEO: ChatAction.UPLOAD_VIDEO, OutputKind.NOTE: ChatAction.UPLOAD_VIDEO_NOTE,
+            OutputKind.STICKER: ChatAction.CHOOSE_STICKER, OutputKind.GIF: ChatAction.UPLOAD_VIDEO,
+            OutputKind.PACK: ChatAction.CHOOSE_STICKER}
 
 
 class DeliveryStage(Stage):

@@ -36,11 +36,12 @@ async def clean_up(settings: Settings, db: Database) -> tuple[int, int]:
         except OSError as err:
             log.warning("cannot remove %s: %s", path, err)
     now = time.time()
+    cutoff = now - days * 86400
     for folder in (renders_dir(settings.storage.data_dir), conversions_dir(settings.storage.data_dir)):
         if not folder.is_dir():
             continue
         for kept in folder.iterdir():
-            if kept.is_file() and kept.stat().st_mtime < now - days * 86400:  # its row is gone (or never was)
+            if kept.is_file() and kept.stat().st_mtime < cutoff:  # its row is gone (or never was)
                 kept.unlink(missing_ok=True)
                 removed += 1
     tmp = settings.storage.data_dir / "tmp"

@@ -1,8 +1,8 @@
-"""A job claimed by the render stage, and the ways it can end there.
+"""A job claimed by the render or conversion stage, and the ways it can end there.
 
-Everything the render stage does to a job besides the work itself lives here, so the stage and
-the template jobs read as their steps: fetch the input (parked while Telegram is unreachable),
-then fail, cancel, put back, or hand over.
+Everything those stages do to a job besides the work itself and the hand-over lives here, so the
+stages and the template jobs read as their steps: fetch the input (parked while Telegram is
+unreachable), then fail, cancel or put back.
 """
 
 from __future__ import annotations

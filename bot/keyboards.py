@@ -1,5 +1,6 @@
 """The inline keyboards and their callback data (at most 64 bytes each):
-- under a photo, one button per template: "t:<offer id>:<template key>";
+- under a photo, one button per template: "t:<offer id>:<template key>", then the plain-background
+  switch: "b:<offer id>";
 - under a delivered video, its other forms: "c:<job id>:<note|sticker|gif|pack>", and a share
   button that opens inline mode in a chat the user picks.
 """

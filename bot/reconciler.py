@@ -2,8 +2,9 @@
 
 Celery keeps a message until a worker has finished its job (late acks), so this is a safety net for
 what can still slip: a task whose publishing failed (the broker was away), a broker restarted
-without persistence. Every few minutes the bot sends the task again for jobs that have waited in
-line, due, for longer than a render takes, and for jobs whose worker's lease expired. Sending twice
+without persistence. Every minute (Tuning.reconcile_every) the bot sends the task again for jobs
+that have waited in line, due, for longer than Tuning.stuck_after (10 min), and for jobs whose
+worker's lease expired. Sending twice
 is harmless: a worker takes a job only by a conditional update.
 """
 

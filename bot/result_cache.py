@@ -2,7 +2,8 @@
 
 The template's *content* (its video and sound hashed), not its id or title: a template deleted and
 added again under the same name is another template. And the render options, so a different
-choice (later: plain background, output kind) is another video.
+choice (a plain background) is another video. (A conversion of the video is looked up under this key
+and its output kind.)
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 a round video note, a sticker, a GIF, or a sticker added to the user's own pack.
 
 One Telegram call each, as a reply to the message the job answers; the caller (the delivery
-stage) retries and records. Uploads get [telegram].upload_timeout as read and write timeouts.
+stage) retries and records; the pack is the exception: several calls, each retried inside.
+Uploads get [telegram].upload_timeout as read and write timeouts.
 """
 
 from __future__ import annotations
@@ -45,17 +46,17 @@ async def send_result(bot: Bot, db: Database, settings: Settings, job: Job, medi
     timeouts = {"read_timeout": settings.telegram.upload_timeout, "write_timeout": settings.telegram.upload_timeout}
     title, lang = job.template_title or "", job.language
     kind = OutputKind(job.output_kind)
+    duration = max(1, round(job.result_duration)) if job.result_duration else None
     if kind == OutputKind.VIDEO:
         caption = "\n".join([t(lang, "caption", title=title), *caption_notes(job.notes, lang)])
         message = await bot.send_video(
-            job.chat_id, media, caption=caption, width=job.result_width,
-            height=job.result_height, duration=max(1, round(job.result_duration)) if job.result_duration else None,
-            supports_streaming=True, reply_parameters=reply, reply_markup=result_keyboard(job.id, lang), **timeouts)
+            job.chat_id, media, caption=caption, width=job.result_width, height=job.result_height,
+            duration=duration, supports_streaming=True, reply_parameters=reply,
+            reply_markup=result_keyboard(job.id, lang), **timeouts)
         return Sent(message, message.video.file_id if message.video else None)
     if kind == OutputKind.NOTE:
-        message = await bot.send_video_note(
-            job.chat_id, media, length=job.result_width, reply_parameters=reply,
-            duration=max(1, round(job.result_duration)) if job.result_duration else None, **timeouts)
+        message = await bot.send_video_note(job.chat_id, media, length=job.result_width, duration=duration,
+                                            reply_parameters=reply, **timeouts)
         note = message.video_note or message.video  # Telegram shows a non-square file as a video
         return Sent(message, note.file_id if note else None)
     if kind == OutputKind.STICKER:

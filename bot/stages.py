@@ -3,6 +3,9 @@ or a `python -m worker` process (which runs them for dispatched tasks)."""
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass
 
 from telegram import Bot
@@ -29,6 +32,11 @@ class Stages:
     def cancel(self, job_id: int) -> bool:
         """Stop this job at once if it runs here (elsewhere: at its stage's next heartbeat)."""
         return self.render.cancel(job_id) or self.conversion.cancel(job_id)
+
+
+def stage_owner() -> str:
+    """This process's name on the leases it takes (host, pid and a nonce: pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def make_stages(bot: Bot, db: Database, engine: Engine, settings: Settings, tuning: Tuning, owner: str) -> Stages:

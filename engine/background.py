@@ -107,7 +107,7 @@ def _alpha(image: np.ndarray, faces: Sequence[Box],
     prob = segmenter.mask(small)
     for rect in _closeup_rects(boxes, *small.shape[:2]):
         _closeup_pass(small, rect, segmenter, prob)
-    supports = [_inside(prob, b).mean() if _inside(prob, b).size else 0.0 for b in boxes]
+    supports = [float(inside.mean()) if (inside := _inside(prob, b)).size else 0.0 for b in boxes]
     lacking = sum(s < _MIN_SUPPORT for s in supports)
     if lacking == len(boxes):
         return prob, small, NO_PERSON_NOTE
@@ -232,9 +232,10 @@ def _blurred_background(small: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     weight = np.clip(1.0 - alpha, 0.0, 1.0)
     sigma = 0.04 * max(small.shape[:2])
     img = small.astype(np.float32)
-    num = cv2.GaussianBlur(img * weight[..., None], (0, 0), sigma)
+    weighted = img * weight[..., None]
+    num = cv2.GaussianBlur(weighted, (0, 0), sigma)
     den = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
     total = float(weight.sum())
-    mean = (img * weight[..., None]).reshape(-1, 3).sum(0) / total if total > 0 else img.mean((0, 1))
+    mean = weighted.reshape(-1, 3).sum(0) / total if total > 0 else img.mean((0, 1))
     eps = 0.02  # where no background is near (behind a big person), fade to its mean colour
     return np.clip((num + eps * mean) / (den + eps) + 0.5, 0, 255).astype(np.uint8)

@@ -193,9 +193,7 @@ def _weights(args: argparse.Namespace) -> int:
     if args.humanseg:
         from .assets import HUMANSEG_URL, fetch_humanseg
 
-        # [engine].humanseg_model once settings has it; else weights/humanseg beside the checkpoint
-        folder = (args.humanseg_dir or getattr(s.engine, "humanseg_model", None)
-                  or s.engine.checkpoint.parent / "humanseg")
+        folder = args.humanseg_dir or s.engine.humanseg_model
         print(fetch_humanseg(folder, url=args.url or HUMANSEG_URL, sha256=args.sha256))
         return 0
     dest = args.checkpoint or s.engine.checkpoint

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import numpy as np
 from .errors import EngineError
 from .networks import WEIGHTS_FETCH_HINT
 from .paddle_compat import set_threads
+from .prepare import exported_models
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -117,15 +117,15 @@ class Doctor:
         return gpu
 
     def _ffmpeg(self) -> None:
-        from .video_io import ffmpeg_exe
+        from .ffmpeg_process import run_ffmpeg
+
+        def output(flag: str) -> str:
+            run = run_ffmpeg(["-hide_banner", flag], f"ffmpeg {flag}", 30.0, check=False)
+            return run.stdout.decode(errors="replace")
 
         try:
-            exe = ffmpeg_exe()
-            version = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True,
-                                     text=True, errors="replace", timeout=30).stdout
-            listing = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True,
-                                     text=True, errors="replace", timeout=30).stdout
-        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            version, listing = output("-version"), output("-encoders")
+        except (OSError, RuntimeError, EngineError) as exc:
             self.line("ffmpeg", f"not runnable ({exc})")
             self.problem("imageio-ffmpeg's ffmpeg does not run: reinstall the pinned imageio-ffmpeg "
                          "(`make setup`, or rebuild the image)")
@@ -187,7 +187,7 @@ class Doctor:
                          f"container a GPU (`docker compose up -d` reserves one)")
             return None
         engine = make_engine(self.settings)  # exactly as the bot builds it
-        exports = _exports(Path(e.cache_dir))
+        exports = exported_models(e.cache_dir)
         t0 = time.monotonic()
         try:
             engine.load()
@@ -199,7 +199,7 @@ class Doctor:
         runner = engine.runner
         if runner.fallback_reason:
             how = "the fallback, loaded"
-        elif _exports(Path(e.cache_dir)) - exports:
+        elif exported_models(e.cache_dir) - exports:
             how = "exported and loaded (first start for this checkpoint and paddle)"
         else:
             how = "loaded from the cache"
@@ -310,10 +310,6 @@ class Doctor:
         self.out(f"result:      {len(self.problems)} problem(s): the bot would not run on its "
                  f"fast path")
         return EXIT_PROBLEMS
-
-
-def _exports(cache_dir: Path) -> set[Path]:
-    return {p.parent for p in (cache_dir / "inference").glob("*/manifest.json")}
 
 
 def _inputs(reference: dict | None, frames: int) -> tuple[np.ndarray, tuple, tuple]:

@@ -49,7 +49,7 @@ def face_track_crop(video: Path, info: VideoInfo, cancel: CancelToken | None = N
     face of margin (at least twice the face size, like a photo's crop) and stays inside the frame.
     """
     times = [info.duration * (i + 0.5) / _TRACK_SAMPLES for i in range(_TRACK_SAMPLES)]
-    frames = read_sample_frames(video, times, max_side=_SAMPLE_SIDE, cancel=cancel)
+    frames = read_sample_frames(video, times, max_side=_SAMPLE_SIDE, cancel=cancel, info=info)
     boxes = []
     for f in frames:
         faces = detect_faces(f, max_faces=1)

@@ -232,18 +232,16 @@ def align_face(rgb: np.ndarray, face: Face) -> Face:
     """
     side = _ALIGN_SIDE
     m = _ALIGN_CROP * max(face.w, face.h)
-    bgr = None
     angle = 0.0
     marks: np.ndarray | None = None
     for _ in range(_ALIGN_STEPS):
         # photo -> crop: turn by `angle` (counter-clockwise as seen) about the face's centre.
         matrix = cv2.getRotationMatrix2D((face.cx, face.cy), angle, side / m)
         matrix[:, 2] += (side / 2 - face.cx, side / 2 - face.cy)
-        if bgr is None:
-            bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        crop = cv2.warpAffine(bgr, matrix, (side, side), flags=cv2.INTER_LINEAR,
+        # Only the crop is turned to BGR, not the whole photo (once per face and step).
+        crop = cv2.warpAffine(rgb, matrix, (side, side), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
-        rows = _yunet(crop)
+        rows = _yunet(cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
         if not len(rows):
             break
         best = rows[np.argmin(np.hypot(rows[:, 1] + rows[:, 3] / 2 - side / 2,

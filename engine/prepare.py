@@ -54,7 +54,8 @@ class PrepareReport:
         return tuple(t for t in self.templates if t.error is not None)
 
 
-def _exports(cache_dir: Path) -> set[Path]:
+def exported_models(cache_dir: Path) -> set[Path]:
+    """The complete compiled-model exports in cache_dir (one folder each)."""
     return {p.parent for p in (Path(cache_dir) / "inference").glob("*/manifest.json")}
 
 
@@ -80,13 +81,13 @@ def prepare(engine: Engine, templates: Iterable[Template], progress: Progress | 
         return bool((cancelled is not None and cancelled()) or (cancel is not None and cancel.cancelled))
 
     t0 = time.monotonic()
-    before = _exports(engine.cache_dir)
+    before = exported_models(engine.cache_dir)
     report("loading the model", 0.0)
     if stop():
         return _report(engine, 0.0, False, [], t0, cancelled=True)
     engine.load()
     model_seconds = time.monotonic() - t0
-    exported = bool(_exports(engine.cache_dir) - before)
+    exported = bool(exported_models(engine.cache_dir) - before)
     runner = engine.runner
     report(f"model ready: {runner.name}", 1 / steps)
 
@@ -98,10 +99,7 @@ def prepare(engine: Engine, templates: Iterable[Template], progress: Progress | 
         started, files = time.monotonic(), _motion_files(engine.cache_dir)
         error = None
         try:
-            if cancel is not None:
-                engine.prepare_template(template, cancel)
-            else:
-                engine.prepare_template(template)
+            engine.prepare_template(template, cancel)
         except RenderCancelled:
             return _report(engine, model_seconds, exported, done, t0, cancelled=True)
         except EngineError as exc:

@@ -26,7 +26,7 @@ from .errors import BadTemplateVideo, EngineError, FfmpegTimeout, RenderCancelle
 from .faces import detect_faces
 from .ffmpeg_process import run_ffmpeg
 from .hashing import sha256_file
-from .video_io import probe, read_sample_frames
+from .video_io import VideoInfo, probe, read_sample_frames
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -129,9 +129,10 @@ def list_templates(templates_dir: Path) -> list[Template]:
     return out
 
 
-def decode_errors(video: Path, cancel: CancelToken | None = None) -> int:
-    """How many error lines ffmpeg prints decoding the whole video stream (0 for a sound file)."""
-    info = probe(video, cancel)
+def decode_errors(video: Path, cancel: CancelToken | None = None, info: VideoInfo | None = None) -> int:
+    """How many error lines ffmpeg prints decoding the whole video stream (0 for a sound file).
+    `info`: the video's probe when the caller has it already."""
+    info = info if info is not None else probe(video, cancel)
     # ~30 s of video decodes in a few seconds; the limit only stops a decoder that is stuck.
     timeout = 60.0 + 10.0 * max(info.duration, 1.0)
     try:
@@ -156,11 +157,11 @@ def check_template_video(video: Path, min_seconds: float, max_seconds: float,
         raise BadTemplateVideo("no video stream")
     if not (min_seconds <= info.duration <= max_seconds):
         raise BadTemplateVideo(f"duration {info.duration:.1f}s is outside {min_seconds:g}-{max_seconds:g}s")
-    errors = decode_errors(video, cancel)
+    errors = decode_errors(video, cancel, info)
     if errors > MAX_DECODE_ERRORS:
         raise BadTemplateVideo(f"the video is damaged ({errors} decoding errors)")
     times = [info.duration * (i + 0.5) / 6 for i in range(6)]
-    if not any(detect_faces(f) for f in read_sample_frames(video, times, cancel=cancel)):
+    if not any(detect_faces(f) for f in read_sample_frames(video, times, cancel=cancel, info=info)):
         raise BadTemplateVideo("no face found in the video")
 
 

@@ -38,6 +38,8 @@ class VideoInfo:
     fps: float
     video_codec: str | None
     audio_codec: str | None
+    pix_fmt: str | None = None  # the video stream's, e.g. "yuv420p"
+    rotation: float = 0.0  # the display matrix's rotation, degrees as ffmpeg prints it (0: none)
 
     @property
     def has_video(self) -> bool:
@@ -49,13 +51,8 @@ _VIDEO = re.compile(r"Stream #\S+.*?: Video: (\w+)[^\n]*?, (\d{2,5})x(\d{2,5})")
 _FPS = re.compile(r"Stream #\S+.*?: Video: [^\n]*?([\d.]+) fps")
 _TBR = re.compile(r"Stream #\S+.*?: Video: [^\n]*?([\d.]+)k? tbr")
 _AUDIO = re.compile(r"Stream #\S+.*?: Audio: (\w+)")
+_PIX_FMT = re.compile(r"Video: \w+[^,\n]*, (\w+)")  # the first field after the codec's
 _ROTATION = re.compile(r"display ?matrix: rotation of (-?[\d.]+) degrees", re.IGNORECASE)
-
-
-def _rotation(text: str) -> int:
-    """The display rotation in degrees, normalised to 0, 90, 180 or 270."""
-    m = _ROTATION.search(text)
-    return round(float(m.group(1)) / 90) % 4 * 90 if m else 0
 
 
 def probe(path: Path, cancel: CancelToken | None = None) -> VideoInfo:
@@ -78,8 +75,11 @@ def probe(path: Path, cancel: CancelToken | None = None) -> VideoInfo:
         duration = int(h) * 3600 + int(m) * 60 + float(s)
     fps_m = _FPS.search(text) or _TBR.search(text)
     width, height = (int(video.group(2)), int(video.group(3))) if video else (0, 0)
-    if _rotation(text) in (90, 270):
+    rot = _ROTATION.search(text)
+    rotation = float(rot.group(1)) if rot else 0.0
+    if round(rotation / 90) % 2:  # 90 or 270, normalised: the displayed frame is turned
         width, height = height, width
+    pix_fmt = _PIX_FMT.search(video.group(0)) if video else None
     return VideoInfo(
         duration=duration,
         width=width,
@@ -87,6 +87,8 @@ def probe(path: Path, cancel: CancelToken | None = None) -> VideoInfo:
         fps=float(fps_m.group(1)) if fps_m else 0.0,
         video_codec=video.group(1) if video else None,
         audio_codec=audio.group(1) if audio else None,
+        pix_fmt=pix_fmt.group(1) if pix_fmt else None,
+        rotation=rotation,
     )
 
 
@@ -132,11 +134,12 @@ def read_frames(path: Path, size: int | None = None, crop: Crop | None = None,
 
 
 def read_sample_frames(path: Path, times: list[float], max_side: int = 640,
-                       cancel: CancelToken | None = None) -> list[np.ndarray]:
+                       cancel: CancelToken | None = None, info: VideoInfo | None = None) -> list[np.ndarray]:
     """Decode single RGB frames at the given times (seconds), long side scaled to <= max_side.
-    A time ffmpeg cannot decode is skipped; a stuck decode raises FfmpegTimeout."""
+    A time ffmpeg cannot decode is skipped; a stuck decode raises FfmpegTimeout. `info`: the
+    video's probe when the caller has it already."""
     out = []
-    info = probe(path, cancel)
+    info = info if info is not None else probe(path, cancel)
     scale = min(1.0, max_side / max(info.width, info.height, 1))
     w, h = max(2, int(info.width * scale)) // 2 * 2, max(2, int(info.height * scale)) // 2 * 2
     for t in times:

@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another writer's lock before failing
 _BEGIN_OPTION = "sqlite_begin"  # execution option read by the "begin" listener
@@ -60,13 +60,12 @@ class Database:
         self.is_postgresql = _is_postgresql(url)
         if self.is_sqlite:
             self.engine: AsyncEngine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+            _install_sqlite_listeners(self.engine)
+            writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})  # same pool
         else:  # a server: connections can go stale across its restarts
             self.engine = create_async_engine(url, pool_pre_ping=True)
-        writer = self.engine
-        if self.is_sqlite:
-            _install_sqlite_listeners(self.engine)
-            writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-        self.writer_engine: AsyncEngine = writer  # same pool; transactions begin IMMEDIATE
+            writer = self.engine
+        self.writer_engine: AsyncEngine = writer  # on SQLite its transactions begin IMMEDIATE
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(writer, expire_on_commit=False)
 
@@ -77,11 +76,12 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one IMMEDIATE transaction, committed on normal exit, rolled back on error."""
+        """A session inside one transaction (IMMEDIATE on SQLite), committed on normal exit, rolled back
+        on error."""
         async with self._write() as session, session.begin():
             yield session
 
-    async def serialize(self, session: AsyncSession, name: str) -> None:
+    async def serialize(self, session: AsyncSession | AsyncConnection, name: str) -> None:
         """Make this write transaction the only one holding `name` until it ends (PostgreSQL; on
         SQLite every write transaction is already alone)."""
         if self.is_postgresql:

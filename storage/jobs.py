@@ -220,9 +220,15 @@ def _takeable(now: datetime) -> ColumnElement[bool]:
                and_(Job.status == JobStatus.RUNNING, Job.lease_until < now))
 
 
-def _take(owner: str, lease: timedelta, now: datetime) -> dict[str, object]:
-    return {"status": JobStatus.RUNNING, "lease_owner": owner, "lease_until": now + lease,
-            "attempts": Job.attempts + 1, "started_at": now, "next_attempt_at": None}
+async def _take(db: Database, of_kind: ColumnElement[bool], owner: str, lease: timedelta, now: datetime | None,
+                job_id: int | None) -> Job | None:
+    now = now or utcnow()
+    claimable = and_(_takeable(now), of_kind)
+    if job_id is not None:
+        claimable = and_(claimable, Job.id == job_id)
+    return await _claim(db, claimable, [Job.id], {
+        "status": JobStatus.RUNNING, "lease_owner": owner, "lease_until": now + lease,
+        "attempts": Job.attempts + 1, "started_at": now, "next_attempt_at": None})
 
 
 async def claim_render(db: Database, owner: str, lease: timedelta, now: datetime | None = None,
@@ -230,21 +236,13 @@ async def claim_render(db: Database, owner: str, lease: timedelta, now: datetime
     """The oldest due render-stage job (or a running one whose stage's lease expired), now running
     under `owner`'s lease, its attempt counted. None when there is nothing to do. `job_id`: that
     job only (a dispatched task), if it can be taken now."""
-    now = now or utcnow()
-    claimable = and_(_takeable(now), Job.kind.in_(RENDER_STAGE_KINDS))
-    if job_id is not None:
-        claimable = and_(claimable, Job.id == job_id)
-    return await _claim(db, claimable, [Job.id], _take(owner, lease, now))
+    return await _take(db, Job.kind.in_(RENDER_STAGE_KINDS), owner, lease, now, job_id)
 
 
 async def claim_conversion(db: Database, owner: str, lease: timedelta, now: datetime | None = None,
                            job_id: int | None = None) -> Job | None:
     """Like claim_render, for conversions (they never wait behind a render)."""
-    now = now or utcnow()
-    claimable = and_(_takeable(now), Job.kind == JobKind.CONVERT)
-    if job_id is not None:
-        claimable = and_(claimable, Job.id == job_id)
-    return await _claim(db, claimable, [Job.id], _take(owner, lease, now))
+    return await _take(db, Job.kind == JobKind.CONVERT, owner, lease, now, job_id)
 
 
 async def claim_delivery(db: Database, owner: str, lease: timedelta, now: datetime | None = None) -> Job | None:

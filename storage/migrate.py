@@ -10,7 +10,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from storage.db import Database
 
@@ -34,6 +34,5 @@ async def upgrade_to_head(db: Database) -> None:
         command.upgrade(alembic_config(db.url, connection), "head")
 
     async with db.writer_engine.begin() as conn:
-        if db.is_postgresql:  # the bot and its workers may all start at once: one migrates, the rest wait
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('yahey-migrate'))"))
+        await db.serialize(conn, "yahey-migrate")  # the bot and its workers may all start at once: one migrates
         await conn.run_sync(_upgrade)

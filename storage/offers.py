@@ -61,8 +61,7 @@ async def add_photo(db: Database, offer_id: int, photo: dict[str, Any], max_phot
     """Append a photo to an open collection (the same photo twice counts once). None when the
     collection is closed, expired or full."""
     async with db.write() as session:
-        await db.serialize(session, f"offer-{offer_id}")
-        offer = await session.get(Offer, offer_id, with_for_update=True)
+        offer = await session.get(Offer, offer_id, with_for_update=True)  # PostgreSQL: one adder at a time
         if offer is None or offer.closed or (offer.expires_at is not None and offer.expires_at < utcnow()):
             return None
         photos = [p for p in photos_of(offer) if p["file_unique_id"] != photo["file_unique_id"]]

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -23,7 +20,7 @@ from telegram.request import HTTPXRequest
 from bot import metrics
 from bot.dispatch import CeleryDispatcher, make_celery
 from bot.http_server import HealthReport, HttpServer, start_http_server
-from bot.stages import Stages, make_stages
+from bot.stages import Stages, make_stages, stage_owner
 from bot.tuning import Tuning
 from engine import Engine
 from engine.from_settings import make_engine
@@ -45,7 +42,7 @@ class WorkerRuntime:
         self.tuning = tuning
         self.engine = engine
         self.http_port = http_port
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"  # its leases' owner
+        self.name = stage_owner()  # its leases' owner
         self.stages: Stages | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()

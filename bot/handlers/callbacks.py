@@ -6,29 +6,37 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Update
+from telegram import CallbackQuery, Update
 from telegram.error import TelegramError
 
 from bot import intake
-from bot.context import BotContext
+from bot.context import BotContext, Services
 from bot.handlers.common import visit
 from bot.keyboards import find_template, parse_background, parse_callback, template_keyboard
 from bot.texts import t
 from engine import list_templates
-from storage import offers
+from storage import Offer, offers
 from storage.models import OfferKind
 
 log = logging.getLogger(__name__)
+
+
+async def _offer_in_chat(svc: Services, query: CallbackQuery, offer_id: int | None, lang: str) -> Offer | None:
+    """The offer a button names; None (after an alert) when it is gone or belongs to another chat
+    (a forged or foreign button)."""
+    row = await offers.get(svc.db, offer_id) if offer_id is not None else None
+    if row is None or query.message is None or query.message.chat.id != row.chat_id:
+        await query.answer(t(lang, "offer_expired"), show_alert=True)
+        return None
+    return row
 
 
 async def on_template_pressed(update: Update, context: BotContext) -> None:
     query = update.callback_query
     svc, lang = await visit(update, context)
     parsed = parse_callback(query.data or "")
-    row = await offers.get(svc.db, parsed[0]) if parsed else None
-    chat_id = query.message.chat.id if query.message else None
-    if row is None or chat_id != row.chat_id:  # a forged or foreign button names another chat's offer
-        await query.answer(t(lang, "offer_expired"), show_alert=True)
+    row = await _offer_in_chat(svc, query, parsed[0] if parsed else None, lang)
+    if row is None:
         return
     presser = query.from_user.id
     if row.kind == OfferKind.GRID:  # a group's collection: anyone who added a photo
@@ -71,11 +79,8 @@ async def on_template_pressed(update: Update, context: BotContext) -> None:
 async def on_background_pressed(update: Update, context: BotContext) -> None:
     query = update.callback_query
     svc, lang = await visit(update, context)
-    offer_id = parse_background(query.data or "")
-    row = await offers.get(svc.db, offer_id) if offer_id is not None else None
-    chat_id = query.message.chat.id if query.message else None
-    if row is None or chat_id != row.chat_id:
-        await query.answer(t(lang, "offer_expired"), show_alert=True)
+    row = await _offer_in_chat(svc, query, parse_background(query.data or ""), lang)
+    if row is None:
         return
     if query.from_user.id != row.owner_id:
         await query.answer(t(lang, "not_yours"), show_alert=True)
