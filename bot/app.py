@@ -96,8 +96,11 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("stats", commands.stats, filters=new))
     app.add_handler(CommandHandler("yahey", group.on_yahey, filters=new))
     app.add_handler(CommandHandler("grid", grid.on_grid, filters=new))
-    app.add_handler(MessageHandler(new & filters.ChatType.GROUPS & filters.REPLY & image, grid.on_reply_with_photo))
-    app.add_handler(MessageHandler(new & image & filters.CaptionRegex(group.CAPTION_COMMAND), group.on_yahey))
+    yahey_caption = filters.CaptionRegex(group.CAPTION_COMMAND)
+    # A photo replying to one of the bot's messages is for a /grid collection, unless it says /yahey.
+    app.add_handler(MessageHandler(new & filters.ChatType.GROUPS & filters.REPLY & image & ~yahey_caption,
+                                   grid.on_reply_with_photo))
+    app.add_handler(MessageHandler(new & image & yahey_caption, group.on_yahey))
     app.add_handler(CommandHandler("addtemplate", admin_templates.add_template, filters=new))
     app.add_handler(MessageHandler(
         new & (filters.VIDEO | filters.ANIMATION | filters.Document.ALL) & filters.CaptionRegex(r"(?i)^/addtemplate\b"),

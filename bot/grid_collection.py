@@ -84,8 +84,10 @@ async def add(svc: Services, bot: Bot, collection: Offer, message: Message, lang
              "user_id": user.id, "first_name": user.first_name, "faces": faces}
     max_tiles = svc.settings.limits.max_tiles
     updated = await offers.add_photo(svc.db, collection.id, photo, max_tiles)
-    if updated is None:
-        raise intake.Refusal("grid_full" if not collection.closed else "offer_expired", n=max_tiles)
+    if updated is None:  # full, or closed or expired since it was found
+        latest = await offers.get(svc.db, collection.id)
+        full = latest is not None and not latest.closed and len(offers.photos_of(latest)) >= max_tiles
+        raise intake.Refusal("grid_full" if full else "offer_expired", n=max_tiles)
     await _refresh(svc, bot, updated, lang)
 
 
@@ -113,10 +115,10 @@ async def end(svc: Services, bot: Bot, offer: Offer, text: str) -> None:
         log.info("offer %s: collecting message not closed: %s", offer.id, err)
 
 
-async def expire(svc: Services, bot: Bot) -> int:
+async def expire(svc: Services, bot: Bot, ttl: timedelta) -> int:
     """Close every collection past its time (said in its starter's language); returns how many."""
     expired = await offers.expired_collections(svc.db)
     for offer in expired:
         lang = lang_of(await users.language(svc.db, offer.owner_id))
-        await end(svc, bot, offer, t(lang, "grid_expired"))
+        await end(svc, bot, offer, t(lang, "grid_expired", min=round(ttl.total_seconds() / 60)))
     return len(expired)

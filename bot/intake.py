@@ -25,7 +25,7 @@ from bot.keyboards import template_keyboard
 from bot.render_choices import choices_json, effective_options
 from bot.result_cache import result_key
 from bot.texts import t
-from engine import (BadImage, EngineState, ImageTooLarge, ImageTooSmall, Template, animated_count, check_image,
+from engine import (BadImage, EngineState, ImageTooLarge, ImageTooSmall, Template, animated_count, check_size,
                     faces_in_photo, list_templates)
 from storage import JobKind, Offer, jobs, offers
 
@@ -92,8 +92,8 @@ async def admit(svc: Services, user_id: int, chat_id: int, ref: PhotoRef) -> Non
 
 
 def _check_and_count(data: bytes, max_pixels: int, min_side: int, max_side: int) -> int:
-    check_image(data, max_pixels, min_side)  # the header first: bombs are refused undecoded
-    return len(faces_in_photo(data, max_side))
+    check_size(data, max_pixels, min_side)  # the header first: bombs are refused undecoded
+    return len(faces_in_photo(data, max_side))  # decodes once (JPEG at reduced scale), corrupt data refused
 
 
 async def validate(svc: Services, bot: Bot, ref: PhotoRef) -> int:

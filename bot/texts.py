@@ -97,7 +97,7 @@ _TEXTS: dict[str, dict[str, str]] = {
     "grid_ready": {ZH: "发过照片的人都可以选模板 👇", EN: "Anyone who added a photo can pick the template 👇"},
     "grid_cancel": {ZH: "取消", EN: "Cancel"},
     "grid_cancelled": {ZH: "🚫 宫格视频已取消。", EN: "🚫 The grid was cancelled."},
-    "grid_expired": {ZH: "⌛ 宫格视频已过期（15 分钟内没有选模板），发送 /grid 重新开始。", EN: "⌛ This grid expired (no template picked within 15 minutes); send /grid to start again."},
+    "grid_expired": {ZH: "⌛ 宫格视频已过期（{min} 分钟内没有选模板），发送 /grid 重新开始。", EN: "⌛ This grid expired (no template picked within {min} minutes); send /grid to start again."},
     "grid_full": {ZH: "这个宫格已经满了（{n} 张）。", EN: "This grid is full ({n} photos)."},
     "grid_needs_photo": {ZH: "请回复一张照片。", EN: "Please reply with a photo."},
     "grid_not_member": {ZH: "只有发过照片的人可以选模板。", EN: "Only people who added a photo can pick the template."},

@@ -13,7 +13,7 @@ from .errors import (BadImage, BadTemplateVideo, CheckpointMissing, EngineError,
 from .ffmpeg_process import kill_all as kill_all_ffmpeg
 from .faces import MIN_FACE_PX, Box, Face, animated_count, faces_in_photo
 from .grid import DEFAULT_MAX_TILES, GridLayout, grid_layout
-from .images import check_image
+from .images import check_image, check_size
 from .segmentation import SEGMENTERS, PersonSegmenter, SegmenterUnavailable, make_segmenter
 from .templates import (Template, clean_staging, delete_template, import_template, list_templates,
                         load_template, load_template_dir)
@@ -21,7 +21,7 @@ from .templates import (Template, clean_staging, delete_template, import_templat
 __all__ = [
     "Engine", "EngineState", "EngineStatus", "RenderOptions", "RenderResult", "Template", "CancelToken",
     "list_templates", "load_template", "load_template_dir", "import_template", "delete_template",
-    "clean_staging", "check_image", "kill_all_ffmpeg",
+    "clean_staging", "check_image", "check_size", "kill_all_ffmpeg",
     "EngineError", "NoFaceFound", "BadImage", "ImageTooLarge", "ImageTooSmall", "FfmpegTimeout",
     "CheckpointMissing", "TemplateMissing", "BadTemplateVideo", "RenderCancelled",
     "Face", "faces_in_photo", "animated_count", "MIN_FACE_PX",

@@ -37,17 +37,22 @@ def _open(data: bytes) -> Image.Image:
         raise BadImage("not a readable image (JPEG, PNG, WebP, BMP, TIFF, GIF or HEIC)") from exc
 
 
-def check_image(data: bytes, max_pixels: int, min_side: int) -> tuple[int, int]:
-    """Validate a photo before queueing it; returns (width, height).
-
-    The size comes from the header, so a decompression bomb is refused without being decoded.
-    """
-    img = _open(data)
-    w, h = img.size
+def check_size(data: bytes, max_pixels: int, min_side: int) -> tuple[int, int]:
+    """A photo's (width, height) from its header, refused when too large or too small: a
+    decompression bomb is refused without being decoded. The pixels are not checked."""
+    w, h = _open(data).size
     if w * h > max_pixels:
         raise ImageTooLarge(f"image is {w}x{h}, more than {max_pixels} pixels")
     if min(w, h) < min_side:
         raise ImageTooSmall(f"image is {w}x{h}, a side is below {min_side} pixels")
+    return w, h
+
+
+def check_image(data: bytes, max_pixels: int, min_side: int) -> tuple[int, int]:
+    """check_size, then the pixels decoded once (corrupt or truncated data refused); returns
+    (width, height). Where the photo is decoded next anyway, check_size + load_photo is enough."""
+    w, h = check_size(data, max_pixels, min_side)
+    img = _open(data)
     try:
         img.load()
     except Exception as exc:  # truncated or corrupt pixel data
@@ -106,6 +111,7 @@ def load_photo(photo: bytes | Path, max_side: int) -> np.ndarray:
     try:
         # JPEG can decode at 1/2, 1/4, 1/8 scale directly: a 40 MP photo never sits in memory whole.
         img.draft("RGB", (max_side, max_side))
+        img.load()  # here, so corrupt or truncated data is a BadImage whatever the mode
         img = to_rgb(ImageOps.exif_transpose(img))
     except Exception as exc:
         raise BadImage("image data is corrupt") from exc

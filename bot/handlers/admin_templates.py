@@ -12,7 +12,7 @@ import re
 from telegram import Message, Update
 
 from bot import metrics
-from bot.context import BotContext
+from bot.context import BotContext, Services
 from bot.handlers.common import refuse_unless_admin, reply, visit
 from bot.texts import t
 from engine import list_templates
@@ -53,10 +53,7 @@ async def add_template(update: Update, context: BotContext) -> None:
     new = jobs.NewJob(user_id=update.effective_user.id, chat_id=message.chat_id, source_message_id=source.message_id,
                       input_file_id=file_id, input_file_unique_id=unique_id, language=lang,
                       template_title=title[:200], kind=JobKind.TEMPLATE_IMPORT, status_message_id=status.message_id)
-    job, _ = await jobs.enqueue(svc.db, new, svc.limits_for(update.effective_user.id))
-    metrics.JOBS.labels("queued").inc()
-    log.info("job %s queued: template import %r", job.id, title)
-    svc.dispatch.render(job.id)
+    await _queue(svc, new, f"template import {title!r}")
 
 
 async def delete_template(update: Update, context: BotContext) -> None:
@@ -76,6 +73,12 @@ async def delete_template(update: Update, context: BotContext) -> None:
     new = jobs.NewJob(user_id=update.effective_user.id, chat_id=message.chat_id, source_message_id=message.message_id,
                       input_file_id="", input_file_unique_id="", language=lang, template_id=wanted,
                       kind=JobKind.TEMPLATE_DELETE, status_message_id=status.message_id)
-    job, _ = await jobs.enqueue(svc.db, new, svc.limits_for(update.effective_user.id))
-    log.info("job %s queued: delete template %s", job.id, wanted)
+    await _queue(svc, new, f"delete template {wanted}")
+
+
+async def _queue(svc: Services, new: jobs.NewJob, what: str) -> None:
+    """Template jobs go through the render stage: never beside a running render."""
+    job, _ = await jobs.enqueue(svc.db, new, svc.limits_for(new.user_id))
+    metrics.JOBS.labels("queued").inc()
+    log.info("job %s queued: %s", job.id, what)
     svc.dispatch.render(job.id)

@@ -56,4 +56,4 @@ async def on_cancel_pressed(update: Update, context: BotContext) -> None:
 
 
 async def sweep_expired(context: BotContext) -> None:
-    await grid_collection.expire(services(context), context.bot)
+    await grid_collection.expire(services(context), context.bot, context.bot_data.tuning.grid_ttl)

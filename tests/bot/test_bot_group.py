@@ -50,6 +50,12 @@ async def test_yahey_as_caption_and_without_a_photo(tg: FakeTelegram, bot_app, f
     keyboard = await keyboard_for(tg, grp, mark)
     assert keyboard.params["reply_parameters"]["message_id"] == photo["message_id"]
 
+    # The same as a reply to one of the bot's messages (not a /grid collection): still a request.
+    mark = tg.mark()
+    again = tg.send_photo(ann, grp, face_photo.read_bytes() + b"\0", caption="/yahey", reply_to=answer.result)
+    keyboard = await keyboard_for(tg, grp, mark)
+    assert keyboard.params["reply_parameters"]["message_id"] == again["message_id"]
+
 
 async def test_group_becomes_supergroup_mid_render(tg: FakeTelegram, make_settings, engine_instance,
                                                    face_photo: Path) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import BadImage, ImageTooLarge, ImageTooSmall, check_image
+from engine import BadImage, ImageTooLarge, ImageTooSmall, check_image, check_size
 from engine.images import load_photo, output_size
 
 
@@ -50,6 +50,19 @@ def test_too_small_and_not_an_image():
         check_image(_bomb_header(200, 200), max_pixels=10_000_000, min_side=64)  # corrupt data
     with pytest.raises(BadImage):
         check_image(_png(300, 300)[:200], max_pixels=10_000_000, min_side=64)  # truncated
+
+
+def test_check_size_reads_only_the_header_and_load_photo_refuses_corrupt_pixels():
+    """The bot checks the header, then decodes once for the faces: corrupt data is refused there."""
+    assert check_size(_bomb_header(200, 200), max_pixels=10_000_000, min_side=64) == (200, 200)
+    with pytest.raises(ImageTooLarge):
+        check_size(_bomb_header(30_000, 30_000), max_pixels=40_000_000, min_side=64)
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (600, 800, 3), np.uint8)).save(buf, "JPEG")
+    truncated_jpeg = buf.getvalue()[: len(buf.getvalue()) // 2]  # RGB, no EXIF: nothing else decodes it first
+    for data in (_bomb_header(200, 200), _png(300, 300)[:200], truncated_jpeg):
+        with pytest.raises(BadImage):
+            load_photo(data, max_side=1280)
 
 
 def test_output_size_caps_the_long_side_and_is_even():
