@@ -70,6 +70,9 @@ def _describe(exc: Exception, url: str, dest: Path) -> str:
         return f"cannot reach {_host(url)} (no internet connection?)"
     if isinstance(exc, requests.exceptions.Timeout):
         return f"download from {_host(url)} timed out"
+    if isinstance(exc, (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidURL)):
+        return f"not an http(s) URL: {url}"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return f"download of {dest.name} was cut short; try again"
     return f"download failed: {type(exc).__name__}"

@@ -81,3 +81,10 @@ def test_no_network_is_one_clear_error(tmp_path):
 def test_fetch_yahey_checks_the_published_size(server, tmp_path):
     with pytest.raises(DownloadError, match=str(YAHEY_SIZE)):
         fetch_yahey(tmp_path, url=f"{server}/file", progress=False)
+
+
+@pytest.mark.parametrize("url", ["file:///tmp/mayiyahei.MP4", "mayiyahei.MP4", "http://"])
+def test_a_url_that_is_not_http_is_named(tmp_path, url):
+    with pytest.raises(DownloadError, match="^not an http\\(s\\) URL: ") as err:
+        download(url, tmp_path / "x.bin", progress=False)
+    assert url in str(err.value) and list(tmp_path.iterdir()) == []
