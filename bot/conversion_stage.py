@@ -78,9 +78,12 @@ class ConversionStage(Stage):
         try:
             async with run.leased():
                 await self._convert(run)
-        except Exception as err:
+        except Exception as err:  # e.g. the database went away mid-job: keep the stage alive
             log.exception("job %s failed unexpectedly", job.id)
-            await run.retry_or_fail(f"internal error: {err!r}", "conversion_failed")
+            try:
+                await run.retry_or_fail(f"internal error: {err!r}", "conversion_failed")
+            except Exception:
+                log.exception("job %s: bookkeeping failed; taken up again when its lease expires", job.id)
         finally:
             self._runs.pop(job.id, None)
 

@@ -130,7 +130,10 @@ class DeliveryStage(Stage):
 
     async def _fail(self, job: Job, status: StatusMessage, notice: str | None, error: str, **values: object) -> None:
         """`notice`: the text key to tell the user, None when nothing can reach them (blocked)."""
-        await jobs.mark_failed(self.db, job.id, f"delivery: {error}")
+        if not await jobs.mark_failed(self.db, job.id, f"delivery: {error}", self.owner):
+            log.warning("job %s: delivery lease lost before it failed (%s); left to the stage that has it",
+                        job.id, error)
+            return
         metrics.JOBS.labels("failed").inc()
         log.warning("job %s not delivered: %s", job.id, error)
         if notice is not None:

@@ -100,15 +100,29 @@ class JobRun:
             at = retry_time(self.tuning.retry, job.parked_tries + 1, utcnow(), deadline, err.retry_after_s)
             if at is None:
                 await self.fail("download_failed", f"download: {err}; deadline passed")
-            else:
-                await jobs.release_render(self.db, job.id, self.owner, retry_at=at, error=str(err))
-                self.redispatch(job.id, at)
+            elif await self._release(retry_at=at, error=str(err)):
                 log.info("job %s: %s; download parked until %s", job.id, err, at.isoformat(timespec="seconds"))
                 await self.status.show(t(self.lang, "waiting_telegram"), force=True)
         return False
 
+    async def _release(self, retry_at: datetime | None = None, error: str | None = None,
+                       uncount_attempt: bool = True) -> bool:
+        """Back in line (jobs.release_render) and dispatched again; False, and nothing done, when
+        this stage lost the job's lease meanwhile."""
+        if not await jobs.release_render(self.db, self.job.id, self.owner, retry_at=retry_at, error=error,
+                                         uncount_attempt=uncount_attempt):
+            self._lost()
+            return False
+        self.redispatch(self.job.id, retry_at)
+        return True
+
+    def _lost(self) -> None:
+        log.warning("job %s: its lease was lost meanwhile; left to the stage that has it now", self.job.id)
+
     async def fail(self, key: str, error: str, **values: object) -> None:
-        await jobs.mark_failed(self.db, self.job.id, f"{key}: {error}" if key != error else key)
+        if not await jobs.mark_failed(self.db, self.job.id, f"{key}: {error}" if key != error else key, self.owner):
+            self._lost()
+            return
         metrics.JOBS.labels("failed").inc()
         log.info("job %s failed: %s (%s)", self.job.id, key, error)
         await self.status.final(t(self.lang, key, **values), self.job.source_message_id)
@@ -118,14 +132,15 @@ class JobRun:
         left alone when another stage took the job over."""
         reason = self.token.reason
         if reason == CANCEL_OWNER:
-            await jobs.mark_cancelled(self.db, self.job.id)
+            if not await jobs.mark_cancelled(self.db, self.job.id, self.owner):
+                self._lost()
+                return
             metrics.JOBS.labels("cancelled").inc()
             log.info("job %s cancelled by its owner", self.job.id)
             await self.status.final(t(self.lang, "cancelled"), self.job.source_message_id)
         elif reason == CANCEL_SHUTDOWN:
-            await jobs.release_render(self.db, self.job.id, self.owner)
-            self.redispatch(self.job.id, None)
-            log.info("job %s re-queued: shutting down", self.job.id)
+            if await self._release():
+                log.info("job %s re-queued: shutting down", self.job.id)
         else:
             log.warning("job %s: %s; left to the stage that has it now", self.job.id, reason)
 
@@ -137,8 +152,7 @@ class JobRun:
             await self.fail(failed_key, error, n=limit)
             return
         at = utcnow() + timedelta(seconds=self.tuning.retry.park_delay(self.job.attempts))
-        await jobs.release_render(self.db, self.job.id, self.owner, retry_at=at, error=error,
-                                  uncount_attempt=False)
-        self.redispatch(self.job.id, at)
+        if not await self._release(retry_at=at, error=error, uncount_attempt=False):
+            return
         log.warning("job %s: attempt %d of %d failed (%s); again at %s", self.job.id, self.job.attempts, limit,
                     error, at.isoformat(timespec="seconds"))

@@ -357,14 +357,22 @@ async def mark_done(db: Database, job_id: int, result_file_id: str | None = None
         await session.execute(update(Job).where(Job.id == job_id).values(**values))
 
 
-async def mark_failed(db: Database, job_id: int, error: str) -> None:
-    async with db.write() as session:
-        await session.execute(update(Job).where(Job.id == job_id).values(**_finished(JobStatus.FAILED, error=error[:500])))
+async def mark_failed(db: Database, job_id: int, error: str, owner: str | None = None) -> bool:
+    """The job failed for good. `owner`: only while that stage still holds the job's lease (one
+    that lost it leaves the job to the stage that took it over). False when nothing changed."""
+    return await _finish(db, job_id, owner, _finished(JobStatus.FAILED, error=error[:500]))
 
 
-async def mark_cancelled(db: Database, job_id: int) -> None:
+async def mark_cancelled(db: Database, job_id: int, owner: str | None = None) -> bool:
+    """Like mark_failed, for a job its owner cancelled."""
+    return await _finish(db, job_id, owner, _finished(JobStatus.CANCELLED))
+
+
+async def _finish(db: Database, job_id: int, owner: str | None, values: dict[str, object]) -> bool:
     async with db.write() as session:
-        await session.execute(update(Job).where(Job.id == job_id).values(**_finished(JobStatus.CANCELLED)))
+        result = await session.execute(
+            update(Job).where(Job.id == job_id if owner is None else _mine(job_id, owner)).values(**values))
+        return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 async def set_template(db: Database, job_id: int, template_id: str) -> None:

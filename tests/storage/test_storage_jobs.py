@@ -96,6 +96,24 @@ async def test_a_dead_stages_jobs_are_taken_over_when_their_lease_expires(db: Da
     assert not await jobs.renew_lease(db, a.id, "render-dead", LEASE)
     assert not await jobs.hand_over(db, a.id, "render-dead", path="/x", width=2, height=2, duration=1, seconds=1)
     assert await jobs.renew_lease(db, a.id, "render-b", LEASE)
+    assert not await jobs.mark_failed(db, a.id, "render: crashed", "render-dead")
+    assert not await jobs.mark_cancelled(db, a.id, "render-dead")
+    assert not await jobs.release_render(db, a.id, "render-dead")
+    still = await jobs.get(db, a.id)
+    assert still is not None and still.status == JobStatus.RUNNING and still.lease_owner == "render-b"
+    assert await jobs.mark_failed(db, a.id, "render: crashed", "render-b")
+
+
+async def test_a_delivery_taken_over_and_done_is_not_failed_by_the_stage_that_lost_it(db: Database) -> None:
+    await jobs.enqueue(db, new_job(1), OPEN)
+    job = await rendered(db)
+    assert await jobs.claim_delivery(db, "deliver-slow", LEASE) is not None
+    taken = await jobs.claim_delivery(db, "deliver-b", LEASE, now=utcnow() + LEASE + timedelta(seconds=1))
+    assert taken is not None and taken.id == job.id
+    await jobs.mark_done(db, job.id, "video-id")
+    assert not await jobs.mark_failed(db, job.id, "delivery: timed out", "deliver-slow")
+    done = await jobs.get(db, job.id)
+    assert done is not None and done.status == JobStatus.DONE
 
 
 async def test_release_puts_back_in_line_and_a_shutdown_is_not_an_attempt(db: Database) -> None:
