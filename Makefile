@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(REQ_HASH)
 CONFIG ?= config.toml
 PYTEST_ARGS ?=
 
-.PHONY: setup test run bench clean-venv
+.PHONY: setup test run bench clean-venv i18n
 
 setup: $(STAMP)
 
@@ -32,3 +32,14 @@ bench: setup
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The bot's texts (README "Languages"): the English messages of bot/texts.py into every catalogue
+# (new ones untranslated, changed ones fuzzy), then every catalogue compiled to the committed bot.mo.
+# The template bot.pot is an intermediate, not committed.
+LOCALES := bot/locales
+i18n: setup
+	$(VENV)/bin/pybabel extract --no-default-keywords --keyword=N_:1c,2 --no-location --no-wrap \
+		--project=yahey-bot -o $(LOCALES)/bot.pot bot/texts.py
+	$(VENV)/bin/pybabel update -D bot -i $(LOCALES)/bot.pot -d $(LOCALES) --no-wrap --ignore-obsolete \
+		--ignore-pot-creation-date --previous
+	$(VENV)/bin/pybabel compile -D bot -d $(LOCALES) --statistics

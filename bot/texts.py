@@ -1,132 +1,148 @@
-"""Everything the bot says, in Chinese and English. Chinese for `zh*` language codes, else English."""
+"""Everything the bot says. The English source of each message is here, under a key; its
+translations are in gettext catalogues, bot/locales/<locale>/LC_MESSAGES/bot.po (the key is the
+message's msgctxt, the English its msgid), compiled to the committed bot.mo next to each.
+README "Languages" says how to add a message or a language (`make i18n`).
+
+Messages are str.format templates: a translation keeps every {placeholder} of the English.
+There are no plural forms: a count goes after a label ("Jobs in the queue: {queue}").
+"""
 
 from __future__ import annotations
 
-ZH, EN = "zh", "en"
+from bot.languages import EN, ZH, catalogue, lang_of
+
+__all__ = ["EN", "ZH", "MESSAGES", "lang_of", "state", "t"]
 
 
-def lang_of(language_code: str | None) -> str:
-    return ZH if (language_code or "").lower().startswith("zh") else EN
+def N_(key: str, text: str) -> tuple[str, str]:
+    """Marks a message for `pybabel extract` (keyword N_:1c,2: the key is the context, the text the msgid)."""
+    return key, text
 
 
-_TEXTS: dict[str, dict[str, str]] = {
-    "help": {
-        ZH: "👋 我能把你的照片变成「蚂蚁呀嘿」视频。\n\n"
-        "1. 发一张正脸清晰的照片（或以文件形式发送图片）；\n"
-        "2. 点一个模板按钮；\n"
-        "3. 稍等片刻，视频会回复在你的照片下。\n\n"
-        "群组里：回复一张照片发送 /yahey（或把 /yahey 写在照片说明里）。\n"
-        "命令：/templates 模板列表 · /status 我的任务 · /cancel 取消任务 · /help 帮助",
-        EN: "👋 I turn your photo into the 蚂蚁呀嘿 (Ant Yahey) meme video.\n\n"
-        "1. Send a photo with a clear, frontal face (or an image as a file);\n"
-        "2. Press a template button;\n"
-        "3. Wait a little: the video arrives as a reply to your photo.\n\n"
-        "In groups: reply to a photo with /yahey (or put /yahey in the photo's caption).\n"
-        "Commands: /templates list · /status your jobs · /cancel cancel · /help this help",
-    },
-    "cmd_start": {ZH: "开始使用", EN: "What this bot does"},
-    "cmd_help": {ZH: "使用帮助", EN: "How to use it"},
-    "cmd_templates": {ZH: "模板列表", EN: "List the templates"},
-    "cmd_status": {ZH: "我的任务和队列", EN: "Your jobs and the queue"},
-    "cmd_cancel": {ZH: "取消我的任务", EN: "Cancel your job"},
-    "cmd_yahey": {ZH: "（群组）回复照片制作视频", EN: "(groups) reply to a photo to animate it"},
-    "cmd_grid": {ZH: "（群组）大家一起发照片，做宫格视频", EN: "(groups) everyone's photos in one grid video"},
-    "pick_template": {ZH: "选一个模板 👇", EN: "Pick a template 👇"},
-    "pick_template_all": {ZH: "找到 {n} 张脸，都会一起唱。选一个模板 👇", EN: "{n} faces found: all of them will sing. Pick a template 👇"},
-    "pick_template_some": {ZH: "找到 {n} 张脸，最大的 {k} 张会唱。选一个模板 👇", EN: "{n} faces found: the {k} largest will sing. Pick a template 👇"},
-    "send_photo": {ZH: "请发一张照片（正脸、清晰），我来做成视频。", EN: "Please send me a photo (a clear, frontal face) and I'll animate it."},
-    "yahey_needs_photo": {ZH: "请回复一张照片发送 /yahey，或把 /yahey 写在照片说明里。", EN: "Reply to a photo with /yahey, or send a photo with /yahey as its caption."},
-    "not_image": {ZH: "这个文件不是图片，请发送照片。", EN: "That file is not an image; please send a photo."},
-    "too_big": {ZH: "文件太大（超过 {mb} MB），请发送小一点的图片。", EN: "That file is too big (over {mb} MB); please send a smaller image."},
-    "bad_image": {ZH: "这张图片无法打开（可能已损坏），请换一张。", EN: "I can't open that image (it may be corrupted); please try another one."},
-    "image_too_large": {ZH: "图片像素太多（上限 {mp} 百万像素），请缩小后再发。", EN: "That image has too many pixels (limit {mp} megapixels); please send a smaller one."},
-    "image_too_small": {ZH: "图片太小（短边至少 {px} 像素），请换一张大一点的。", EN: "That image is too small (at least {px} pixels on the short side); please send a larger one."},
-    "download_failed": {ZH: "下载图片失败，请稍后再发一次。", EN: "I couldn't download that file; please send it again in a moment."},
-    "no_templates": {ZH: "暂时没有可用的模板。", EN: "No templates are available right now."},
-    "templates_list": {ZH: "可用模板：\n{items}", EN: "Templates:\n{items}"},
-    "offer_expired": {ZH: "这个按钮已过期，请重新发送照片。", EN: "This button has expired; please send the photo again."},
-    "not_yours": {ZH: "只有发起请求的人可以选择模板。", EN: "Only the person who asked can pick the template."},
-    "template_gone": {ZH: "这个模板已经不存在了，请选择其他模板。", EN: "That template no longer exists; please pick another one."},
-    "queued": {ZH: "⏳ 已排队（第 {pos} 位）：{title}", EN: "⏳ Queued (position {pos}): {title}"},
-    "rendering": {ZH: "🎬 正在生成 {pct}%：{title}", EN: "🎬 Rendering {pct}%: {title}"},
-    "sending": {ZH: "📤 正在发送：{title}", EN: "📤 Sending: {title}"},
-    "done": {ZH: "✅ 完成：{title}", EN: "✅ Done: {title}"},
-    "caption": {ZH: "🎵 {title}", EN: "🎵 {title}"},
-    "already_active": {ZH: "你已经有一个任务（#{job}，{state}），请等它完成或发送 /cancel。", EN: "You already have a job (#{job}, {state}); wait for it or send /cancel."},
-    "quota": {ZH: "今天的次数已用完（每天 {n} 次），明天再来吧。", EN: "You've used today's {n} videos; please come back tomorrow."},
-    "queue_full": {ZH: "现在排队的人太多了，请稍后再试。", EN: "The queue is full right now; please try again later."},
-    "no_face": {ZH: "😕 照片里没有找到人脸。请换一张正脸、清晰、光线好的照片。", EN: "😕 I couldn't find a face in that photo. Please try a clearer, frontal, well-lit one."},
-    "delivery_failed": {ZH: "视频生成了，但发送失败。请稍后重新发送照片再试。", EN: "The video was made but could not be sent; please send the photo again later."},
-    "waiting_telegram": {ZH: "⏳ 正在等待 Telegram 恢复，恢复后会立刻发给你。", EN: "⏳ Waiting for Telegram to answer; your video comes as soon as it does."},
-    "render_failed_attempts": {ZH: "生成失败了（已尝试 {n} 次），请换一张照片再试。", EN: "Rendering failed ({n} tries); please try again with another photo."},
-    "slow_down": {ZH: "你发得太快了，请稍等一分钟再发照片。", EN: "That's a lot of photos at once; please wait a minute before sending more."},
-    "engine_down": {ZH: "抱歉，视频生成服务暂时不可用，请稍后再试。", EN: "Sorry, the video maker is down right now; please try again later."},
-    "processing_failed": {ZH: "处理失败", EN: "processing failed"},
-    "cancelled": {ZH: "🚫 已取消。", EN: "🚫 Cancelled."},
-    "cancel_running": {ZH: "正在停止任务 #{job}…", EN: "Stopping job #{job}…"},
-    "cancel_queued": {ZH: "任务 #{job} 已取消。", EN: "Job #{job} cancelled."},
-    "cancel_none": {ZH: "你没有进行中的任务。", EN: "You have no job in progress."},
-    "status_active": {ZH: "你的任务 #{job}：{state}（第 {pos} 位）。队列中共 {queue} 个任务。", EN: "Your job #{job}: {state} (position {pos}). {queue} job(s) in the queue."},
-    "status_idle": {ZH: "你没有进行中的任务。队列中共 {queue} 个任务。", EN: "You have no job in progress. {queue} job(s) in the queue."},
-    "status_recent": {ZH: "最近：{items}", EN: "Recent: {items}"},
-    "state_queued": {ZH: "排队中", EN: "queued"},
-    "state_running": {ZH: "生成中", EN: "rendering"},
-    "state_delivering": {ZH: "发送中", EN: "sending"},
-    "state_done": {ZH: "已完成", EN: "done"},
-    "state_failed": {ZH: "失败", EN: "failed"},
-    "state_cancelled": {ZH: "已取消", EN: "cancelled"},
-    "admins_only": {ZH: "抱歉，这个命令只有管理员可以用。", EN: "Sorry, only the bot's admins can use that command."},
-    "stats": {ZH: "任务：{by_status}\n平均生成时间：{avg}\n队列长度：{queue}", EN: "Jobs: {by_status}\nAverage render time: {avg}\nQueue length: {queue}"},
-    "addtemplate_usage": {ZH: "用法：回复一个视频发送 /addtemplate 标题（或把它写在视频说明里）。", EN: "Usage: reply to a video with /addtemplate <title> (or put it in the video's caption)."},
-    "addtemplate_queued": {ZH: "⏳ 模板「{title}」已排队，处理完会在这里告诉你。", EN: "⏳ Template \"{title}\" queued; the result will show here."},
-    "template_added": {ZH: "✅ 新模板已添加：{title}（{id}）", EN: "✅ New template added: {title} ({id})"},
-    "template_refused": {ZH: "❌ 这个视频不能做模板：{reason}", EN: "❌ That video can't be a template: {reason}"},
-    "deltemplate_usage": {ZH: "用法：/deltemplate 模板ID（见 /templates）", EN: "Usage: /deltemplate <template id> (see /templates)"},
-    "deltemplate_queued": {ZH: "⏳ 模板 {id} 将在当前视频生成完后删除。", EN: "⏳ Template {id} will be deleted after the current render."},
-    "template_deleted": {ZH: "🗑 模板 {id} 已删除。", EN: "🗑 Template {id} deleted."},
-    "template_unknown": {ZH: "没有这个模板：{id}", EN: "No such template: {id}"},
-    "button_background": {ZH: "纯色背景", EN: "Plain background"},
-    "background_on": {ZH: "纯色背景：开", EN: "Plain background: on"},
-    "background_off": {ZH: "纯色背景：关", EN: "Plain background: off"},
-    "background_fallback": {ZH: "没有认出人物轮廓，背景保持原样。", EN: "I couldn't make out the person, so the background stays as it was."},
-    "album_pick": {ZH: "{n} 张照片，一起做成宫格视频。选一个模板 👇", EN: "{n} photos, one grid video. Pick a template 👇"},
-    "album_skipped": {ZH: "第 {photos} 张照片里没有人脸，不放进去。", EN: "No face in photo {photos}: left out."},
-    "grid_too_many": {ZH: "最多 {n} 张照片一起做。", EN: "At most {n} photos in one grid."},
-    "grid_collecting": {ZH: "📸 宫格视频：回复这条消息发你们的照片（{min}–{max} 张）。", EN: "📸 A grid video: reply to this message with your photos ({min}–{max})."},
-    "grid_count": {ZH: "已收到 {n} 张：{names}", EN: "{n} so far: {names}"},
-    "grid_ready": {ZH: "发过照片的人都可以选模板 👇", EN: "Anyone who added a photo can pick the template 👇"},
-    "grid_cancel": {ZH: "取消", EN: "Cancel"},
-    "grid_cancelled": {ZH: "🚫 宫格视频已取消。", EN: "🚫 The grid was cancelled."},
-    "grid_expired": {ZH: "⌛ 宫格视频已过期（{min} 分钟内没有选模板），发送 /grid 重新开始。", EN: "⌛ This grid expired (no template picked within {min} minutes); send /grid to start again."},
-    "grid_full": {ZH: "这个宫格已经满了（{n} 张）。", EN: "This grid is full ({n} photos)."},
-    "grid_needs_photo": {ZH: "请回复一张照片。", EN: "Please reply with a photo."},
-    "grid_not_member": {ZH: "只有发过照片的人可以选模板。", EN: "Only people who added a photo can pick the template."},
-    "grid_only_starter": {ZH: "只有发起的人可以取消。", EN: "Only the person who started it can cancel."},
-    "grid_private_hint": {ZH: "/grid 用在群组里。私聊里请一次发 2–9 张照片（相册）。", EN: "/grid is for groups. Here, send 2–9 photos at once (an album)."},
-    "grid_too_small": {ZH: "宫格需要至少两张有人脸的照片。", EN: "A grid needs at least two photos with a face."},
-    "grid_skipped_note": {ZH: "（第 {photos} 张照片里没有人脸，没放进去）", EN: "(no face in photo {photos}: left out)"},
-    "button_note": {ZH: "⭕ 圆形视频", EN: "⭕ Round video"},
-    "button_sticker": {ZH: "🐜 贴纸", EN: "🐜 Sticker"},
-    "button_gif": {ZH: "🎞 动图", EN: "🎞 GIF"},
-    "button_pack": {ZH: "➕ 加入我的贴纸包", EN: "➕ Add to my pack"},
-    "button_share": {ZH: "📤 分享", EN: "📤 Share"},
-    "converting": {ZH: "⏳ 正在制作…", EN: "⏳ Making it…"},
-    "conversion_on_its_way": {ZH: "已经在做了，马上就好。", EN: "It's on its way."},
-    "render_expired": {ZH: "这个视频已过期，请重新发送照片。", EN: "This one has expired; send the photo again."},
-    "conversion_failed": {ZH: "转换失败了，请稍后再试。", EN: "That conversion failed; please try again later."},
-    "pack_title": {ZH: "我的蚂蚁呀嘿", EN: "My Ant Yahey"},
-    "pack_added": {ZH: "✅ 已加入你的贴纸包：{link}", EN: "✅ Added to your sticker pack: {link}"},
-    "pack_full": {ZH: "你的贴纸包满了（最多 {n} 个）。删掉一些再试。", EN: "Your sticker pack is full ({n} stickers); remove some and try again."},
-    "pack_needs_chat": {ZH: "请先私聊我并点“开始”，我才能为你创建贴纸包。", EN: "Please open a private chat with me and press Start first; then I can make your sticker pack."},
-    "inline_make_one": {ZH: "做一个蚂蚁呀嘿", EN: "Make one"},
-    "inline_video_title": {ZH: "🎵 {title}", EN: "🎵 {title}"},
-    "error": {ZH: "出了点问题，请稍后再试。", EN: "Something went wrong; please try again later."},
-}
+MESSAGES: dict[str, str] = dict([
+    N_("help",
+       "👋 I turn your photo into the 蚂蚁呀嘿 (Ant Yahey) meme video.\n"
+       "\n"
+       "1. Send a photo with a clear, frontal face (or an image as a file);\n"
+       "2. Press a template button;\n"
+       "3. Wait a little: the video arrives as a reply to your photo.\n"
+       "\n"
+       "In groups: reply to a photo with /yahey (or put /yahey in the photo's caption).\n"
+       "Commands: /templates list · /status your jobs · /cancel cancel · /language language · /help this help"),
+    N_("cmd_start", "What this bot does"),
+    N_("cmd_help", "How to use it"),
+    N_("cmd_templates", "List the templates"),
+    N_("cmd_status", "Your jobs and the queue"),
+    N_("cmd_cancel", "Cancel your job"),
+    N_("cmd_yahey", "(groups) reply to a photo to animate it"),
+    N_("cmd_grid", "(groups) everyone's photos in one grid video"),
+    N_("cmd_language", "Choose the bot's language"),
+    N_("language_pick", "Choose the language I answer you in 👇"),
+    N_("language_auto", "🌐 Telegram's language"),
+    N_("language_set", "✅ From now on I answer you in English."),
+    N_("language_auto_set", "✅ From now on I answer you in your Telegram app's language."),
+    N_("language_not_yours", "Only the person who sent /language can choose here."),
+    N_("pick_template", "Pick a template 👇"),
+    N_("pick_template_all", "{n} faces found: all of them will sing. Pick a template 👇"),
+    N_("pick_template_some", "{n} faces found: the {k} largest will sing. Pick a template 👇"),
+    N_("send_photo", "Please send me a photo (a clear, frontal face) and I'll animate it."),
+    N_("yahey_needs_photo", "Reply to a photo with /yahey, or send a photo with /yahey as its caption."),
+    N_("not_image", "That file is not an image; please send a photo."),
+    N_("too_big", "That file is too big (over {mb} MB); please send a smaller image."),
+    N_("bad_image", "I can't open that image (it may be corrupted); please try another one."),
+    N_("image_too_large", "That image has too many pixels (limit {mp} megapixels); please send a smaller one."),
+    N_("image_too_small", "That image is too small (at least {px} pixels on the short side); please send a larger one."),
+    N_("download_failed", "I couldn't download that file; please send it again in a moment."),
+    N_("no_templates", "No templates are available right now."),
+    N_("templates_list",
+       "Templates:\n"
+       "{items}"),
+    N_("offer_expired", "This button has expired; please send the photo again."),
+    N_("not_yours", "Only the person who asked can pick the template."),
+    N_("template_gone", "That template no longer exists; please pick another one."),
+    N_("queued", "⏳ Queued (position {pos}): {title}"),
+    N_("rendering", "🎬 Rendering {pct}%: {title}"),
+    N_("sending", "📤 Sending: {title}"),
+    N_("done", "✅ Done: {title}"),
+    N_("caption", "🎵 {title}"),
+    N_("already_active", "You already have a job (#{job}, {state}); wait for it or send /cancel."),
+    N_("quota", "You've used today's {n} videos; please come back tomorrow."),
+    N_("queue_full", "The queue is full right now; please try again later."),
+    N_("no_face", "😕 I couldn't find a face in that photo. Please try a clearer, frontal, well-lit one."),
+    N_("delivery_failed", "The video was made but could not be sent; please send the photo again later."),
+    N_("waiting_telegram", "⏳ Waiting for Telegram to answer; your video comes as soon as it does."),
+    N_("render_failed_attempts", "Rendering failed ({n} tries); please try again with another photo."),
+    N_("slow_down", "That's a lot of photos at once; please wait a minute before sending more."),
+    N_("engine_down", "Sorry, the video maker is down right now; please try again later."),
+    N_("processing_failed", "processing failed"),
+    N_("cancelled", "🚫 Cancelled."),
+    N_("cancel_running", "Stopping job #{job}…"),
+    N_("cancel_queued", "Job #{job} cancelled."),
+    N_("cancel_none", "You have no job in progress."),
+    N_("status_active", "Your job #{job}: {state} (position {pos}). {queue} job(s) in the queue."),
+    N_("status_idle", "You have no job in progress. {queue} job(s) in the queue."),
+    N_("status_recent", "Recent: {items}"),
+    N_("state_queued", "queued"),
+    N_("state_running", "rendering"),
+    N_("state_delivering", "sending"),
+    N_("state_done", "done"),
+    N_("state_failed", "failed"),
+    N_("state_cancelled", "cancelled"),
+    N_("admins_only", "Sorry, only the bot's admins can use that command."),
+    N_("stats",
+       "Jobs: {by_status}\n"
+       "Average render time: {avg}\n"
+       "Queue length: {queue}"),
+    N_("addtemplate_usage", "Usage: reply to a video with /addtemplate <title> (or put it in the video's caption)."),
+    N_("addtemplate_queued", "⏳ Template \"{title}\" queued; the result will show here."),
+    N_("template_added", "✅ New template added: {title} ({id})"),
+    N_("template_refused", "❌ That video can't be a template: {reason}"),
+    N_("deltemplate_usage", "Usage: /deltemplate <template id> (see /templates)"),
+    N_("deltemplate_queued", "⏳ Template {id} will be deleted after the current render."),
+    N_("template_deleted", "🗑 Template {id} deleted."),
+    N_("template_unknown", "No such template: {id}"),
+    N_("button_background", "Plain background"),
+    N_("background_on", "Plain background: on"),
+    N_("background_off", "Plain background: off"),
+    N_("background_fallback", "I couldn't make out the person, so the background stays as it was."),
+    N_("album_pick", "{n} photos, one grid video. Pick a template 👇"),
+    N_("album_skipped", "No face in photo {photos}: left out."),
+    N_("grid_too_many", "At most {n} photos in one grid."),
+    N_("grid_collecting", "📸 A grid video: reply to this message with your photos ({min}–{max})."),
+    N_("grid_count", "{n} so far: {names}"),
+    N_("grid_ready", "Anyone who added a photo can pick the template 👇"),
+    N_("grid_cancel", "Cancel"),
+    N_("grid_cancelled", "🚫 The grid was cancelled."),
+    N_("grid_expired", "⌛ This grid expired (no template picked within {min} minutes); send /grid to start again."),
+    N_("grid_full", "This grid is full ({n} photos)."),
+    N_("grid_needs_photo", "Please reply with a photo."),
+    N_("grid_not_member", "Only people who added a photo can pick the template."),
+    N_("grid_only_starter", "Only the person who started it can cancel."),
+    N_("grid_private_hint", "/grid is for groups. Here, send 2–9 photos at once (an album)."),
+    N_("grid_too_small", "A grid needs at least two photos with a face."),
+    N_("grid_skipped_note", "(no face in photo {photos}: left out)"),
+    N_("button_note", "⭕ Round video"),
+    N_("button_sticker", "🐜 Sticker"),
+    N_("button_gif", "🎞 GIF"),
+    N_("button_pack", "➕ Add to my pack"),
+    N_("button_share", "📤 Share"),
+    N_("converting", "⏳ Making it…"),
+    N_("conversion_on_its_way", "It's on its way."),
+    N_("render_expired", "This one has expired; send the photo again."),
+    N_("conversion_failed", "That conversion failed; please try again later."),
+    N_("pack_title", "My Ant Yahey"),
+    N_("pack_added", "✅ Added to your sticker pack: {link}"),
+    N_("pack_full", "Your sticker pack is full ({n} stickers); remove some and try again."),
+    N_("pack_needs_chat", "Please open a private chat with me and press Start first; then I can make your sticker pack."),
+    N_("inline_make_one", "Make one"),
+    N_("inline_video_title", "🎵 {title}"),
+    N_("error", "Something went wrong; please try again later."),
+])
 
 
 def t(lang: str, key: str, **values: object) -> str:
-    entry = _TEXTS[key]
-    text = entry.get(lang) or entry[EN]
+    """The message `key` in `lang` (a code of bot.languages.LANGUAGES; any other gets English), with `values` filled in."""
+    text = catalogue(lang).pgettext(key, MESSAGES[key])
     return text.format(**values) if values else text
 
 
