@@ -31,14 +31,15 @@ from bot.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher, make_cel
 from bot.flood_control import FloodControl
 from bot.albums import AlbumCollector
 from bot.grid_collection import CANCEL_PATTERN
-from bot.handlers import (admin_templates, callbacks, commands, conversions, errors, grid, group, inline, photo,
-                          start_help)
+from bot.handlers import (admin_templates, callbacks, commands, conversions, errors, grid, group, inline, language,
+                          photo, start_help)
 from bot.housekeeping import daily_clean_up
 from bot.http_server import HealthReport, WebhookRoute, start_http_server
-from bot.keyboards import BACKGROUND_PATTERN, CALLBACK_PATTERN, CONVERT_PATTERN
+from bot.keyboards import BACKGROUND_PATTERN, CALLBACK_PATTERN, CONVERT_PATTERN, LANGUAGE_PATTERN
 from bot.reconciler import redispatch_forgotten
 from bot.stages import Stages, make_stages, stage_owner
-from bot.texts import EN, ZH, t
+from bot.languages import EN, LANGUAGES
+from bot.texts import t
 from bot.tuning import Tuning
 from engine import Engine, clean_staging, kill_all_ffmpeg
 from engine.from_settings import make_engine, render_options
@@ -46,7 +47,7 @@ from settings import Settings
 from storage import jobs, make_database, upgrade_to_head
 
 log = logging.getLogger(__name__)
-COMMANDS = ("start", "help", "templates", "status", "cancel", "yahey", "grid")
+COMMANDS = ("start", "help", "templates", "status", "cancel", "language", "yahey", "grid")
 
 
 def concurrent_updates(settings: Settings) -> int:
@@ -94,6 +95,7 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("status", commands.status, filters=new))
     app.add_handler(CommandHandler("cancel", commands.cancel, filters=new))
     app.add_handler(CommandHandler("stats", commands.stats, filters=new))
+    app.add_handler(CommandHandler("language", language.on_language, filters=new))
     app.add_handler(CommandHandler("yahey", group.on_yahey, filters=new))
     app.add_handler(CommandHandler("grid", grid.on_grid, filters=new))
     yahey_caption = filters.CaptionRegex(group.CAPTION_COMMAND)
@@ -110,6 +112,7 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(callbacks.on_background_pressed, pattern=BACKGROUND_PATTERN))
     app.add_handler(CallbackQueryHandler(grid.on_cancel_pressed, pattern=CANCEL_PATTERN))
     app.add_handler(CallbackQueryHandler(conversions.on_conversion_pressed, pattern=CONVERT_PATTERN))
+    app.add_handler(CallbackQueryHandler(language.on_language_pressed, pattern=LANGUAGE_PATTERN))
     app.add_handler(InlineQueryHandler(inline.on_inline_query))
     app.add_handler(MessageHandler(new & private & image, photo.on_photo))
     app.add_handler(MessageHandler(new & private & ~filters.StatusUpdate.ALL, start_help.send_a_photo))
@@ -174,8 +177,11 @@ async def _reconcile(context: BotContext) -> None:
 
 
 async def _set_commands(app: Application) -> None:
-    for lang, code in ((EN, None), (ZH, "zh")):
-        await app.bot.set_my_commands([BotCommand(c, t(lang, f"cmd_{c}")) for c in COMMANDS], language_code=code)
+    """The command menu in every language (Telegram shows the list of the app's language; English
+    is the list for all others)."""
+    for lang in LANGUAGES:
+        await app.bot.set_my_commands([BotCommand(c, t(lang.code, f"cmd_{c}")) for c in COMMANDS],
+                                      language_code=None if lang.code == EN else lang.code)
 
 
 async def _start_http(app: Application, svc: Services) -> None:

@@ -2,7 +2,9 @@
 - under a photo, one button per template: "t:<offer id>:<template key>", then the plain-background
   switch: "b:<offer id>";
 - under a delivered video, its other forms: "c:<job id>:<note|sticker|gif|pack>", and a share
-  button that opens inline mode in a chat the user picks.
+  button that opens inline mode in a chat the user picks;
+- under /language, one button per language and one to follow Telegram's: "l:<user id>:<code|auto>"
+  (the user who sent /language: only their presses count).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.languages import BY_CODE, LANGUAGES
 from bot.texts import t
 from engine import Template
 from storage.models import OutputKind
@@ -95,3 +98,31 @@ def parse_conversion(data: str) -> tuple[int, OutputKind] | None:
     except ValueError:
         return None
     return (int(parts[1]), kind) if kind in CONVERSIONS else None
+
+
+LANGUAGE_PREFIX = "l"
+LANGUAGE_AUTO = "auto"
+LANGUAGE_PATTERN = rf"^l:\d+:({'|'.join(BY_CODE)}|{LANGUAGE_AUTO})$"
+
+
+def language_keyboard(user_id: int, lang: str, chosen: str | None) -> InlineKeyboardMarkup:
+    """The languages in their own names, two a row, the chosen one ticked; then "Telegram's language"
+    (ticked while nothing is chosen)."""
+
+    def button(label: str, code: str, ticked: bool) -> InlineKeyboardButton:
+        return InlineKeyboardButton(f"✓ {label}" if ticked else label, callback_data=f"{LANGUAGE_PREFIX}:{user_id}:{code}")
+
+    buttons = [button(language.name, language.code, language.code == chosen) for language in LANGUAGES]
+    rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([button(t(lang, "language_auto"), LANGUAGE_AUTO, chosen is None)])
+    return InlineKeyboardMarkup(rows)
+
+
+def parse_language(data: str) -> tuple[int, str | None] | None:
+    """(the user whose keyboard it is, the code chosen or None for Telegram's language)."""
+    parts = data.split(":")
+    if len(parts) != 3 or parts[0] != LANGUAGE_PREFIX or not parts[1].isdigit():
+        return None
+    if parts[2] == LANGUAGE_AUTO:
+        return int(parts[1]), None
+    return (int(parts[1]), parts[2]) if parts[2] in BY_CODE else None

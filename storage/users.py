@@ -10,17 +10,18 @@ from storage.db import Database
 from storage.models import User, utcnow
 
 
-async def touch(db: Database, user_id: int, language: str | None) -> None:
-    """Record a user's visit (and their current language_code) in one upsert."""
+async def touch(db: Database, user_id: int, language: str | None) -> str | None:
+    """Record a user's visit (and their current language_code) in one upsert; returns the language
+    they chose with /language (None: they follow their Telegram app's)."""
     now = utcnow()
     lang = (language or "en")[:16]
     insert = postgresql_insert if db.is_postgresql else sqlite_insert  # both speak ON CONFLICT
     stmt = insert(User).values(id=user_id, language=lang, first_seen=now, last_seen=now)
     stmt = stmt.on_conflict_do_update(
         index_elements=[User.id], set_={"language": lang, "last_seen": now}
-    )
+    ).returning(User.chosen_language)
     async with db.write() as session:
-        await session.execute(stmt)
+        return (await session.execute(stmt)).scalar_one()
 
 
 async def sticker_set(db: Database, user_id: int) -> str | None:
@@ -35,6 +36,19 @@ async def set_sticker_set(db: Database, user_id: int, name: str) -> None:
 
 
 async def language(db: Database, user_id: int) -> str | None:
-    """The user's Telegram language_code as last seen."""
+    """The language the user chose with /language, else their Telegram language_code as last seen."""
     async with db.read() as session:
-        return await session.scalar(select(User.language).where(User.id == user_id))
+        row = (await session.execute(select(User.chosen_language, User.language).where(User.id == user_id))).first()
+    return None if row is None else row.chosen_language or row.language
+
+
+async def chosen_language(db: Database, user_id: int) -> str | None:
+    """The language the user chose with /language; None: they follow their Telegram app's."""
+    async with db.read() as session:
+        return await session.scalar(select(User.chosen_language).where(User.id == user_id))
+
+
+async def choose_language(db: Database, user_id: int, code: str | None) -> None:
+    """Keep the language the user chose (None: follow their Telegram app's again)."""
+    async with db.write() as session:
+        await session.execute(update(User).where(User.id == user_id).values(chosen_language=code))

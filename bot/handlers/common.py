@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import Message, ReplyParameters, Update
+from telegram import InlineKeyboardMarkup, Message, ReplyParameters, Update
 
 from bot.context import BotContext, Services, services
 from bot.texts import lang_of, t
@@ -10,17 +10,19 @@ from storage import users
 
 
 async def visit(update: Update, context: BotContext) -> tuple[Services, str]:
-    """Record the user (id, language) and return the shared services and the user's language."""
+    """Record the user (id, language) and return the shared services and the user's language: the one
+    they chose with /language, else their Telegram app's. In a group, the sender's (or presser's)."""
     svc = services(context)
     user = update.effective_user
-    lang = lang_of(user.language_code if user else None)
-    if user is not None:
-        await users.touch(svc.db, user.id, user.language_code)
-    return svc, lang
+    if user is None:
+        return svc, lang_of(None)
+    chosen = await users.touch(svc.db, user.id, user.language_code)
+    return svc, lang_of(chosen or user.language_code)
 
 
-async def reply(message: Message, text: str) -> Message:
-    return await message.reply_text(text, reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True))
+async def reply(message: Message, text: str, reply_markup: InlineKeyboardMarkup | None = None) -> Message:
+    return await message.reply_text(text, reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
+                                    reply_markup=reply_markup)
 
 
 async def refuse_unless_admin(update: Update, svc: Services, lang: str) -> bool:
