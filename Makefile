@@ -35,11 +35,5 @@ clean-venv:
 
 # The bot's texts (README "Languages"): the English messages of bot/texts.py into every catalogue
 # (new ones untranslated, changed ones fuzzy), then every catalogue compiled to the committed bot.mo.
-# The template bot.pot is an intermediate, not committed.
-LOCALES := bot/locales
 i18n: setup
-	$(VENV)/bin/pybabel extract --no-default-keywords --keyword=N_:1c,2 --no-location --no-wrap \
-		--project=yahey-bot -o $(LOCALES)/bot.pot bot/texts.py
-	$(VENV)/bin/pybabel update -D bot -i $(LOCALES)/bot.pot -d $(LOCALES) --no-wrap --ignore-obsolete \
-		--ignore-pot-creation-date --previous
-	$(VENV)/bin/pybabel compile -D bot -d $(LOCALES) --statistics
+	$(PY) scripts/i18n.py update
