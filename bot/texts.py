@@ -19,7 +19,17 @@ def N_(key: str, text: str) -> tuple[str, str]:
     return key, text
 
 
-MESSAGES: dict[str, str] = dict([
+def _unique(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """The messages by key; two with one key (say, from two merged branches) stop the import."""
+    messages: dict[str, str] = {}
+    for key, text in pairs:
+        if key in messages:
+            raise ValueError(f"two messages are keyed {key!r} in bot/texts.py")
+        messages[key] = text
+    return messages
+
+
+MESSAGES: dict[str, str] = _unique([
     N_("help",
        "👋 I turn your photo into the 蚂蚁呀嘿 (Ant Yahey) meme video.\n"
        "\n"

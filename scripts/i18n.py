@@ -26,7 +26,8 @@ from babel.messages.frontend import CommandLineInterface
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
-END_OF_MESSAGES = "\n])\n"  # closes `MESSAGES: dict[str, str] = dict([` in bot/texts.py
+START_OF_MESSAGES = "MESSAGES: dict[str, str] = _unique(["  # in bot/texts.py
+END_OF_MESSAGES = "\n])\n"
 
 
 def _literal(text: str) -> str:
@@ -49,9 +50,9 @@ def _old_texts(path: Path) -> dict[str, dict[str, str]]:
 def _messages(root: Path) -> dict[str, str]:
     namespace: dict[str, object] = {}
     source = (root / "bot" / "texts.py").read_text(encoding="utf-8")
-    start = source.index("MESSAGES: dict[str, str] = dict([")
+    start = source.index(START_OF_MESSAGES)
     body = source[start:source.index(END_OF_MESSAGES, start) + len(END_OF_MESSAGES)]
-    exec("def N_(key, text):\n    return key, text\n" + body, namespace)
+    exec("def N_(key, text):\n    return key, text\n_unique = dict\n" + body, namespace)
     return namespace["MESSAGES"]  # type: ignore[return-value]
 
 
@@ -93,7 +94,7 @@ def absorb(old_path: Path, root: Path = ROOT) -> list[str]:
         return []
     texts = root / "bot" / "texts.py"
     source = texts.read_text(encoding="utf-8")
-    end = source.index(END_OF_MESSAGES, source.index("MESSAGES: dict[str, str] = dict(["))
+    end = source.index(END_OF_MESSAGES, source.index(START_OF_MESSAGES))
     entries = "".join(f"\n    N_({json.dumps(key)},{_literal(old[key]['en'])})," for key in added)
     texts.write_text(source[:end] + entries + source[end:], encoding="utf-8")
     english = {key: old[key]["en"] for key in added}

@@ -120,3 +120,10 @@ def test_texts_come_from_the_compiled_catalogues() -> None:
     assert t(EN, "queued", pos=3, title="T") == "⏳ Queued (position 3): T"
     assert t("fr", "cancelled") == MESSAGES["cancelled"]
     assert BY_CODE["zh"].locale == "zh_Hans" and t("zh", "cancelled") == "🚫 已取消。"
+
+
+def test_two_messages_with_one_key_are_refused() -> None:
+    from bot.texts import _unique
+
+    with pytest.raises(ValueError, match="'done'"):
+        _unique([("done", "✅ Done"), ("cancelled", "🚫 Cancelled."), ("done", "✅ Finished")])
