@@ -180,24 +180,62 @@ def test_without_faces_the_note_is_the_largest_centred_square():
     assert note_crop(None, 256, 256) == NoteCrop(0, 0, 256, NOTE_MIN_SIDE)  # upscaled to the smallest note
 
 
+def _held(faces, x: float, y: float, side: float) -> int:
+    """How many face boxes (clipped to the frame like the bot's) lie in the circle of the square
+    (x, y, side), with the 1 px of rounding the crop allows itself."""
+    r = side / 2
+    return sum(all(np.hypot(px - x - r, py - y - r) <= r + 1 for px in (f.x, f.x + f.w) for py in (f.y, f.y + f.h))
+               for f in faces)
+
+
+def _most_held(faces, width: int, height: int) -> int:
+    """The most faces any square inside the frame holds in its circle (strictly): every side and
+    top on an 8 px grid, every left on a 4 px one."""
+    corners = np.array([(px, py) for f in faces for px in (f.x, f.x + f.w) for py in (f.y, f.y + f.h)])
+    most = 0
+    for side in range(8, min(width, height) + 1, 8):
+        r = side / 2
+        x, y = np.meshgrid(np.arange(0, width - side + 1, 4) + r, np.arange(0, height - side + 1, 8) + r)
+        inside = np.hypot(corners[:, 0, None, None] - x, corners[:, 1, None, None] - y) <= r
+        held = inside.reshape(len(faces), 4, *x.shape).all(axis=1).sum(axis=0)
+        most = max(most, int(held.max()))
+    return most
+
+
+T1_FACES = [Box(462, 266, 112, 148), Box(52, 266, 116, 132), Box(898, 56, 106, 138), Box(270, 146, 98, 128),
+            Box(750, 346, 94, 124), Box(1132, 274, 94, 122)]  # t1.jpg's six people at 1280x886
+
+
 @pytest.mark.parametrize("faces, width, height", [
     ([Box(60, 250, 160, 190)], 720, 1280),  # a face off-centre, high up
     ([Box(600, 80, 60, 70)], 1280, 960),  # a small face near an edge
+    ([Box(1180, 400, 90, 100)], 1280, 960),  # a face at the frame's right edge
     ([Box(20, 300, 200, 220), Box(1060, 320, 190, 200)], 1280, 720),  # faces wider apart than the short side
     ([Box(500, 500, 300, 360)], 1080, 1080),
     ([Box(168, 410, 356, 504)], 720, 1280),  # a face bigger than the margin allows: the short side
+    (T1_FACES, 1280, 886),  # a group spread wider than the short side
+    (T1_FACES[:5], 1280, 886),
+    ([Box(f.y, f.x, f.h, f.w) for f in T1_FACES], 886, 1280),  # the same, turned
 ])
-def test_the_note_square_keeps_every_face_inside_its_circle(faces, width, height):
+def test_the_note_square_is_inside_the_frame_and_holds_the_most_faces(faces, width, height):
     crop = note_crop(faces, width, height)
     assert crop.side % 2 == 0 and crop.x % 2 == 0 and crop.y % 2 == 0
     assert NOTE_MIN_SIDE <= crop.out_side <= 512 and crop.out_side % 2 == 0
-    for f in faces:
-        assert _inside_circle(Box(f.x - crop.x, f.y - crop.y, f.w, f.h), crop.side), (f, crop)
-    # Padding only where the faces do not fit in the frame's short side; never past the long side.
-    assert crop.padded(width, height) == (crop.side > min(width, height))
-    assert crop.side <= max(width, height)
-    if crop.side <= min(width, height):
-        assert 0 <= crop.x <= width - crop.side and 0 <= crop.y <= height - crop.side
+    assert crop.side <= min(width, height) and not crop.padded(width, height)
+    assert 0 <= crop.x <= width - crop.side and 0 <= crop.y <= height - crop.side
+    most = _most_held(faces, width, height)
+    assert most >= 1 and _held(faces, crop.x, crop.y, crop.side) == crop.faces >= most, (crop, most)
+    if most == len(faces):
+        for f in faces:
+            assert _inside_circle(Box(f.x - crop.x, f.y - crop.y, f.w, f.h), crop.side), (f, crop)
+
+
+def test_a_group_wider_than_the_frame_is_not_padded_but_centred_on_the_faces_it_holds():
+    crop = note_crop(T1_FACES, 1280, 886)  # was a 1040 px square at y = -258: its top third black
+    assert (crop.y, crop.side) == (0, 886)
+    held = [f for f in T1_FACES if _held([f], crop.x, crop.y, crop.side)]
+    middle = (min(f.x for f in held) + max(f.x + f.w for f in held)) / 2
+    assert len(held) == crop.faces and abs(crop.x + crop.side / 2 - middle) <= 2
 
 
 def test_a_small_face_is_not_upscaled_and_a_big_frame_is_not_kept_whole():
@@ -260,6 +298,21 @@ def test_note_is_centred_on_the_face_so_the_round_mask_keeps_it(portrait, portra
     centred = note_crop(None, 720, 1280)
     f = portrait_faces[0]
     assert not _inside_circle(Box(f.x - centred.x, f.y - centred.y, f.w, f.h), centred.side)
+
+
+def test_the_note_of_a_wide_group_has_no_black_in_its_circle(tmp_path):
+    """t1.jpg's geometry (six people across a 1280x886 frame): the note is a square of the frame
+    itself, so nothing inside its circle is black."""
+    frames = (np.full((886, 1280, 3), 180, np.uint8) for _ in range(25))
+    render = _write(tmp_path / "group.mp4", frames, 1280, 886, 25.0, 1.0)
+    result = convert(render, OutputKind.NOTE, tmp_path / "note.mp4", T1_FACES)
+    p = assert_video_note(result.path)
+    assert not result.crop.padded(1280, 886) and result.crop.side <= 886
+    with av.open(str(result.path)) as c:
+        first = next(c.decode(video=0)).to_ndarray(format="gray").astype(np.float32)
+    yy, xx = np.mgrid[0:p.height, 0:p.width]
+    circle = np.hypot(xx - p.width / 2 + 0.5, yy - p.height / 2 + 0.5) < p.width / 2 - 2
+    assert first[circle].min() > 150, first[circle].min()
 
 
 def test_a_70_s_render_makes_a_note_of_under_a_minute_with_its_sound(long70, tmp_path):
