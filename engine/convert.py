@@ -29,11 +29,12 @@ import numpy as np
 
 from .cancel import CancelToken
 from .errors import EngineError, RenderCancelled
-from .ffmpeg_process import run_ffmpeg
+from .ffmpeg_process import FfmpegProcess, run_ffmpeg
 from .video_io import VideoInfo, probe
 
 if TYPE_CHECKING:  # only the attributes x, y, w, h are used; faces.py would pull in cv2
     from .faces import Box
+    from .sticker_cut import StickerCut
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ STICKER_MIN_LOOP_S = 2.0  # shorter loops repeat too visibly
 SEAM_TOLERANCE = 0.5  # a loop's seam may miss the frame it stands for by half a step there
 STICKER_MIN_KBPS = 150  # below this VP9 at 512 px smears a face: drop detail instead
 STICKER_MAX_ENCODES = 8
+STICKER_ALPHA_SHARE = 0.5  # of a cut-out sticker's bytes, its alpha plane's (~40% on a face photo's)
 # (detail divisor, frame step) tried in order once the bitrate alone cannot fit the budget:
 # divisor d blurs by scaling to 1/d and back (VP9 at its coarsest quantiser still spends ~500 KB on
 # 2-3 s of full-resolution noise), a frame step of 2 halves the frame rate.
@@ -119,6 +121,7 @@ class ConvertResult:
     bitrate_kbps: int | None = None  # sticker: the VP9 target bitrate that fitted
     crop: NoteCrop | None = None  # note: the square taken from the render
     tries: tuple[StickerTry, ...] = ()  # sticker: every encode of the bitrate search, in order
+    cut: StickerCut | None = None  # sticker: the faces' rectangle shown on transparency (None: whole frame)
 
 
 # --- the note's square ---------------------------------------------------------------------------
@@ -315,10 +318,12 @@ def _analysis_frames(render: Path, info: VideoInfo, rate: Fraction, cancel: Canc
     return np.frombuffer(run.stdout, np.uint8, count * w * h).reshape(count, h, w)
 
 
-def sticker_first_kbps(seconds: float) -> int:
+def sticker_first_kbps(seconds: float, alpha: bool = False) -> int:
     """The first VP9 target: 90% of the byte budget over the clip (the rest: key frame overshoot
-    and the WEBM container)."""
-    return int(STICKER_MAX_BYTES * 8 * 0.9 / max(seconds, 0.1) / 1000)
+    and the WEBM container); with an alpha plane, STICKER_ALPHA_SHARE less (libvpx encodes the
+    alpha as a second stream at the same target)."""
+    share = 1.0 - STICKER_ALPHA_SHARE if alpha else 1.0
+    return int(STICKER_MAX_BYTES * 8 * 0.9 * share / max(seconds, 0.1) / 1000)
 
 
 # --- one conversion ------------------------------------------------------------------------------
@@ -355,8 +360,8 @@ def convert(render: Path, kind: OutputKind | str, out: Path, faces: Sequence[Box
             cancel: CancelToken | None = None) -> ConvertResult:
     """Re-encode `render` (an MP4 the engine made) as `kind` into `out`.
 
-    `faces`: the animated faces' boxes in the render's pixels (the note centres on them; ignored
-    otherwise). Raises BadRender, OutputTooLarge, FfmpegTimeout, RenderCancelled (all EngineError,
+    `faces`: the animated faces' boxes in the render's pixels (the note centres on them, the sticker
+    shows them cut out; for a sticker without them, the faces found in its first frame). Raises BadRender, OutputTooLarge, FfmpegTimeout, RenderCancelled (all EngineError,
     one line each); `out` is then left as it was and no `.part` file remains.
     """
     started = time.monotonic()
@@ -369,7 +374,7 @@ def convert(render: Path, kind: OutputKind | str, out: Path, faces: Sequence[Box
         if kind is OutputKind.NOTE:
             extra = _note(render, info, part, faces, cancel)
         elif kind is OutputKind.STICKER:
-            extra = _sticker(render, info, part, cancel)
+            extra = _sticker(render, info, part, faces, cancel)
         else:
             extra = _gif(render, info, part, cancel)
         _stopped(cancel)
@@ -407,28 +412,40 @@ def _sticker_size(info: VideoInfo) -> tuple[int, int]:
     return max(2, _even(info.width * STICKER_SIDE / info.height)), STICKER_SIDE
 
 
-def _sticker(render: Path, info: VideoInfo, part: Path, cancel: CancelToken | None) -> dict:
+def _sticker(render: Path, info: VideoInfo, part: Path, faces: Sequence[Box] | None,
+             cancel: CancelToken | None) -> dict:
+    from .sticker_cut import cut_out, sticker_cut  # cv2 and the segmentation model: stickers only
+
     # The sticker's frame grid: the render's own rate (capped at 30), also for the analysis, so a
     # frame index there is a frame of the sticker.
     rate = Fraction(min(info.fps or STICKER_MAX_FPS, STICKER_MAX_FPS)).limit_denominator(1001)
     frames = _analysis_frames(render, info, rate, cancel)
     first, count = best_loop(frames, float(rate))
     start = first / float(rate)
+    if faces is None:
+        faces = _faces_at(render, info, start, cancel)
+    cut = sticker_cut(faces, info.width, info.height)
+    width, height = (cut.out_w, cut.out_h) if cut is not None else _sticker_size(info)
+    rgb = _loop_frames(render, info, start, rate, count, cut, width, height, cancel)
+    count = len(rgb)
     seconds = count / float(rate)
-    width, height = _sticker_size(info)
-    budget_kbps = sticker_first_kbps(seconds)
+    # Cut out: RGBA, encoded as VP9 with an alpha plane (yuva420p; WEBM keeps it beside the colour
+    # as a BlockAdditional, which only libvpx decodes). Without faces: the whole frame, opaque.
+    pixels = cut_out(rgb, cut.faces, cancel=cancel) if cut is not None else rgb
+    del rgb
+    budget_kbps = sticker_first_kbps(seconds, alpha=cut is not None)
     kbps, level = budget_kbps, 0
     tries: list[StickerTry] = []
     tried: list[tuple[int, int]] = []  # (kbps, bytes) at the current level
     while True:
         _stopped(cancel)
         detail, step = STICKER_LEVELS[level]
-        size = _encode_vp9(render, part, start, rate / step, count // step, width, height, detail, kbps,
-                           info.duration, cancel)
+        size = _encode_vp9(pixels, part, rate, step, detail, kbps, f"sticker {render.name}", cancel)
         tries.append(StickerTry(kbps, detail, step, size))
         log.debug("sticker %s: %s", render.name, tries[-1])
         if size <= STICKER_MAX_BYTES:
-            return {"encodes": len(tries), "start": round(start, 3), "bitrate_kbps": kbps, "tries": tuple(tries)}
+            return {"encodes": len(tries), "start": round(start, 3), "bitrate_kbps": kbps, "tries": tuple(tries),
+                    "cut": cut}
         tried.append((kbps, size))
         nxt = _next_try(tried, last_level=level + 1 == len(STICKER_LEVELS))
         if nxt is None or len(tries) >= STICKER_MAX_ENCODES:
@@ -439,6 +456,40 @@ def _sticker(render: Path, info: VideoInfo, part: Path, cancel: CancelToken | No
             level, tried = level + 1, []
     raise OutputTooLarge(f"cannot fit a sticker of {render.name} in {STICKER_MAX_BYTES // 1000} KB "
                          f"after {len(tries)} encodes")
+
+
+def _faces_at(render: Path, info: VideoInfo, start: float, cancel: CancelToken | None) -> list[Box]:
+    """The faces in the render's frame at `start` (a sticker made without the job's boxes)."""
+    from .faces import detect_faces
+
+    args = ["-v", "error", "-nostdin", "-ss", f"{start:.4f}", "-i", str(render), "-map", "0:v:0",
+            "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    run = run_ffmpeg(args, f"sticker faces {render.name}", _time_limit(min(start, info.duration)), cancel)
+    size = info.width * info.height * 3
+    if len(run.stdout) < size:
+        return []
+    return list(detect_faces(np.frombuffer(run.stdout, np.uint8, size).reshape(info.height, info.width, 3)))
+
+
+def _loop_frames(render: Path, info: VideoInfo, start: float, rate: Fraction, count: int, cut: StickerCut | None,
+                 width: int, height: int, cancel: CancelToken | None) -> np.ndarray:
+    """The sticker's frames as RGB (N, height, width, 3): the loop's, cropped to the cut."""
+    # Input seeking decodes from the key frame before `start` and drops the frames before it; half
+    # a frame of margin keeps frame `first` and drops `first - 1` whatever the timestamps' rounding.
+    # The kept frames are then rebased to 0, so the fps filter's grid starts on frame `first`.
+    seek = max(0.0, start - 0.5 / float(rate))
+    crop = f"crop={cut.w}:{cut.h}:{cut.x}:{cut.y}," if cut is not None else ""
+    source_w, source_h = (cut.w, cut.h) if cut is not None else (info.width, info.height)
+    flags = "area" if width < source_w else "bicubic"
+    args = ["-v", "error", "-nostdin", "-ss", f"{seek:.4f}", "-i", str(render), "-map", "0:v:0",
+            "-vf", f"setpts=PTS-STARTPTS,fps={rate},{crop}scale={width}:{height}:flags={flags}",
+            "-frames:v", str(max(1, count)), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    run = run_ffmpeg(args, f"sticker frames {render.name}", _time_limit(STICKER_MAX_S + min(start, info.duration)),
+                     cancel)
+    n = len(run.stdout) // (width * height * 3)
+    if n == 0:
+        raise BadRender(f"{render.name} has no video frames")
+    return np.frombuffer(run.stdout, np.uint8, n * width * height * 3).reshape(n, height, width, 3)
 
 
 def _next_try(tried: Sequence[tuple[int, int]], last_level: bool) -> tuple[bool, int] | None:
@@ -467,27 +518,36 @@ def _next_try(tried: Sequence[tuple[int, int]], last_level: bool) -> tuple[bool,
     return True, max(STICKER_MIN_KBPS, int(proportional))
 
 
-def _encode_vp9(render: Path, part: Path, start: float, rate: Fraction, frames: int, width: int, height: int,
-                detail: int, kbps: int, duration: float, cancel: CancelToken | None) -> int:
-    # Input seeking decodes from the key frame before `start` and drops the frames before it; half
-    # a frame of margin keeps frame `first` and drops `first - 1` whatever the timestamps' rounding.
-    # The kept frames are then rebased to 0, so the fps filter's grid starts on frame `first`.
-    seek = max(0.0, start - 0.5 / float(rate))
+def _encode_vp9(pixels: np.ndarray, part: Path, rate: Fraction, step: int, detail: int, kbps: int, what: str,
+                cancel: CancelToken | None) -> int:
+    """One VP9 encode of the sticker's frames (N, H, W, 3 or 4: with an alpha plane); its size."""
+    n, height, width, channels = pixels.shape
     scale = f"scale={width}:{height}:out_range=tv"
     if detail > 1:
         scale = f"scale={max(2, _even(width / detail))}:{max(2, _even(height / detail))}:flags=area,{scale}"
+    frames = max(1, n // step)
     # Realtime VP9 at cpu-used 8: on 蚂蚁呀嘿's sticker window at 787 kbps, SSIM 0.964 in 0.7 s, where
     # two-pass "good" (cpu-used 4) scores 0.965 in 5.4 s (benchmarks/bench_convert.py --modes).
     # Constant bitrate (min = max = target) keeps a 3 s clip near its target, where realtime VBR
     # overshoots 2-4x on detailed video (its key frame; a buffer longer than the clip).
-    args = ["-v", "error", "-nostdin", "-y", "-ss", f"{seek:.4f}", "-i", str(render), "-map", "0:v:0",
+    args = ["-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "rgba" if channels == 4 else "rgb24",
+            "-s", f"{width}x{height}", "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "-",
             "-an", "-sn", "-dn", "-map_metadata", "-1",
-            "-vf", f"setpts=PTS-STARTPTS,fps={rate},{scale},setsar=1",
-            "-frames:v", str(max(1, frames)), "-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p",
+            "-vf", f"fps={rate / step},{scale},setsar=1",
+            "-frames:v", str(frames), "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p" if channels == 4 else "yuv420p",
             "-b:v", f"{kbps}k", "-minrate", f"{kbps}k", "-maxrate", f"{kbps}k",
             "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1", "-threads", _threads(),
-            "-g", str(max(1, frames) + 1), "-f", "webm", str(part)]
-    run_ffmpeg(args, f"sticker {render.name}", _time_limit(STICKER_MAX_S + min(start, duration)), cancel)
+            "-g", str(frames + 1), "-f", "webm", str(part)]
+    with FfmpegProcess(args, what, stdin=True, timeout=_time_limit(STICKER_MAX_S), cancel=cancel) as proc:
+        try:
+            for frame in pixels:
+                with proc.stalled():
+                    proc.stdin.write(frame.tobytes())
+            proc.stdin.close()
+        except (BrokenPipeError, ValueError):  # ValueError: stdin closed after a kill
+            proc.wait()
+            raise proc.error() from None
+        proc.finish()
     return part.stat().st_size
 
 

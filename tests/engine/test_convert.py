@@ -20,10 +20,11 @@ import pytest
 from engine import BadRender, CancelToken, OutputKind, RenderCancelled, convert
 from engine.convert import (NOTE_MIN_SIDE, STICKER_MAX_BYTES, NoteCrop, best_loop, note_crop,
                             sticker_first_kbps)
+from engine.sticker_cut import sticker_cut
 from engine.faces import Box, detect_faces
 from engine.ffmpeg_process import ffmpeg_exe, live_count
 from engine.video_io import VideoWriter
-from tests.media_probe import assert_gif, assert_sticker, assert_video_note
+from tests.media_probe import assert_cut_out, assert_gif, assert_sticker, assert_video_note, sticker_alpha
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO.parent / "shared" / "media" / "mayiyahei.MP4"  # absent from a user's clone
@@ -153,6 +154,62 @@ def texture(tmp_path_factory) -> Path:
     tex = cv2.resize(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8), (512, 512), interpolation=cv2.INTER_CUBIC)
     frames = (np.ascontiguousarray(np.roll(tex, (i * 3, i * 2), axis=(0, 1))) for i in range(90))
     return _write(tmp_path_factory.mktemp("renders") / "texture.mp4", frames, 512, 512, 30.0, 3.0, sound=False)
+
+
+def _head_and_shoulders(photo: Path, side: int) -> np.ndarray:
+    """The photo's largest face with room round it (hair, shoulders), as a side x side RGB square."""
+    rgb = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
+    f = detect_faces(rgb)[0]
+    half = 0.95 * max(f.w, f.h)
+    cx, cy = f.cx, f.cy + 0.25 * f.h
+    x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
+    x1, y1 = int(min(rgb.shape[1], cx + half)), int(min(rgb.shape[0], cy + half))
+    return cv2.resize(rgb[y0:y1, x0:x1], (side, side), interpolation=cv2.INTER_AREA)
+
+
+def _photo_clip(path: Path, patches: list[np.ndarray], at: list[tuple[int, int]], width: int, height: int) -> Path:
+    """4 s at 25 fps of photos pasted on a plain gradient, each swaying a little (±4°, period 20
+    frames) like a render's head."""
+    ramp = np.linspace(70, 190, width, dtype=np.float32)[None, :, None]
+    background = np.broadcast_to(ramp, (height, width, 3)).astype(np.uint8).copy()
+
+    def frames():
+        for i in range(100):
+            frame = background.copy()
+            for patch, (x, y) in zip(patches, at):
+                n = patch.shape[0]
+                m = cv2.getRotationMatrix2D((n / 2, 0.6 * n), 4.0 * np.sin(2 * np.pi * i / 20), 1.0)
+                frame[y:y + n, x:x + n] = cv2.warpAffine(patch, m, (n, n), borderMode=cv2.BORDER_REFLECT)
+            yield frame
+
+    return _write(path, frames(), width, height, 25.0, 4.0)
+
+
+def _faces_of(render: Path) -> list[Box]:
+    with av.open(str(render)) as c:
+        return list(detect_faces(next(c.decode(video=0)).to_ndarray(format="rgb24")))
+
+
+@pytest.fixture(scope="module")
+def person(tmp_path_factory, face_photo) -> tuple[Path, list[Box]]:
+    """The shared face photo (or the astronaut) as a 360 px head and shoulders, swaying right of
+    centre in a 1280x720 frame; its face as the bot keeps it."""
+    render = _photo_clip(tmp_path_factory.mktemp("renders") / "person.mp4",
+                         [_head_and_shoulders(face_photo, 360)], [(760, 200)], 1280, 720)
+    faces = _faces_of(render)
+    assert len(faces) == 1
+    return render, faces
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, face_photo) -> tuple[Path, list[Box]]:
+    """Two people side by side (the photo and its mirror image), 800x480."""
+    head = _head_and_shoulders(face_photo, 300)
+    render = _photo_clip(tmp_path_factory.mktemp("renders") / "pair.mp4", [head, cv2.flip(head, 1)],
+                         [(90, 120), (410, 120)], 800, 480)
+    faces = _faces_of(render)
+    assert len(faces) == 2
+    return render, faces
 
 
 def _frame_count(path: Path) -> int:
@@ -325,11 +382,71 @@ def test_a_70_s_render_makes_a_note_of_under_a_minute_with_its_sound(long70, tmp
 
 # --- stickers ---------------------------------------------------------------------------------------
 
-def test_sticker_is_a_seamless_loop_of_the_moving_part(portrait, tmp_path):
+def _middle_opaque(alpha: np.ndarray, face: Box) -> bool:
+    """Whether the middle half of a face box (in the sticker's pixels) is opaque in every frame."""
+    x0, x1 = int(face.x + 0.25 * face.w), int(np.ceil(face.x + 0.75 * face.w))
+    y0, y1 = int(face.y + 0.25 * face.h), int(np.ceil(face.y + 0.75 * face.h))
+    return int(alpha[:, y0:y1, x0:x1].min()) >= 240
+
+
+def test_a_sticker_is_the_face_cut_out_on_transparency(person, tmp_path):
+    render, faces = person
+    out = tmp_path / "sticker.webm"
+    result = convert(render, OutputKind.STICKER, out, faces)
+    p = assert_sticker(out)
+    alpha = assert_cut_out(out)  # the border transparent
+    assert result.cut is not None and (p.width, p.height) == (result.cut.out_w, result.cut.out_h)
+    (face,) = result.cut.faces
+    assert _middle_opaque(alpha, face)  # the face opaque...
+    assert face.w >= 0.4 * p.width and face.h >= 0.4 * p.height  # ... filling the sticker
+    assert (alpha >= 128).mean() >= 0.4  # the head and shoulders cover most of it
+    assert (alpha <= 16).mean() >= 0.1  # what was around them is gone
+    # Cropped to the face: the sticker shows the head, not the 1280x720 frame around it.
+    assert result.cut.w < 0.5 * 1280 and result.cut.x >= 500
+    # Every frame of the loop has its plane, within Telegram's rules and the bitrate search's.
+    every = sticker_alpha(out)
+    assert len(every) == p.frames and p.frames / p.fps >= 2.0
+    assert result.tries[0].kbps == sticker_first_kbps(p.frames / 25.0, alpha=True)
+    assert result.bytes <= STICKER_MAX_BYTES
+
+
+def test_a_group_sticker_shows_every_face_near_the_largest(pair, tmp_path):
+    render, faces = pair
+    result = convert(render, OutputKind.STICKER, tmp_path / "pair.webm", faces)
+    p = assert_sticker(result.path)
+    alpha = assert_cut_out(result.path)
+    assert result.cut is not None and len(result.cut.faces) == 2 and p.width == 512
+    assert all(_middle_opaque(alpha, f) for f in result.cut.faces)
+
+
+def test_the_sticker_rectangle_takes_the_faces_near_the_largest_within_the_frame():
+    cut = sticker_cut(T1_FACES, 1280, 886)  # six people across the frame: the largest and its neighbours
+    assert cut is not None and 1 < len(cut.faces) < 6
+    assert 0 <= cut.x and cut.x + cut.w <= 1280 and 0 <= cut.y and cut.y + cut.h <= 886
+    assert max(cut.out_w, cut.out_h) == 512 and min(cut.out_w, cut.out_h) <= 512
+    largest = max(T1_FACES, key=lambda f: f.area)
+    assert any(abs(f.w - largest.w * cut.scale) < 1 and abs(f.x - (largest.x - cut.x) * cut.scale) < 1
+               for f in cut.faces)
+    far = [f for f in T1_FACES if abs(f.cx - largest.cx) > 500]
+    assert far and len(cut.faces) <= 6 - len(far)  # the people at the far ends are left out
+    (alone,) = sticker_cut([Box(1180, 400, 90, 100)], 1280, 960).faces  # at the edge: clipped, not padded
+    assert sticker_cut([], 1280, 720) is None
+
+
+def test_without_the_jobs_faces_the_sticker_finds_them_itself(portrait, tmp_path):
     out = tmp_path / "sticker.webm"
     result = convert(portrait, OutputKind.STICKER, out)
+    assert_sticker(out)
+    alpha = assert_cut_out(out)
+    assert result.cut is not None and len(result.cut.faces) == 1
+    assert _middle_opaque(alpha, result.cut.faces[0])
+
+
+def test_sticker_is_a_seamless_loop_of_the_moving_part(portrait, tmp_path):
+    out = tmp_path / "sticker.webm"
+    result = convert(portrait, OutputKind.STICKER, out, [])  # no faces: the whole frame, opaque
     p = assert_sticker(out)
-    assert (p.width, p.height) == (288, 512) and not result.has_audio
+    assert (p.width, p.height) == (288, 512) and not result.has_audio and result.cut is None
     assert result.bitrate_kbps == sticker_first_kbps(p.frames / 25.0) and result.encodes == 1
     assert result.start is not None and result.start >= 1.9  # the head is still for the first 2 s
     frames = _grey(out, (72, 128))
@@ -347,7 +464,7 @@ def test_sticker_from_a_35_s_render_takes_the_only_motion(long35, tmp_path):
     out = tmp_path / "sticker.webm"
     result = convert(long35, "sticker", out)
     p = assert_sticker(out)
-    assert (p.width, p.height) == (512, 288) and p.fps == 12.0
+    assert (p.width, p.height) == (512, 288) and p.fps == 12.0 and result.cut is None  # no face in it
     assert 19.9 <= result.start <= 26.0 - p.frames / 12.0
 
 
@@ -413,7 +530,7 @@ def test_the_shared_template_becomes_all_three(square, tmp_path):
     note = convert(square, OutputKind.NOTE, tmp_path / "n.mp4")
     p = assert_video_note(note.path)
     assert NOTE_MIN_SIDE <= p.width == note.width <= 512 and note.has_audio
-    sticker = convert(square, OutputKind.STICKER, tmp_path / "s.webm")
+    sticker = convert(square, OutputKind.STICKER, tmp_path / "s.webm", [])  # the whole frame: loop compared
     p = assert_sticker(sticker.path)
     if square == TEMPLATE:
         # 蚂蚁呀嘿 never quite repeats: its seam is among the least visible of all 2-3 s windows.
@@ -424,6 +541,10 @@ def test_the_shared_template_becomes_all_three(square, tmp_path):
         others = [np.abs(render[a + n - 1] - render[a]).mean()
                   for n in range(round(2 * fps), round(3 * fps)) for a in range(len(render) - n)]
         assert np.mean(np.array(others) < seam) < 0.1, seam
+    cut = convert(square, OutputKind.STICKER, tmp_path / "c.webm")  # its face found and cut out
+    assert_sticker(cut.path)
+    alpha = assert_cut_out(cut.path)
+    assert cut.cut is not None and _middle_opaque(alpha, cut.cut.faces[0])
     gif = convert(square, OutputKind.GIF, tmp_path / "g.mp4")
     p = assert_gif(gif.path)
     if square == TEMPLATE:  # HEVC, full range: re-encoded, to limited-range H.264
