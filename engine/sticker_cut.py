@@ -166,7 +166,8 @@ def _frame_mask(small: np.ndarray, faces: Sequence[Box], segmenter: PersonSegmen
 
 def masks(frames: np.ndarray, faces: Sequence[Box], segmenter: PersonSegmenter,
           cancel: CancelToken | None = None) -> np.ndarray:
-    """float32 (N, H, W) alpha in 0..1 for the loop's RGB frames (N, H, W, 3)."""
+    """float32 alpha in 0..1 for the loop's RGB frames (N, H, W, 3), at the mask size (long side
+    MASK_SIDE at most): (N, h, w)."""
     n, h, w = frames.shape[:3]
     s = min(1.0, MASK_SIDE / max(h, w))
     size = (max(1, round(w * s)), max(1, round(h * s)))
@@ -187,10 +188,7 @@ def masks(frames: np.ndarray, faces: Sequence[Box], segmenter: PersonSegmenter,
             out[i] = (1 - t) * out[before] + t * out[after if after < n else 0]
     if n >= 3:  # a loop: its last frame is followed by its first
         out = 0.25 * np.roll(out, 1, axis=0) + 0.5 * out + 0.25 * np.roll(out, -1, axis=0)
-    if s < 1:
-        out = np.stack([cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in out])
-    out *= _border_fade(w, h)
-    return np.clip(out, 0.0, 1.0)
+    return out
 
 
 def _fill(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -217,9 +215,13 @@ def _fill(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 def cut_out(frames: np.ndarray, faces: Sequence[Box], segmenter: PersonSegmenter | None = None,
             cancel: CancelToken | None = None) -> np.ndarray:
     """RGBA uint8 (N, H, W, 4): the loop's RGB frames (N, H, W, 3) on transparency."""
-    alpha = masks(frames, faces, segmenter or default_segmenter(), cancel)
-    out = np.empty((*frames.shape[:3], 4), np.uint8)
-    for i, (frame, a) in enumerate(zip(frames, alpha)):
+    small = masks(frames, faces, segmenter or default_segmenter(), cancel)
+    n, h, w = frames.shape[:3]
+    fade = _border_fade(w, h)
+    out = np.empty((n, h, w, 4), np.uint8)
+    for i, (frame, m) in enumerate(zip(frames, small)):
+        a = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) if m.shape != (h, w) else m
+        a = np.clip(a * fade, 0.0, 1.0)
         out[i, ..., :3] = _fill(frame, a)
-        out[i, ..., 3] = np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        out[i, ..., 3] = (a * 255.0 + 0.5).astype(np.uint8)
     return out
