@@ -631,6 +631,19 @@ def test_cli_makes_a_note_around_the_photos_faces(portrait, tmp_path):
     assert len(found) == 1 and _inside_circle(found[0], p.width)
 
 
+def test_cli_makes_a_sticker_of_the_photos_face_cut_out(person, tmp_path):
+    render, _ = person
+    photo = tmp_path / "photo.png"
+    with av.open(str(render)) as c:
+        cv2.imwrite(str(photo), next(c.decode(video=0)).to_ndarray(format="bgr24"))
+    out = tmp_path / "sticker.webm"
+    res = _cli(str(render), "--to", "sticker", "--out", str(out), "--faces-from", str(photo))
+    assert res.returncode == 0, res.stderr
+    assert "1 face(s) cut out of" in res.stdout and str(out) in res.stdout
+    assert_sticker(out)
+    assert_cut_out(out)
+
+
 def test_cli_errors_are_one_line(tmp_path):
     res = _cli(str(tmp_path / "gone.mp4"), "--to", "sticker", "--out", str(tmp_path / "s.webm"))
     assert res.returncode == 2 and "Traceback" not in res.stderr
