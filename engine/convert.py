@@ -1,14 +1,14 @@
 """A kept render -> a round video note, a video sticker or a "GIF" (Telegram's sound-less MP4).
 
-ffmpeg only, no model: each is a re-encode (or, for a GIF, a stream copy) of the render, written to
-`OUT.part` and renamed at the end, so a conversion killed half-way leaves no output and a rerun
-starts clean. Every ffmpeg goes through engine/ffmpeg_process.py with a time limit and the caller's
+ffmpeg (and, for a sticker, the bundled person segmentation: engine/sticker_cut.py): each is a
+re-encode (or, for a GIF, a stream copy) of the render, written to `OUT.part` and renamed at the
+end, so a conversion killed half-way leaves no output and a rerun starts clean. Every ffmpeg goes through engine/ffmpeg_process.py with a time limit and the caller's
 CancelToken.
 
 Telegram's rules (Bot API, core.telegram.org/stickers):
 - video note: square H.264 MP4, at most a minute, side below 640 (we use 384-512);
 - video sticker: WEBM with VP9, one side exactly 512 and the other at most 512, at most 3 s and
-  30 fps, at most 256 KB, no audio stream; it loops;
+  30 fps, at most 256 KB, no audio stream; it loops; ours has an alpha plane (the faces cut out);
 - animation ("GIF"): H.264 MP4 without sound, at most 50 MB; it loops.
 """
 
@@ -361,8 +361,9 @@ def convert(render: Path, kind: OutputKind | str, out: Path, faces: Sequence[Box
     """Re-encode `render` (an MP4 the engine made) as `kind` into `out`.
 
     `faces`: the animated faces' boxes in the render's pixels (the note centres on them, the sticker
-    shows them cut out; for a sticker without them, the faces found in its first frame). Raises BadRender, OutputTooLarge, FfmpegTimeout, RenderCancelled (all EngineError,
-    one line each); `out` is then left as it was and no `.part` file remains.
+    shows them cut out; None: for a sticker, the faces found in its first frame; []: none, the
+    whole frame). Raises BadRender, OutputTooLarge, FfmpegTimeout, RenderCancelled (all
+    EngineError, one line each); `out` is then left as it was and no `.part` file remains.
     """
     started = time.monotonic()
     render, out, kind = Path(render), Path(out), OutputKind(kind)

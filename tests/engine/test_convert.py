@@ -429,7 +429,8 @@ def test_the_sticker_rectangle_takes_the_faces_near_the_largest_within_the_frame
                for f in cut.faces)
     far = [f for f in T1_FACES if abs(f.cx - largest.cx) > 500]
     assert far and len(cut.faces) <= 6 - len(far)  # the people at the far ends are left out
-    (alone,) = sticker_cut([Box(1180, 400, 90, 100)], 1280, 960).faces  # at the edge: clipped, not padded
+    edge = sticker_cut([Box(1180, 400, 90, 100)], 1280, 960)  # at the frame's edge: clipped, not padded
+    assert edge is not None and edge.x + edge.w == 1280 and len(edge.faces) == 1
     assert sticker_cut([], 1280, 720) is None
 
 
