@@ -37,7 +37,8 @@ EXTENSIONS = {Format.NOTE: "mp4", Format.STICKER: "webm", Format.GIF: "mp4"}
 
 
 def face_boxes(job: Job) -> list[Box] | None:
-    """The animated faces of a render, in its pixels (what a round note centres on)."""
+    """The animated faces of a render, in its pixels (what a round note centres on, what a sticker
+    cuts out)."""
     if not job.face_boxes:
         return None
     return [Box(*map(float, b)) for b in json.loads(job.face_boxes)]

@@ -264,7 +264,8 @@ def _add_convert(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     c.add_argument("--to", required=True, choices=[k.value for k in OutputKind])
     c.add_argument("--out", type=Path, required=True, help="output file (.mp4 for note and gif, .webm for sticker)")
     c.add_argument("--faces-from", type=Path, metavar="PHOTO",
-                   help="the render's photo: the note is centred on its animated faces (default: the middle)")
+                   help="the render's photo: the note is centred on its animated faces (default: the middle), "
+                        "the sticker cuts them out (default: the faces found in the sticker's first frame)")
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -283,6 +284,8 @@ def _convert(args: argparse.Namespace) -> int:
         details.append(f"{r.crop.side} px square at ({r.crop.x}, {r.crop.y}) around {around}")
     if r.start is not None:
         details.append(f"from {r.start:.2f} s at {r.bitrate_kbps} kbps, {r.encodes} encode(s)")
+        details.append(f"{len(r.cut.faces)} face(s) cut out of {r.cut.w}x{r.cut.h} at ({r.cut.x}, {r.cut.y})"
+                       if r.cut is not None else "the whole frame (no face)")
     print(f"{r.path}: {r.kind} {r.width}x{r.height}, {r.duration:.2f} s, {r.fps:.2f} fps, {r.bytes / 1024:.0f} KB, "
           f"{'with' if r.has_audio else 'no'} sound{''.join('; ' + d for d in details)}; {r.seconds:.1f} s")
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 
 MB = 1024 * 1024
 VIDEO_MAX_BYTES = 50 * MB  # sendVideo / sendAnimation uploads by a bot
@@ -108,6 +109,39 @@ def assert_sticker(media: bytes | Path) -> Probe:
     assert p.size <= STICKER_MAX_BYTES, p
     assert not p.has_audio, p
     return p
+
+
+def sticker_alpha(media: bytes | Path, frames: int = 0) -> np.ndarray:
+    """The alpha planes (N, H, W) uint8 of a VP9 WEBM, decoded with libvpx: WEBM keeps the alpha
+    as a BlockAdditional beside the colour, which FFmpeg's own vp9 decoder ignores. `frames`: the
+    first few only (0: all). A file without an alpha plane fails the test."""
+    data = media if isinstance(media, bytes) else Path(media).read_bytes()
+    planes = []
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        assert stream.metadata.get("alpha_mode") == "1", f"no alpha plane: {stream.metadata}"
+        decoder = av.codec.CodecContext.create("libvpx-vp9", "r")
+        for packet in container.demux(stream):
+            for frame in decoder.decode(packet):
+                assert frame.format.name == "yuva420p", frame.format.name
+                plane = frame.planes[3]
+                rows = np.frombuffer(bytes(plane), np.uint8).reshape(plane.height, plane.line_size)
+                planes.append(rows[:, : plane.width].copy())
+            if frames and len(planes) >= frames:
+                break
+    assert planes, "no frames decoded"
+    return np.stack(planes[: frames or None])
+
+
+def assert_cut_out(media: bytes | Path, frames: int = 3) -> np.ndarray:
+    """A sticker on transparency: its first frames decode with an alpha plane whose border (the
+    outermost 2 px) is transparent and which holds something opaque. Returns those planes."""
+    alpha = sticker_alpha(media, frames)
+    border = np.concatenate([alpha[:, :2].ravel(), alpha[:, -2:].ravel(), alpha[:, :, :2].ravel(),
+                             alpha[:, :, -2:].ravel()])
+    assert border.max() <= 8, f"border not transparent: max alpha {border.max()}"
+    assert (alpha >= 250).mean() > 0.1, "nothing opaque"
+    return alpha
 
 
 def assert_gif(media: bytes | Path) -> Probe:

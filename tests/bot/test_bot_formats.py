@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, running_bot, settings_of
 from tests.fake_telegram import FakeTelegram
-from tests.media_probe import assert_gif, assert_sticker, assert_video_note, assert_telegram_video
+from tests.media_probe import assert_cut_out, assert_gif, assert_sticker, assert_telegram_video, assert_video_note
 
 
 async def render_for(tg: FakeTelegram, user: dict, chat: dict, image: bytes) -> dict:
@@ -41,6 +41,13 @@ async def finished(bot_app, kind: str) -> None:
                                  if r["output_kind"] == kind), timeout=30, what=f"{kind} conversions finished")
 
 
+def assert_opaque_middle(alpha) -> None:
+    """One face: the sticker is its rectangle (room either side, more above than below), so the
+    middle of its width, from 40% to 70% of its height, is the face."""
+    n, h, w = alpha.shape
+    assert alpha[:, int(0.4 * h):int(0.7 * h), int(0.4 * w):int(0.6 * w)].min() >= 240
+
+
 async def test_one_render_becomes_a_note_a_sticker_a_gif_and_a_pack(tg: FakeTelegram, bot_app,
                                                                     face_photo: Path) -> None:
     ann = tg.user(first_name="Ann", language_code="en")
@@ -60,6 +67,7 @@ async def test_one_render_becomes_a_note_a_sticker_a_gif_and_a_pack(tg: FakeTele
     await press(tg, ann, video, "Sticker")
     sticker = await tg.wait_for("sendSticker", 120, where=lambda c: c.ok)
     assert_sticker(sticker.files["sticker"])
+    assert_opaque_middle(assert_cut_out(sticker.files["sticker"]))  # the face on transparency
     assert sticker.params["emoji"] == "🐜"
 
     await press(tg, ann, video, "GIF")
@@ -72,6 +80,9 @@ async def test_one_render_becomes_a_note_a_sticker_a_gif_and_a_pack(tg: FakeTele
     assert f"https://t.me/addstickers/{name}" in added.params["text"]
     pack = tg.sticker_set(name)
     assert pack is not None and len(pack["stickers"]) == 1 and pack["stickers"][0]["emoji"] == "🐜"
+    in_pack = tg.file_bytes(pack["stickers"][0]["file_id"])  # the same cut-out sticker
+    assert_sticker(in_pack)
+    assert_opaque_middle(assert_cut_out(in_pack))
     await finished(bot_app, "pack")
     await press(tg, ann, video, "Add to my pack")
     await eventually(lambda: len(tg.sticker_set(name)["stickers"]) == 2, timeout=120, what="added again")

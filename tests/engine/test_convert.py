@@ -20,10 +20,11 @@ import pytest
 from engine import BadRender, CancelToken, OutputKind, RenderCancelled, convert
 from engine.convert import (NOTE_MIN_SIDE, STICKER_MAX_BYTES, NoteCrop, best_loop, note_crop,
                             sticker_first_kbps)
+from engine.sticker_cut import sticker_cut
 from engine.faces import Box, detect_faces
 from engine.ffmpeg_process import ffmpeg_exe, live_count
 from engine.video_io import VideoWriter
-from tests.media_probe import assert_gif, assert_sticker, assert_video_note
+from tests.media_probe import assert_cut_out, assert_gif, assert_sticker, assert_video_note, sticker_alpha
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO.parent / "shared" / "media" / "mayiyahei.MP4"  # absent from a user's clone
@@ -155,6 +156,62 @@ def texture(tmp_path_factory) -> Path:
     return _write(tmp_path_factory.mktemp("renders") / "texture.mp4", frames, 512, 512, 30.0, 3.0, sound=False)
 
 
+def _head_and_shoulders(photo: Path, side: int) -> np.ndarray:
+    """The photo's largest face with room round it (hair, shoulders), as a side x side RGB square."""
+    rgb = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
+    f = detect_faces(rgb)[0]
+    half = 0.95 * max(f.w, f.h)
+    cx, cy = f.cx, f.cy + 0.25 * f.h
+    x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
+    x1, y1 = int(min(rgb.shape[1], cx + half)), int(min(rgb.shape[0], cy + half))
+    return cv2.resize(rgb[y0:y1, x0:x1], (side, side), interpolation=cv2.INTER_AREA)
+
+
+def _photo_clip(path: Path, patches: list[np.ndarray], at: list[tuple[int, int]], width: int, height: int) -> Path:
+    """4 s at 25 fps of photos pasted on a plain gradient, each swaying a little (±4°, period 20
+    frames) like a render's head."""
+    ramp = np.linspace(70, 190, width, dtype=np.float32)[None, :, None]
+    background = np.broadcast_to(ramp, (height, width, 3)).astype(np.uint8).copy()
+
+    def frames():
+        for i in range(100):
+            frame = background.copy()
+            for patch, (x, y) in zip(patches, at):
+                n = patch.shape[0]
+                m = cv2.getRotationMatrix2D((n / 2, 0.6 * n), 4.0 * np.sin(2 * np.pi * i / 20), 1.0)
+                frame[y:y + n, x:x + n] = cv2.warpAffine(patch, m, (n, n), borderMode=cv2.BORDER_REFLECT)
+            yield frame
+
+    return _write(path, frames(), width, height, 25.0, 4.0)
+
+
+def _faces_of(render: Path) -> list[Box]:
+    with av.open(str(render)) as c:
+        return list(detect_faces(next(c.decode(video=0)).to_ndarray(format="rgb24")))
+
+
+@pytest.fixture(scope="module")
+def person(tmp_path_factory, face_photo) -> tuple[Path, list[Box]]:
+    """The shared face photo (or the astronaut) as a 360 px head and shoulders, swaying right of
+    centre in a 1280x720 frame; its face as the bot keeps it."""
+    render = _photo_clip(tmp_path_factory.mktemp("renders") / "person.mp4",
+                         [_head_and_shoulders(face_photo, 360)], [(760, 200)], 1280, 720)
+    faces = _faces_of(render)
+    assert len(faces) == 1
+    return render, faces
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, face_photo) -> tuple[Path, list[Box]]:
+    """Two people side by side (the photo and its mirror image), 800x480."""
+    head = _head_and_shoulders(face_photo, 300)
+    render = _photo_clip(tmp_path_factory.mktemp("renders") / "pair.mp4", [head, cv2.flip(head, 1)],
+                         [(90, 120), (410, 120)], 800, 480)
+    faces = _faces_of(render)
+    assert len(faces) == 2
+    return render, faces
+
+
 def _frame_count(path: Path) -> int:
     with av.open(str(path)) as c:
         return sum(1 for _ in c.decode(video=0))
@@ -180,24 +237,62 @@ def test_without_faces_the_note_is_the_largest_centred_square():
     assert note_crop(None, 256, 256) == NoteCrop(0, 0, 256, NOTE_MIN_SIDE)  # upscaled to the smallest note
 
 
+def _held(faces, x: float, y: float, side: float) -> int:
+    """How many face boxes (clipped to the frame like the bot's) lie in the circle of the square
+    (x, y, side), with the 1 px of rounding the crop allows itself."""
+    r = side / 2
+    return sum(all(np.hypot(px - x - r, py - y - r) <= r + 1 for px in (f.x, f.x + f.w) for py in (f.y, f.y + f.h))
+               for f in faces)
+
+
+def _most_held(faces, width: int, height: int) -> int:
+    """The most faces any square inside the frame holds in its circle (strictly): every side and
+    top on an 8 px grid, every left on a 4 px one."""
+    corners = np.array([(px, py) for f in faces for px in (f.x, f.x + f.w) for py in (f.y, f.y + f.h)])
+    most = 0
+    for side in range(8, min(width, height) + 1, 8):
+        r = side / 2
+        x, y = np.meshgrid(np.arange(0, width - side + 1, 4) + r, np.arange(0, height - side + 1, 8) + r)
+        inside = np.hypot(corners[:, 0, None, None] - x, corners[:, 1, None, None] - y) <= r
+        held = inside.reshape(len(faces), 4, *x.shape).all(axis=1).sum(axis=0)
+        most = max(most, int(held.max()))
+    return most
+
+
+T1_FACES = [Box(462, 266, 112, 148), Box(52, 266, 116, 132), Box(898, 56, 106, 138), Box(270, 146, 98, 128),
+            Box(750, 346, 94, 124), Box(1132, 274, 94, 122)]  # t1.jpg's six people at 1280x886
+
+
 @pytest.mark.parametrize("faces, width, height", [
     ([Box(60, 250, 160, 190)], 720, 1280),  # a face off-centre, high up
     ([Box(600, 80, 60, 70)], 1280, 960),  # a small face near an edge
+    ([Box(1180, 400, 90, 100)], 1280, 960),  # a face at the frame's right edge
     ([Box(20, 300, 200, 220), Box(1060, 320, 190, 200)], 1280, 720),  # faces wider apart than the short side
     ([Box(500, 500, 300, 360)], 1080, 1080),
     ([Box(168, 410, 356, 504)], 720, 1280),  # a face bigger than the margin allows: the short side
+    (T1_FACES, 1280, 886),  # a group spread wider than the short side
+    (T1_FACES[:5], 1280, 886),
+    ([Box(f.y, f.x, f.h, f.w) for f in T1_FACES], 886, 1280),  # the same, turned
 ])
-def test_the_note_square_keeps_every_face_inside_its_circle(faces, width, height):
+def test_the_note_square_is_inside_the_frame_and_holds_the_most_faces(faces, width, height):
     crop = note_crop(faces, width, height)
     assert crop.side % 2 == 0 and crop.x % 2 == 0 and crop.y % 2 == 0
     assert NOTE_MIN_SIDE <= crop.out_side <= 512 and crop.out_side % 2 == 0
-    for f in faces:
-        assert _inside_circle(Box(f.x - crop.x, f.y - crop.y, f.w, f.h), crop.side), (f, crop)
-    # Padding only where the faces do not fit in the frame's short side; never past the long side.
-    assert crop.padded(width, height) == (crop.side > min(width, height))
-    assert crop.side <= max(width, height)
-    if crop.side <= min(width, height):
-        assert 0 <= crop.x <= width - crop.side and 0 <= crop.y <= height - crop.side
+    assert crop.side <= min(width, height) and not crop.padded(width, height)
+    assert 0 <= crop.x <= width - crop.side and 0 <= crop.y <= height - crop.side
+    most = _most_held(faces, width, height)
+    assert most >= 1 and _held(faces, crop.x, crop.y, crop.side) == crop.faces >= most, (crop, most)
+    if most == len(faces):
+        for f in faces:
+            assert _inside_circle(Box(f.x - crop.x, f.y - crop.y, f.w, f.h), crop.side), (f, crop)
+
+
+def test_a_group_wider_than_the_frame_is_not_padded_but_centred_on_the_faces_it_holds():
+    crop = note_crop(T1_FACES, 1280, 886)  # was a 1040 px square at y = -258: its top third black
+    assert (crop.y, crop.side) == (0, 886)
+    held = [f for f in T1_FACES if _held([f], crop.x, crop.y, crop.side)]
+    middle = (min(f.x for f in held) + max(f.x + f.w for f in held)) / 2
+    assert len(held) == crop.faces and abs(crop.x + crop.side / 2 - middle) <= 2
 
 
 def test_a_small_face_is_not_upscaled_and_a_big_frame_is_not_kept_whole():
@@ -262,6 +357,21 @@ def test_note_is_centred_on_the_face_so_the_round_mask_keeps_it(portrait, portra
     assert not _inside_circle(Box(f.x - centred.x, f.y - centred.y, f.w, f.h), centred.side)
 
 
+def test_the_note_of_a_wide_group_has_no_black_in_its_circle(tmp_path):
+    """t1.jpg's geometry (six people across a 1280x886 frame): the note is a square of the frame
+    itself, so nothing inside its circle is black."""
+    frames = (np.full((886, 1280, 3), 180, np.uint8) for _ in range(25))
+    render = _write(tmp_path / "group.mp4", frames, 1280, 886, 25.0, 1.0)
+    result = convert(render, OutputKind.NOTE, tmp_path / "note.mp4", T1_FACES)
+    p = assert_video_note(result.path)
+    assert not result.crop.padded(1280, 886) and result.crop.side <= 886
+    with av.open(str(result.path)) as c:
+        first = next(c.decode(video=0)).to_ndarray(format="gray").astype(np.float32)
+    yy, xx = np.mgrid[0:p.height, 0:p.width]
+    circle = np.hypot(xx - p.width / 2 + 0.5, yy - p.height / 2 + 0.5) < p.width / 2 - 2
+    assert first[circle].min() > 150, first[circle].min()
+
+
 def test_a_70_s_render_makes_a_note_of_under_a_minute_with_its_sound(long70, tmp_path):
     out = tmp_path / "note.mp4"
     result = convert(long70, "note", out)
@@ -272,11 +382,72 @@ def test_a_70_s_render_makes_a_note_of_under_a_minute_with_its_sound(long70, tmp
 
 # --- stickers ---------------------------------------------------------------------------------------
 
-def test_sticker_is_a_seamless_loop_of_the_moving_part(portrait, tmp_path):
+def _middle_opaque(alpha: np.ndarray, face: Box) -> bool:
+    """Whether the middle half of a face box (in the sticker's pixels) is opaque in every frame."""
+    x0, x1 = int(face.x + 0.25 * face.w), int(np.ceil(face.x + 0.75 * face.w))
+    y0, y1 = int(face.y + 0.25 * face.h), int(np.ceil(face.y + 0.75 * face.h))
+    return int(alpha[:, y0:y1, x0:x1].min()) >= 240
+
+
+def test_a_sticker_is_the_face_cut_out_on_transparency(person, tmp_path):
+    render, faces = person
+    out = tmp_path / "sticker.webm"
+    result = convert(render, OutputKind.STICKER, out, faces)
+    p = assert_sticker(out)
+    alpha = assert_cut_out(out)  # the border transparent
+    assert result.cut is not None and (p.width, p.height) == (result.cut.out_w, result.cut.out_h)
+    (face,) = result.cut.faces
+    assert _middle_opaque(alpha, face)  # the face opaque...
+    assert face.w >= 0.4 * p.width and face.h >= 0.4 * p.height  # ... filling the sticker
+    assert (alpha >= 128).mean() >= 0.4  # the head and shoulders cover most of it
+    assert (alpha <= 16).mean() >= 0.1  # what was around them is gone
+    # Cropped to the face: the sticker shows the head, not the 1280x720 frame around it.
+    assert result.cut.w < 0.5 * 1280 and result.cut.x >= 500
+    # Every frame of the loop has its plane, within Telegram's rules and the bitrate search's.
+    every = sticker_alpha(out)
+    assert len(every) == p.frames and p.frames / p.fps >= 2.0
+    assert result.tries[0].kbps == sticker_first_kbps(p.frames / 25.0, alpha=True)
+    assert result.bytes <= STICKER_MAX_BYTES
+
+
+def test_a_group_sticker_shows_every_face_near_the_largest(pair, tmp_path):
+    render, faces = pair
+    result = convert(render, OutputKind.STICKER, tmp_path / "pair.webm", faces)
+    p = assert_sticker(result.path)
+    alpha = assert_cut_out(result.path)
+    assert result.cut is not None and len(result.cut.faces) == 2 and p.width == 512
+    assert all(_middle_opaque(alpha, f) for f in result.cut.faces)
+
+
+def test_the_sticker_rectangle_takes_the_faces_near_the_largest_within_the_frame():
+    cut = sticker_cut(T1_FACES, 1280, 886)  # six people across the frame: the largest and its neighbours
+    assert cut is not None and 1 < len(cut.faces) < 6
+    assert 0 <= cut.x and cut.x + cut.w <= 1280 and 0 <= cut.y and cut.y + cut.h <= 886
+    assert max(cut.out_w, cut.out_h) == 512 and min(cut.out_w, cut.out_h) <= 512
+    largest = max(T1_FACES, key=lambda f: f.area)
+    assert any(abs(f.w - largest.w * cut.scale) < 1 and abs(f.x - (largest.x - cut.x) * cut.scale) < 1
+               for f in cut.faces)
+    far = [f for f in T1_FACES if abs(f.cx - largest.cx) > 500]
+    assert far and len(cut.faces) <= 6 - len(far)  # the people at the far ends are left out
+    edge = sticker_cut([Box(1180, 400, 90, 100)], 1280, 960)  # at the frame's edge: clipped, not padded
+    assert edge is not None and edge.x + edge.w == 1280 and len(edge.faces) == 1
+    assert sticker_cut([], 1280, 720) is None
+
+
+def test_without_the_jobs_faces_the_sticker_finds_them_itself(portrait, tmp_path):
     out = tmp_path / "sticker.webm"
     result = convert(portrait, OutputKind.STICKER, out)
+    assert_sticker(out)
+    alpha = assert_cut_out(out)
+    assert result.cut is not None and len(result.cut.faces) == 1
+    assert _middle_opaque(alpha, result.cut.faces[0])
+
+
+def test_sticker_is_a_seamless_loop_of_the_moving_part(portrait, tmp_path):
+    out = tmp_path / "sticker.webm"
+    result = convert(portrait, OutputKind.STICKER, out, [])  # no faces: the whole frame, opaque
     p = assert_sticker(out)
-    assert (p.width, p.height) == (288, 512) and not result.has_audio
+    assert (p.width, p.height) == (288, 512) and not result.has_audio and result.cut is None
     assert result.bitrate_kbps == sticker_first_kbps(p.frames / 25.0) and result.encodes == 1
     assert result.start is not None and result.start >= 1.9  # the head is still for the first 2 s
     frames = _grey(out, (72, 128))
@@ -294,7 +465,7 @@ def test_sticker_from_a_35_s_render_takes_the_only_motion(long35, tmp_path):
     out = tmp_path / "sticker.webm"
     result = convert(long35, "sticker", out)
     p = assert_sticker(out)
-    assert (p.width, p.height) == (512, 288) and p.fps == 12.0
+    assert (p.width, p.height) == (512, 288) and p.fps == 12.0 and result.cut is None  # no face in it
     assert 19.9 <= result.start <= 26.0 - p.frames / 12.0
 
 
@@ -360,7 +531,7 @@ def test_the_shared_template_becomes_all_three(square, tmp_path):
     note = convert(square, OutputKind.NOTE, tmp_path / "n.mp4")
     p = assert_video_note(note.path)
     assert NOTE_MIN_SIDE <= p.width == note.width <= 512 and note.has_audio
-    sticker = convert(square, OutputKind.STICKER, tmp_path / "s.webm")
+    sticker = convert(square, OutputKind.STICKER, tmp_path / "s.webm", [])  # the whole frame: loop compared
     p = assert_sticker(sticker.path)
     if square == TEMPLATE:
         # 蚂蚁呀嘿 never quite repeats: its seam is among the least visible of all 2-3 s windows.
@@ -371,6 +542,10 @@ def test_the_shared_template_becomes_all_three(square, tmp_path):
         others = [np.abs(render[a + n - 1] - render[a]).mean()
                   for n in range(round(2 * fps), round(3 * fps)) for a in range(len(render) - n)]
         assert np.mean(np.array(others) < seam) < 0.1, seam
+    cut = convert(square, OutputKind.STICKER, tmp_path / "c.webm")  # its face found and cut out
+    assert_sticker(cut.path)
+    alpha = assert_cut_out(cut.path)
+    assert cut.cut is not None and _middle_opaque(alpha, cut.cut.faces[0])
     gif = convert(square, OutputKind.GIF, tmp_path / "g.mp4")
     p = assert_gif(gif.path)
     if square == TEMPLATE:  # HEVC, full range: re-encoded, to limited-range H.264
@@ -455,6 +630,19 @@ def test_cli_makes_a_note_around_the_photos_faces(portrait, tmp_path):
     with av.open(str(out)) as c:
         found = detect_faces(next(c.decode(video=0)).to_ndarray(format="rgb24"))
     assert len(found) == 1 and _inside_circle(found[0], p.width)
+
+
+def test_cli_makes_a_sticker_of_the_photos_face_cut_out(person, tmp_path):
+    render, _ = person
+    photo = tmp_path / "photo.png"
+    with av.open(str(render)) as c:
+        cv2.imwrite(str(photo), next(c.decode(video=0)).to_ndarray(format="bgr24"))
+    out = tmp_path / "sticker.webm"
+    res = _cli(str(render), "--to", "sticker", "--out", str(out), "--faces-from", str(photo))
+    assert res.returncode == 0, res.stderr
+    assert "1 face(s) cut out of" in res.stdout and str(out) in res.stdout
+    assert_sticker(out)
+    assert_cut_out(out)
 
 
 def test_cli_errors_are_one_line(tmp_path):
