@@ -16,14 +16,47 @@ _TEXTS: dict[str, dict[str, str]] = {
         "2. 点一个模板按钮；\n"
         "3. 稍等片刻，视频会回复在你的照片下。\n\n"
         "群组里：回复一张照片发送 /yahey（或把 /yahey 写在照片说明里）。\n"
-        "命令：/templates 模板列表 · /status 我的任务 · /cancel 取消任务 · /help 帮助",
+        "命令：/templates 模板列表 · /status 我的任务 · /cancel 取消任务 · /privacy 隐私 · /help 帮助",
         EN: "👋 I turn your photo into the 蚂蚁呀嘿 (Ant Yahey) meme video.\n\n"
         "1. Send a photo with a clear, frontal face (or an image as a file);\n"
         "2. Press a template button;\n"
         "3. Wait a little: the video arrives as a reply to your photo.\n\n"
         "In groups: reply to a photo with /yahey (or put /yahey in the photo's caption).\n"
-        "Commands: /templates list · /status your jobs · /cancel cancel · /help this help",
+        "Commands: /templates list · /status your jobs · /cancel cancel · /privacy your data · /help this help",
     },
+    "privacy_line": {ZH: "🔒 照片只保存到视频做好为止，视频保存 {days} 天，只有你（和发起的群组）能看到。/privacy 了解详情，/forget 删除一切。",
+                     EN: "🔒 Your photo is kept only until its video is made, videos for {days} days, seen only by you (and the group it was made in). /privacy for more, /forget deletes it all."},
+    "privacy": {
+        ZH: "🔒 我保存什么：\n"
+        "• 你的照片：只保存到视频做好为止；\n"
+        "• 做好的视频和它的圆形视频、贴纸、动图：{days} 天后自动删除；\n"
+        "• 你的贴纸包：直到你（或 /forget）删除它；\n"
+        "• 你自己的模板：直到你删除它或它过期。\n\n"
+        "谁能看到：只有你，以及视频所在的群组。\n"
+        "删除：发送 /forget，我会删除你的一切（任务、文件、贴纸包），并告诉你删了什么。",
+        EN: "🔒 What I keep:\n"
+        "• your photo: only until its video is made;\n"
+        "• the video and its round video, sticker and GIF: deleted after {days} days;\n"
+        "• your sticker pack: until you (or /forget) delete it;\n"
+        "• your own templates: until you delete them or they expire.\n\n"
+        "Who can see it: only you, and the group it was made in.\n"
+        "To delete it all: send /forget; I delete everything of yours (jobs, files, sticker pack) and say what went.",
+    },
+    "cmd_privacy": {ZH: "我保存什么、如何删除", EN: "What I keep and how to delete it"},
+    "cmd_forget": {ZH: "删除我的一切数据", EN: "Delete everything of mine"},
+    "forget_private_only": {ZH: "请在和我的私聊里发送 /forget。", EN: "Send /forget in a private chat with me."},
+    "forget_confirm": {ZH: "要删除我保存的你的一切吗？排队和正在生成的任务会被取消，视频、贴纸、动图、贴纸包都会被删除，无法恢复。",
+                       EN: "Delete everything I keep of yours? Queued and running jobs are cancelled; videos, stickers, GIFs and your sticker pack are deleted for good."},
+    "forget_button_yes": {ZH: "🗑 全部删除", EN: "🗑 Delete everything"},
+    "forget_button_no": {ZH: "取消", EN: "Cancel"},
+    "forget_not_yours": {ZH: "只有本人可以确认。", EN: "Only the person who asked can confirm."},
+    "forget_started": {ZH: "🗑 正在删除…", EN: "🗑 Deleting…"},
+    "forget_kept": {ZH: "好的，什么都没删。", EN: "OK, nothing was deleted."},
+    "forget_in_progress": {ZH: "正在删除你的数据，请等删除完成后再发。", EN: "Your data is being deleted; please wait until that is done."},
+    "forget_done": {ZH: "✅ 已删除：{jobs} 个任务、{files} 个文件、{photos} 张宫格照片，贴纸包{pack}。我不再保存你的任何数据。",
+                    EN: "✅ Deleted: {jobs} job(s), {files} file(s), {photos} grid photo(s), sticker pack {pack}. I keep nothing of yours now."},
+    "forget_pack_yes": {ZH: "已删除", EN: "deleted"},
+    "forget_pack_no": {ZH: "（没有）", EN: "(none)"},
     "cmd_start": {ZH: "开始使用", EN: "What this bot does"},
     "cmd_help": {ZH: "使用帮助", EN: "How to use it"},
     "cmd_templates": {ZH: "模板列表", EN: "List the templates"},
