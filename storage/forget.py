@@ -119,12 +119,14 @@ class Stopping:
 
 
 async def stop_jobs(db: Database, user_id: int, now: datetime | None = None) -> Stopping:
-    """Queued jobs, deliveries no stage holds and jobs whose stage died are cancelled at once; jobs
+    """The user's jobs (and conversions of them): queued ones, deliveries no stage holds and jobs whose stage died are cancelled at once; jobs
     a live stage holds are flagged (`cancel_requested`: render and conversion stages poll it at
     every heartbeat, on any host). The request waits until `running` is empty."""
     now = now or utcnow()
     live = and_(Job.lease_until.is_not(None), Job.lease_until >= now)
-    mine = Job.user_id == user_id
+    async with db.read() as session:  # their jobs, and conversions others asked of them
+        own = list(await session.scalars(select(Job.id).where(Job.user_id == user_id)))
+    mine = or_(Job.user_id == user_id, Job.parent_job_id.in_(own)) if own else Job.user_id == user_id
     ended = {"status": JobStatus.CANCELLED, "finished_at": now, "next_attempt_at": None, "lease_owner": None,
              "lease_until": None}
     async with db.write() as session:
