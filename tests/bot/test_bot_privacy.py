@@ -5,14 +5,23 @@ render they had running stopped."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import sqlite3
+import sys
 from pathlib import Path
 
-from bot_helpers import eventually, first_button, keyboard_for, reply_text, running_bot, settings_of
-from settings import Settings
+import pytest
+
+from bot_helpers import (REPO_ROOT, TOKEN, eventually, first_button, keyboard_for, reply_text, running_bot,
+                         settings_of, write_config)
+from settings import Settings, load_settings
 from test_bot_formats import press, render_for
 from tests.fake_telegram import FakeTelegram
 from tests.gated_engine import Gate, GatedEngine
+
+pytestmark = pytest.mark.timeout(600)
 
 
 def every_row(settings: Settings) -> str:
@@ -126,3 +135,56 @@ async def test_forget_deletes_everything_of_the_user(tg: FakeTelegram, make_sett
         assert len(tg.calls_to("sendVideo")) == 1  # the running render stopped: nothing more was sent
         # Ben's collection goes on: his photo is still there
         assert "Ben" in rows
+
+
+async def test_a_forget_killed_mid_way_finishes_after_a_restart(tg: FakeTelegram, tmp_path: Path,
+                                                                random_checkpoint: Path, templates_dir: Path,
+                                                                engine_cache_dir: Path, face_photo: Path) -> None:
+    config = write_config(tmp_path / "config.toml", tg, random_checkpoint, templates_dir, engine_cache_dir)
+    settings = load_settings(config, env={})
+    log, gate, held = tmp_path / "bot.log", tmp_path / "gate", tmp_path / "forget-gate"
+    gate.mkdir()
+    (gate / "open").touch()  # renders run; the /forget is what is held
+
+    async def start() -> asyncio.subprocess.Process:
+        env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"} | {"PYTHONUNBUFFERED": "1"}
+        return await asyncio.create_subprocess_exec(
+            sys.executable, str(REPO_ROOT / "tests" / "gated_bot.py"), "--gate", str(gate), "--forget-gate", str(held),
+            "--config", str(config), cwd=REPO_ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=log.open("ab"))
+
+    first = await start()
+    try:
+        await tg.wait_for("setMyCommands", 120)
+        ann = tg.user(first_name="Ann", language_code="en")
+        dm = tg.private_chat(ann)
+        video = await render_for(tg, ann, dm, face_photo.read_bytes())
+        await press(tg, ann, video, "Add to my pack")
+        pack = f"yahey_u{ann['id']}_by_yahey_test_bot"
+        await eventually(lambda: tg.sticker_set(pack) is not None, timeout=120, what="pack made")
+        await eventually(lambda: all(s not in every_row(settings) for s in ("'queued'", "'running'", "'delivering'")),
+                         timeout=60, what="the pack's job recorded")
+        mark = tg.mark()
+        tg.send_text(ann, dm, "/forget")
+        asked = await keyboard_for(tg, dm, mark)
+        tg.press_button(ann, dm, asked.result, dict(tg.buttons(dm["id"], asked.result["message_id"]))["🗑 Delete everything"])
+        await eventually((held / "entered").exists, 60, "the /forget held before deleting files")
+    finally:
+        first.kill()  # SIGKILL mid-deletion: no clean-up at all
+        await first.wait()
+    # Half done: the pack is gone, the files and rows are still there
+    assert tg.sticker_set(pack) is None
+    assert kept_files(settings) and str(ann["id"]) in every_row(settings)
+
+    (held / "open").touch()
+    second = await start()
+    try:
+        done = await tg.wait_for("sendMessage", 120, since=mark,
+                                 where=lambda c: c.params["chat_id"] == dm["id"] and "Deleted" in c.params["text"])
+        await eventually(lambda: str(ann["id"]) not in every_row(settings), what="every row of Ann's gone")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(second.wait(), 120) == 0
+    assert "sticker pack deleted" in done.params["text"]
+    assert kept_files(settings) == []
+    assert len([c for c in tg.calls_to("sendMessage") if "Deleted" in c.params.get("text", "")]) == 1
+    assert TOKEN not in log.read_text()
