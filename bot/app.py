@@ -31,8 +31,9 @@ from bot.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher, make_cel
 from bot.flood_control import FloodControl
 from bot.albums import AlbumCollector
 from bot.grid_collection import CANCEL_PATTERN
+from bot.forget import ForgetStage
 from bot.handlers import (admin_templates, callbacks, commands, conversions, errors, grid, group, inline, language,
-                          photo, start_help)
+                          photo, privacy, start_help)
 from bot.housekeeping import daily_clean_up
 from bot.http_server import HealthReport, WebhookRoute, start_http_server
 from bot.keyboards import BACKGROUND_PATTERN, CALLBACK_PATTERN, CONVERT_PATTERN, LANGUAGE_PATTERN
@@ -44,10 +45,10 @@ from bot.tuning import Tuning
 from engine import Engine, clean_staging, kill_all_ffmpeg
 from engine.from_settings import make_engine, render_options
 from settings import Settings
-from storage import jobs, make_database, upgrade_to_head
+from storage import forget, jobs, make_database, upgrade_to_head
 
 log = logging.getLogger(__name__)
-COMMANDS = ("start", "help", "templates", "status", "cancel", "language", "yahey", "grid")
+COMMANDS = ("start", "help", "templates", "status", "cancel", "language", "privacy", "forget", "yahey", "grid")
 
 
 def concurrent_updates(settings: Settings) -> int:
@@ -96,6 +97,8 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("cancel", commands.cancel, filters=new))
     app.add_handler(CommandHandler("stats", commands.stats, filters=new))
     app.add_handler(CommandHandler("language", language.on_language, filters=new))
+    app.add_handler(CommandHandler("privacy", privacy.privacy, filters=new))
+    app.add_handler(CommandHandler("forget", privacy.forget_command, filters=new))
     app.add_handler(CommandHandler("yahey", group.on_yahey, filters=new))
     app.add_handler(CommandHandler("grid", grid.on_grid, filters=new))
     yahey_caption = filters.CaptionRegex(group.CAPTION_COMMAND)
@@ -113,6 +116,7 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(grid.on_cancel_pressed, pattern=CANCEL_PATTERN))
     app.add_handler(CallbackQueryHandler(conversions.on_conversion_pressed, pattern=CONVERT_PATTERN))
     app.add_handler(CallbackQueryHandler(language.on_language_pressed, pattern=LANGUAGE_PATTERN))
+    app.add_handler(CallbackQueryHandler(privacy.on_forget_pressed, pattern=privacy.FORGET_PATTERN))
     app.add_handler(InlineQueryHandler(inline.on_inline_query))
     app.add_handler(MessageHandler(new & private & image, photo.on_photo))
     app.add_handler(MessageHandler(new & private & ~filters.StatusUpdate.ALL, start_help.send_a_photo))
@@ -134,6 +138,8 @@ async def _post_init(app: Application) -> None:
         requeued = await jobs.release_all_leases(db)
         if requeued:
             log.info("%d job(s) left running by the last run re-queued", requeued)
+        if await forget.release_all(db):
+            log.info("a /forget left under way by the last run is taken up again")
         shutil.rmtree(settings.storage.data_dir / "tmp", ignore_errors=True)  # no job runs yet: all stale
         clean_staging(settings.templates.dir)  # half-made imports: their jobs redo them from the start
         engine = data.engine or make_engine(settings)
@@ -145,6 +151,8 @@ async def _post_init(app: Application) -> None:
     svc = Services(settings=settings, db=db, engine=engine, options=render_options(settings), dispatch=dispatch,
                    stages=stages, flood=FloodControl(limits.photo_burst, limits.photos_per_minute),
                    decode_slots=asyncio.Semaphore(1), albums=AlbumCollector())
+    owner = stages.render.owner if stages is not None else stage_owner()
+    svc.forgetting = ForgetStage(app.bot, svc, tuning, owner, stages.cancel if stages is not None else lambda _: False)
     await _set_commands(app)
     metrics.QUEUE_LENGTH.set(await jobs.queue_length(db))
     if engine is not None:
@@ -163,6 +171,7 @@ async def _post_init(app: Application) -> None:
         await app.bot.set_webhook(settings.telegram.webhook_url, secret_token=settings.telegram.webhook_secret or None,
                                   allowed_updates=Update.ALL_TYPES)
     data.services = svc  # last: handlers and the shutdown hooks find a complete set
+    svc.forgetting.start()  # in both modes: this process deletes what a /forget asks for
     if stages is not None:
         for stage in stages.all():
             stage.start()
@@ -208,8 +217,10 @@ async def _start_http(app: Application, svc: Services) -> None:
 
 async def _post_stop(app: Application) -> None:
     svc = app.bot_data.services
-    if svc is not None and svc.stages is not None:  # together: the graceful stop fits the grace period once
-        await asyncio.gather(*(stage.stop() for stage in svc.stages.all()))
+    if svc is not None:  # together: the graceful stop fits the grace period once
+        running = (*(svc.stages.all() if svc.stages is not None else ()),
+                   *((svc.forgetting,) if svc.forgetting is not None else ()))
+        await asyncio.gather(*(stage.stop() for stage in running))
     killed = kill_all_ffmpeg()
     if killed:
         log.info("%d ffmpeg process(es) stopped", killed)

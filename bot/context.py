@@ -24,6 +24,7 @@ from storage.jobs import Limits
 if TYPE_CHECKING:
     from bot.albums import AlbumCollector
     from bot.dispatch import Dispatcher
+    from bot.forget import ForgetStage
     from bot.http_server import HttpServer
     from bot.stages import Stages
 
@@ -42,6 +43,7 @@ class Services:
     # /grid per chat: its message is known to the database only after Telegram answers the send,
     # and a reply to it may arrive first; edits of one collecting message one at a time
     grid_chats: KeyedLocks = field(default_factory=KeyedLocks)
+    forgetting: ForgetStage | None = None  # works through confirmed /forget requests
     started_at: float = field(default_factory=time.monotonic)
 
     @property

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot import metrics
 from bot.context import Services
-from storage import JobKind, jobs
+from storage import JobKind, forget, jobs
 from storage.models import OutputKind
 
 log = logging.getLogger(__name__)
@@ -22,12 +22,14 @@ class Refusal(Exception):
 async def request(svc: Services, video_job_id: int, kind: OutputKind, presser: int, chat_id: int,
                   lang: str) -> None:
     """Queue `kind` made from the video of job `video_job_id`, pressed by `presser` in `chat_id`.
-    Raises Refusal with a text key: not theirs, expired, already on its way."""
+    Raises Refusal with a text key: not theirs, expired, already on its way, being forgotten."""
     video = await jobs.get(svc.db, video_job_id)
     if video is None or video.chat_id != chat_id:
         raise Refusal("offer_expired")
     if video.user_id != presser:
         raise Refusal("not_yours")
+    if await forget.pending(svc.db, presser):  # it would outlive the deletion under way
+        raise Refusal("forget_in_progress")
     if await jobs.active_conversion(svc.db, video.id, kind) is not None:
         raise Refusal("conversion_on_its_way")
     new = jobs.NewJob(user_id=presser, chat_id=chat_id, source_message_id=video.source_message_id,

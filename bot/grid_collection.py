@@ -105,6 +105,11 @@ async def _refresh(svc: Services, bot: Bot, offer: Offer, lang: str) -> None:
             log.info("offer %s: collecting message not updated: %s", latest.id, err)
 
 
+async def show_latest(svc: Services, bot: Bot, offer: Offer) -> None:
+    """Show the collection as it now stands (a photo was withdrawn), in its starter's language."""
+    await _refresh(svc, bot, offer, lang_of(await users.language(svc.db, offer.owner_id)))
+
+
 async def end(svc: Services, bot: Bot, offer: Offer, text: str) -> None:
     """Close the collection and say why on its message (cancelled, expired)."""
     if await offers.close(svc.db, offer.id) is None:

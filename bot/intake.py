@@ -27,7 +27,7 @@ from bot.result_cache import result_key
 from bot.texts import t
 from engine import (BadImage, EngineState, ImageTooLarge, ImageTooSmall, Template, animated_count, check_size,
                     faces_in_photo, list_templates)
-from storage import JobKind, Offer, jobs, offers
+from storage import JobKind, Offer, forget, jobs, offers
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,8 @@ async def admit(svc: Services, user_id: int, chat_id: int, ref: PhotoRef) -> Non
                 raise Ignored()
             raise Refusal("slow_down")
     ensure_engine_usable(svc)
+    if await forget.pending(svc.db, user_id):  # what it sends now would outlive the deletion
+        raise Refusal("forget_in_progress")
     limits = svc.limits_for(user_id)
     if not limits.exempt and await jobs.used_today(svc.db, user_id) >= limits.daily_quota:
         raise Refusal("quota", n=limits.daily_quota)

@@ -52,6 +52,10 @@ class Stage:
     def interrupt(self) -> None:
         """Ask the work in progress to stop (shutdown); it is waited for, up to the stop timeout."""
 
+    async def next_due(self) -> datetime | None:
+        """When the earliest job this stage parked becomes due (None: nothing parked)."""
+        return await jobs.next_due(self.db, self.waits_in, self.kinds)
+
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self.name)
@@ -126,7 +130,7 @@ class Stage:
         """Wait for a wake-up, the next parked job's time, or the idle poll, whichever is first."""
         timeout = self.tuning.idle_poll
         try:
-            due = await jobs.next_due(self.db, self.waits_in, self.kinds)
+            due = await self.next_due()
         except Exception:
             due = None
         if due is not None:

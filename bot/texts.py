@@ -38,7 +38,7 @@ MESSAGES: dict[str, str] = _unique([
        "3. Wait a little: the video arrives as a reply to your photo.\n"
        "\n"
        "In groups: reply to a photo with /yahey (or put /yahey in the photo's caption).\n"
-       "Commands: /templates list · /status your jobs · /cancel cancel · /language language · /help this help"),
+       "Commands: /templates list · /status your jobs · /cancel cancel · /language language · /privacy your data · /help this help"),
     N_("cmd_start", "What this bot does"),
     N_("cmd_help", "How to use it"),
     N_("cmd_templates", "List the templates"),
@@ -147,6 +147,29 @@ MESSAGES: dict[str, str] = _unique([
     N_("inline_make_one", "Make one"),
     N_("inline_video_title", "🎵 {title}"),
     N_("error", "Something went wrong; please try again later."),
+    N_("privacy_line", "🔒 Your photo is kept only until its video is made, videos for {days} days, seen only by you (and the group it was made in). /privacy for more, /forget deletes it all."),
+    N_("privacy",
+       "🔒 What I keep:\n"
+       "• your photo: only until its video is made;\n"
+       "• the video and its round video, sticker and GIF: deleted after {days} days;\n"
+       "• your sticker pack: until you (or /forget) delete it;\n"
+       "• your own templates: until you delete them or they expire.\n"
+       "\n"
+       "Who can see it: only you, and the group it was made in.\n"
+       "To delete it all: send /forget; I delete everything of yours (jobs, files, sticker pack) and say what went."),
+    N_("cmd_privacy", "What I keep and how to delete it"),
+    N_("cmd_forget", "Delete everything of mine"),
+    N_("forget_private_only", "Send /forget in a private chat with me."),
+    N_("forget_confirm", "Delete everything I keep of yours? Queued and running jobs are cancelled; videos, stickers, GIFs and your sticker pack are deleted for good."),
+    N_("forget_button_yes", "🗑 Delete everything"),
+    N_("forget_button_no", "Cancel"),
+    N_("forget_not_yours", "Only the person who asked can confirm."),
+    N_("forget_started", "🗑 Deleting…"),
+    N_("forget_kept", "OK, nothing was deleted."),
+    N_("forget_in_progress", "Your data is being deleted; please wait until that is done."),
+    N_("forget_done", "✅ Deleted: {jobs} job(s), {files} file(s), {photos} grid photo(s), sticker pack {pack}. I keep nothing of yours now."),
+    N_("forget_pack_yes", "deleted"),
+    N_("forget_pack_no", "(none)"),
 ])
 
 

@@ -20,6 +20,7 @@ class Tuning:
     render_lease: timedelta = timedelta(minutes=2)  # renewed every heartbeat while a job runs
     delivery_lease: timedelta = timedelta(minutes=15)  # one send: upload timeout plus retries
     conversion_lease: timedelta = timedelta(minutes=2)  # renewed every heartbeat
+    forget_lease: timedelta = timedelta(minutes=2)  # a /forget request: renewed at every step
     heartbeat: float = 10.0  # seconds between lease renewals (and checks for a /cancel)
     stop_timeout: float = 60.0  # graceful stop: a render stops at its next batch within this
     clean_up_first: timedelta = timedelta(minutes=5)

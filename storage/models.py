@@ -1,4 +1,5 @@
-"""Tables: users, offers (a photo the template keyboard was shown for) and jobs (the queue).
+"""Tables: users, offers (a photo the template keyboard was shown for), jobs (the queue) and
+forget requests (a user's /forget, worked through step by step under a lease).
 
 Times are naive UTC (SQLite has no time zones); `utcnow()` is the one source of them.
 """
@@ -153,3 +154,23 @@ class Job(Base):
     @property
     def active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+
+class ForgetRequest(Base):
+    """A confirmed /forget: everything of `user_id` is deleted, one step at a time (bot/forget.py),
+    under a lease like a job's so that a restart in the middle finishes it. No foreign key: the
+    user's row is one of the things it deletes; the request's own row goes last."""
+
+    __tablename__ = "forget_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)  # the private chat the confirmation goes to
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    done_steps: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")  # JSON list of step names
+    counts: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")  # JSON: what each step deleted
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(96), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

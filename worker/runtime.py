@@ -19,6 +19,7 @@ from telegram.request import HTTPXRequest
 
 from bot import metrics
 from bot.dispatch import CeleryDispatcher, make_celery
+from bot.housekeeping import clean_files
 from bot.http_server import HealthReport, HttpServer, start_http_server
 from bot.stages import Stages, make_stages, stage_owner
 from bot.tuning import Tuning
@@ -107,15 +108,36 @@ class WorkerRuntime:
                 self._failure = f"the model failed to load: {engine.status.detail}"
                 return
             stages.delivery.start()
+            sweeping = asyncio.create_task(self._clean_files_daily(db), name="clean-files")
             log.info("worker %s ready (%s)", self.name, engine.status.runner)
             self._ready.set()
             await self._stop.wait()
+            sweeping.cancel()
+            await asyncio.gather(sweeping, return_exceptions=True)
             await asyncio.gather(*(stage.stop() for stage in stages.all()))
         finally:
             if http is not None:
                 await http.stop()
             await bot.shutdown()
             await db.close()
+
+    async def _clean_files_daily(self, db: Database) -> None:
+        """This host's data folder past retention, and files whose rows are gone (the bot deletes
+        rows: by retention or a /forget), like the bot's daily clean-up does for its own."""
+        assert self._stop is not None
+        wait = self.tuning.clean_up_first.total_seconds()
+        while True:
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=wait)
+                return
+            except TimeoutError:
+                pass
+            try:
+                removed = await clean_files(self.settings, db)
+                log.info("clean-up: %d file(s) removed from %s", removed, self.settings.storage.data_dir)
+            except Exception:  # a failed sweep is tried again next time
+                log.exception("clean-up failed")
+            wait = self.tuning.clean_up_every.total_seconds()
 
     def _bot(self) -> ExtBot[None]:
         tg = self.settings.telegram

@@ -10,8 +10,9 @@ from bot.texts import t
 
 
 async def start_help(update: Update, context: BotContext) -> None:
-    _, lang = await visit(update, context)
-    await reply(update.effective_message, t(lang, "help"))
+    svc, lang = await visit(update, context)
+    privacy = t(lang, "privacy_line", days=svc.settings.storage.retention_days)
+    await reply(update.effective_message, f"{t(lang, 'help')}\n\n{privacy}")
 
 
 async def send_a_photo(update: Update, context: BotContext) -> None:

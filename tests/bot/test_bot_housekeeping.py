@@ -87,3 +87,74 @@ def test_token_is_masked_in_messages_and_tracebacks() -> None:
     text = stream.getvalue()
     assert TOKEN not in text and quote(TOKEN, safe="") not in text and TOKEN.split(":")[1] not in text
     assert text.count(MASK) == 3 and "RuntimeError" in text
+
+
+async def test_retention_holds_on_every_host_when_the_clock_moves_on(tmp_path: Path) -> None:
+    """The bot's clean-up (rows, and files in the shared data folder) and a worker's (files in its
+    own data folder), run at a moment past retention: nothing older is left, on either host;
+    conversions, the file_id cache (cached answers) and temp folders included."""
+    from sqlalchemy import text
+
+    from bot.housekeeping import clean_files
+    from storage import offers
+    from storage.models import OutputKind, utcnow
+
+    config = tmp_path / "config.toml"
+    config.write_text('[storage]\nurl = "sqlite+aiosqlite:///data/bot.db"\ndata_dir = "data"\nretention_days = 7\n')
+    settings = load_settings(config, env={})
+    worker_config = tmp_path / "worker" / "config.toml"  # another host: the same database, its own data folder
+    worker_config.parent.mkdir()
+    worker_config.write_text(f'[storage]\nurl = "{settings.storage.url}"\ndata_dir = "data"\nretention_days = 7\n')
+    worker = load_settings(worker_config, env={})
+    shared, own = settings.storage.data_dir, worker.storage.data_dir
+    shared.mkdir()
+    db = Database(settings.storage.url)
+    await upgrade_to_head(db)
+    for user_id in (1, 2, 3):
+        await users.touch(db, user_id, "en")
+    exempt = jobs.Limits(10, 10, exempt=True)
+    video, _ = await jobs.enqueue(db, jobs.NewJob(1, 1, 1, "f1", "u1", template_id="t", result_key="k"), exempt)
+    await jobs.claim_render(db, "stage", timedelta(minutes=1))
+    made = render_path(own, video.id)  # rendered on the worker's host ...
+    made.parent.mkdir(parents=True)
+    made.write_bytes(b"mp4")
+    await jobs.hand_over(db, video.id, "stage", path=str(render_path(shared, video.id)), width=1, height=1,
+                         duration=1, seconds=1)
+    render_path(shared, video.id).parent.mkdir(parents=True)
+    render_path(shared, video.id).write_bytes(b"mp4")  # ... and kept in the shared folder
+    await jobs.mark_done(db, video.id, "v1")
+    gif = await jobs.add(db, jobs.NewJob(1, 1, 1, "f1", "u1", kind="convert", output_kind=OutputKind.GIF,
+                                         parent_job_id=video.id, result_key="k"))
+    for folder in (shared, own):
+        (folder / "conversions").mkdir()
+        (folder / "conversions" / f"{gif.id}.mp4").write_bytes(b"gif")
+    await jobs.mark_done(db, gif.id, "g1")
+    cached = await jobs.record_cached(db, jobs.NewJob(2, 2, 1, "f1", "u1", template_id="t", result_key="k"),
+                                      await jobs.get(db, video.id))
+    await jobs.mark_done(db, cached.id)
+    await offers.create(db, chat_id=2, owner_id=2, photo_message_id=1, file_id="f1", file_unique_id="u1")
+    active, _ = await jobs.enqueue(db, jobs.NewJob(3, 3, 1, "f3", "u3", template_id="t"), exempt)
+    for folder in (shared, own):
+        for job_id in (video.id, active.id):
+            tmp_dir(folder, job_id).mkdir(parents=True)
+            (tmp_dir(folder, job_id) / "photo").write_bytes(b"jpg")
+    gone = own / "renders" / "99999.mp4"  # its row was deleted meanwhile (a /forget run by the bot)
+    gone.write_bytes(b"mp4")
+
+    # Today: only what no row names any more goes, on the worker's host too
+    assert await clean_files(worker, db) == 1 and not gone.exists() and made.exists()
+
+    later = utcnow() + timedelta(days=8)
+    deleted, _ = await clean_up(settings, db, now=later)
+    await clean_files(worker, db, now=later)
+
+    assert deleted == 3  # the video, its GIF and the cached answer
+    async with db.read() as session:
+        left = {table: [tuple(r) for r in (await session.execute(text(f"SELECT id FROM {table}"))).all()]
+                for table in ("jobs", "offers", "users")}
+    assert left == {"jobs": [(active.id,)], "offers": [], "users": [(3,)]}  # user 3 still has a job in line
+    for folder in (shared, own):
+        files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.suffix != ".db"
+                       and "bot.db" not in p.name)
+        assert files == [f"tmp/{active.id}/photo"]  # only the job still in line
+    await db.close()

@@ -622,6 +622,14 @@ async def get_sticker_set(tg: FakeTelegram, r: Request) -> Any:
     return {k: v for k, v in found.items() if k != "owner"}
 
 
+@method("deleteStickerSet")
+async def delete_sticker_set(tg: FakeTelegram, r: Request) -> Any:
+    """A bot may delete the sets it created; an unknown name is STICKERSET_INVALID."""
+    if tg.state.sticker_sets.pop(str(r.params.get("name") or ""), None) is None:
+        raise bad_request("STICKERSET_INVALID")
+    return True
+
+
 _INLINE_TYPES = {"video": "video_file_id", "sticker": "sticker_file_id", "mpeg4_gif": "mpeg4_file_id",
                  "gif": "gif_file_id", "photo": "photo_file_id", "document": "document_file_id"}
 
