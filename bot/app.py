@@ -31,11 +31,11 @@ from bot.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher, make_cel
 from bot.flood_control import FloodControl
 from bot.albums import AlbumCollector
 from bot.grid_collection import CANCEL_PATTERN
-from bot.handlers import (admin_templates, callbacks, commands, conversions, errors, grid, group, inline, photo,
-                          start_help)
+from bot.handlers import (admin_templates, callbacks, commands, conversions, errors, grid, group, inline,
+                          own_templates, photo, start_help)
 from bot.housekeeping import daily_clean_up
 from bot.http_server import HealthReport, WebhookRoute, start_http_server
-from bot.keyboards import BACKGROUND_PATTERN, CALLBACK_PATTERN, CONVERT_PATTERN
+from bot.keyboards import BACKGROUND_PATTERN, CALLBACK_PATTERN, CONVERT_PATTERN, DELETE_PATTERN
 from bot.reconciler import redispatch_forgotten
 from bot.stages import Stages, make_stages, stage_owner
 from bot.texts import EN, ZH, t
@@ -46,7 +46,7 @@ from settings import Settings
 from storage import jobs, make_database, upgrade_to_head
 
 log = logging.getLogger(__name__)
-COMMANDS = ("start", "help", "templates", "status", "cancel", "yahey", "grid")
+COMMANDS = ("start", "help", "templates", "template", "status", "cancel", "yahey", "grid")
 
 
 def concurrent_updates(settings: Settings) -> int:
@@ -106,11 +106,17 @@ def register_handlers(app: Application) -> None:
         new & (filters.VIDEO | filters.ANIMATION | filters.Document.ALL) & filters.CaptionRegex(r"(?i)^/addtemplate\b"),
         admin_templates.add_template))
     app.add_handler(CommandHandler("deltemplate", admin_templates.delete_template, filters=new))
+    clip = filters.VIDEO | filters.VIDEO_NOTE | filters.ANIMATION | filters.Document.VIDEO
+    app.add_handler(CommandHandler("template", own_templates.on_template, filters=new))
+    app.add_handler(MessageHandler(new & clip & filters.CaptionRegex(own_templates.CAPTION_COMMAND),
+                                   own_templates.on_template))
+    app.add_handler(CallbackQueryHandler(own_templates.on_delete_pressed, pattern=DELETE_PATTERN))
     app.add_handler(CallbackQueryHandler(callbacks.on_template_pressed, pattern=CALLBACK_PATTERN))
     app.add_handler(CallbackQueryHandler(callbacks.on_background_pressed, pattern=BACKGROUND_PATTERN))
     app.add_handler(CallbackQueryHandler(grid.on_cancel_pressed, pattern=CANCEL_PATTERN))
     app.add_handler(CallbackQueryHandler(conversions.on_conversion_pressed, pattern=CONVERT_PATTERN))
     app.add_handler(InlineQueryHandler(inline.on_inline_query))
+    app.add_handler(MessageHandler(new & private & clip, own_templates.on_bare_clip))
     app.add_handler(MessageHandler(new & private & image, photo.on_photo))
     app.add_handler(MessageHandler(new & private & ~filters.StatusUpdate.ALL, start_help.send_a_photo))
     app.add_error_handler(errors.on_error)
@@ -133,6 +139,7 @@ async def _post_init(app: Application) -> None:
             log.info("%d job(s) left running by the last run re-queued", requeued)
         shutil.rmtree(settings.storage.data_dir / "tmp", ignore_errors=True)  # no job runs yet: all stale
         clean_staging(settings.templates.dir)  # half-made imports: their jobs redo them from the start
+        clean_staging(settings.user_templates.dir)
         engine = data.engine or make_engine(settings)
         stages = make_stages(app.bot, db, engine, settings, tuning, stage_owner())
         dispatch = LocalDispatcher(stages.render.wake, stages.conversion.wake, stages.delivery.wake)

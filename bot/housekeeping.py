@@ -1,5 +1,6 @@
 """Daily clean-up (PTB JobQueue): finished job rows and rendered videos past storage.retention_days,
-and temp folders nobody works in any more.
+temp folders nobody works in any more, and users' own templates unused for
+[user_templates].expire_days (with their folders and motion: bot/own_templates.py).
 
 A temp folder is removed only when its job is not active and the folder has not been touched for a
 day: the database says which jobs are active *now*, and a job claimed just after that reading has
@@ -14,6 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
+from bot import own_templates
 from bot.context import BotContext, services
 from bot.paths import conversions_dir, renders_dir
 from settings import Settings
@@ -56,6 +58,7 @@ async def clean_up(settings: Settings, db: Database) -> tuple[int, int]:
             except OSError:
                 continue
             shutil.rmtree(folder, ignore_errors=True)
+    await own_templates.expire(db, settings)
     log.info("clean-up: %d finished job(s) and %d file(s) older than %d day(s) removed", deleted_rows, removed, days)
     return deleted_rows, removed
 
