@@ -32,7 +32,7 @@ def clean_name(raw: str, max_chars: int) -> str | None:
 
 async def check_request(svc: Services, chat_id: int, user_id: int, clip: Clip, raw_name: str) -> str:
     """The name to import the clip under, when the name, the clip's size and length (Telegram's
-    metadata) and the owner's count allow it. Raises intake.Refusal."""
+    metadata), the owner's count and the daily quota allow it. Raises intake.Refusal."""
     cfg = svc.settings.user_templates
     name = clean_name(raw_name, cfg.max_name)
     if name is None:
@@ -46,6 +46,9 @@ async def check_request(svc: Services, chat_id: int, user_id: int, clip: Clip, r
         raise intake.Refusal("own_template_name_taken", name=name)
     if await owned_templates.count(svc.db, owner) >= cfg.per_owner:
         raise intake.Refusal("own_template_too_many", n=cfg.per_owner)
+    limits = svc.limits_for(user_id)  # an import costs one render of the day
+    if not limits.exempt and await jobs.used_today(svc.db, user_id) >= limits.daily_quota:
+        raise intake.Refusal("quota", n=limits.daily_quota)
     intake.ensure_engine_usable(svc)
     return name
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from bot.context import Services
 from engine import Engine, Template, TemplateMissing, delete_template, list_templates, load_template
 from engine.driving import MotionCache
+from engine.hashing import sha256_file
 from settings import Settings
 from storage import Database, OwnedTemplate, OwnerKind, owned_templates
 from storage.models import utcnow
@@ -82,17 +83,17 @@ async def sweep(db: Database, settings: Settings, engine: Engine | None = None) 
     root = settings.user_templates.dir
 
     def remove() -> int:
-        removed = 0
-        for template in list_templates(root):
-            if template.id in keep:
-                continue
-            if engine is not None:
-                engine.forget_template(template)  # its motion in memory and on disk
-            else:
-                MotionCache(settings.engine.cache_dir).remove_video(template.video)
+        unused = [tpl for tpl in list_templates(root) if tpl.id not in keep]
+        # The motion cache is keyed by the video's content: a public template of the same clip keeps it.
+        public = {sha256_file(tpl.video) for tpl in list_templates(settings.templates.dir)} if unused else set()
+        for template in unused:
+            if sha256_file(template.video) not in public:
+                if engine is not None:
+                    engine.forget_template(template)  # its motion in memory and on disk
+                else:
+                    MotionCache(settings.engine.cache_dir).remove_video(template.video)
             delete_template(template)
-            removed += 1
-        return removed
+        return len(unused)
 
     removed = await asyncio.to_thread(remove)
     if removed:
