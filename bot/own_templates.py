@@ -101,7 +101,8 @@ async def sweep(db: Database, settings: Settings, engine: Engine | None = None) 
     return removed
 
 
-async def delete_one(db: Database, settings: Settings, row_id: int, engine: Engine | None = None) -> OwnedTemplate | None:
+async def delete_one(db: Database, settings: Settings, row_id: int,
+                     engine: Engine | None = None) -> OwnedTemplate | None:
     """Delete one owned template (its row at once; its folder when nobody else has the clip)."""
     row = await owned_templates.remove(db, row_id)
     if row is not None:

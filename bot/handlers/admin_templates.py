@@ -68,8 +68,10 @@ async def delete_template(update: Update, context: BotContext) -> None:
         return
     if wanted.startswith("#"):  # a user's template: its row goes now, its folder when nobody uses it
         row_id = wanted[1:]
-        row = await own_templates.delete_one(svc.db, svc.settings, int(row_id), svc.engine) if row_id.isdigit() else None
-        await reply(message, t(lang, "own_template_deleted", name=row.name) if row else t(lang, "template_unknown", id=wanted))
+        row = (await own_templates.delete_one(svc.db, svc.settings, int(row_id), svc.engine)
+               if row_id.isdigit() else None)
+        await reply(message, t(lang, "own_template_deleted", name=row.name) if row
+                    else t(lang, "template_unknown", id=wanted))
         return
     # Only a listed template may go: the id never becomes a path by itself.
     if not any(tpl.id == wanted for tpl in list_templates(svc.templates_dir)):

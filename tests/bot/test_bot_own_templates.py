@@ -180,7 +180,8 @@ async def test_refusals_are_one_line_and_imports_count_against_the_quota(tg: Fak
         mark = tg.mark()
         tg.send_text(cy, dm, "/template Round", reply_to=note)
         assert "Round" in await reply_text(tg, dm, mark)
-        await tg.wait_for("editMessageText", 120, since=mark, where=lambda c: "couldn't find a face" in c.params["text"])
+        await tg.wait_for("editMessageText", 120, since=mark,
+                          where=lambda c: "couldn't find a face" in c.params["text"])
         assert [r["kind"] for r in jobs_rows(settings)] == ["own_template", "own_template"]
         assert user_folders(settings) == []
 
