@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bot.housekeeping import clean_up
-from bot_helpers import eventually, jobs_rows, keyboard_for, reply_text, services_of, settings_of
+from bot_helpers import ADMIN_ID, eventually, jobs_rows, keyboard_for, reply_text, services_of, settings_of
 from sqlalchemy import update
 
 from storage.models import OwnedTemplate, utcnow
@@ -224,6 +224,13 @@ async def test_a_groups_template_shows_only_there_and_expires_unused(tg: FakeTel
     assert (await buttons_in(grp))[0] == "Party"
     assert "Party" not in await buttons_in(dm)  # the group's, not Eve's
 
+    # Admins see everyone's templates.
+    admin = tg.user(id=ADMIN_ID, language_code="en")
+    dm_admin = tg.private_chat(admin)
+    mark = tg.mark()
+    tg.send_text(admin, dm_admin, "/templates all")
+    assert f"#{row['id']} Party (chat {grp['id']})" in await reply_text(tg, dm_admin, mark)
+
     # Used a while ago, then not for 30 days: the daily clean-up deletes it with its folder and motion.
     motion = settings.engine.cache_dir / "driving"
     motion_before = set(motion.glob("*.npz"))
@@ -237,3 +244,28 @@ async def test_a_groups_template_shows_only_there_and_expires_unused(tg: FakeTel
     mark = tg.mark()
     tg.send_text(eve, grp, "/templates")
     assert "Party" not in await reply_text(tg, grp, mark)
+    mark = tg.mark()
+    tg.send_text(admin, dm_admin, f"/deltemplate #{row['id']}")
+    assert "No such template" in await reply_text(tg, dm_admin, mark)
+
+
+async def test_an_admin_removes_a_users_template(tg: FakeTelegram, bot_app, templates_root: Path,
+                                                 tmp_path: Path) -> None:
+    settings = settings_of(bot_app)
+    fay, admin = tg.user(language_code="en"), tg.user(id=ADMIN_ID, language_code="en")
+    dm, dm_admin = tg.private_chat(fay), tg.private_chat(admin)
+    assert "ready" in await make_template(tg, fay, dm, reversed_clip(templates_root / "short" / "video.mp4", tmp_path),
+                                          "Spin")
+    [row] = owned_rows(settings)
+    mark = tg.mark()
+    tg.send_text(fay, dm, f"/deltemplate #{row['id']}")
+    assert "only the bot's admins" in await reply_text(tg, dm, mark)
+    mark = tg.mark()
+    tg.send_text(admin, dm_admin, "/templates all")
+    listing = await tg.wait_for("sendMessage", 30, since=mark, where=lambda c: c.params["chat_id"] == dm_admin["id"])
+    [(label, delete)] = tg.buttons(dm_admin["id"], listing.result["message_id"])
+    assert "Spin" in label
+    mark = tg.mark()
+    tg.press_button(admin, dm_admin, listing.result, delete)
+    await tg.wait_for("editMessageText", 30, since=mark, where=lambda c: "deleted" in c.params["text"])
+    assert owned_rows(settings) == [] and user_folders(settings) == []
