@@ -86,14 +86,20 @@ async def sweep(db: Database, settings: Settings, engine: Engine | None = None) 
         unused = [tpl for tpl in list_templates(root) if tpl.id not in keep]
         # The motion cache is keyed by the video's content: a public template of the same clip keeps it.
         public = {sha256_file(tpl.video) for tpl in list_templates(settings.templates.dir)} if unused else set()
+        removed = 0
         for template in unused:
-            if sha256_file(template.video) not in public:
-                if engine is not None:
-                    engine.forget_template(template)  # its motion in memory and on disk
-                else:
-                    MotionCache(settings.engine.cache_dir).remove_video(template.video)
-            delete_template(template)
-        return len(unused)
+            try:
+                if sha256_file(template.video) not in public:
+                    if engine is not None:
+                        engine.forget_template(template)  # its motion in memory and on disk
+                    else:
+                        MotionCache(settings.engine.cache_dir).remove_video(template.video)
+                delete_template(template)
+            except OSError as err:  # another sweep (another process) took it first
+                log.info("user template %s not removed here: %s", template.id, err)
+                continue
+            removed += 1
+        return removed
 
     removed = await asyncio.to_thread(remove)
     if removed:

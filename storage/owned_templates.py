@@ -65,9 +65,11 @@ async def for_owner(db: Database, owner: Owner) -> list[OwnedTemplate]:
         return list(await session.scalars(select(OwnedTemplate).where(_of(owner)).order_by(OwnedTemplate.id)))
 
 
-async def every(db: Database) -> list[OwnedTemplate]:
+async def every(db: Database, limit: int = 50) -> list[OwnedTemplate]:
+    """Everyone's templates, the newest `limit` (what one message and its buttons can hold), oldest first."""
     async with db.read() as session:
-        return list(await session.scalars(select(OwnedTemplate).order_by(OwnedTemplate.id)))
+        rows = await session.scalars(select(OwnedTemplate).order_by(OwnedTemplate.id.desc()).limit(limit))
+        return list(reversed(list(rows)))
 
 
 async def get(db: Database, row_id: int) -> OwnedTemplate | None:
