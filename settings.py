@@ -75,6 +75,18 @@ class TemplatesSettings(_Section):
     dir: Path = Path("templates")
 
 
+class UserTemplatesSettings(_Section):
+    """Templates users make from their own clips (/template NAME): kept apart from the public ones,
+    one folder per clip content, shared by every owner of that clip."""
+
+    dir: Path = Path("data/user-templates")
+    max_seconds: float = Field(default=15.0, gt=0)
+    max_mb: int = Field(default=20, ge=1)  # Telegram lets bots download 20 MB at most
+    per_owner: int = Field(default=5, ge=1)  # a user's (or a group's) own templates
+    expire_days: int = Field(default=30, ge=1)  # unused this long: deleted with their files
+    max_name: int = Field(default=32, ge=1, le=64)  # characters of a template's name
+
+
 class LimitsSettings(_Section):
     max_queue: int = Field(default=50, ge=1)
     daily_quota: int = Field(default=20, ge=1)
@@ -123,6 +135,7 @@ class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     engine: EngineSettings = EngineSettings()
     templates: TemplatesSettings = TemplatesSettings()
+    user_templates: UserTemplatesSettings = UserTemplatesSettings()
     limits: LimitsSettings = LimitsSettings()
     queue: QueueSettings = QueueSettings()
     http: HttpSettings = HttpSettings()
@@ -168,6 +181,7 @@ def _resolve(settings: Settings, base: Path) -> Settings:
                 }
             ),
             "templates": settings.templates.model_copy(update={"dir": abs_(settings.templates.dir)}),
+            "user_templates": settings.user_templates.model_copy(update={"dir": abs_(settings.user_templates.dir)}),
         }
     )
 

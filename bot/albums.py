@@ -19,8 +19,8 @@ from telegram.ext import Job, JobQueue
 from bot import intake
 from bot.context import BotContext, Services
 from bot.keyboards import template_keyboard
+from bot.own_templates import visible_templates
 from bot.texts import t
-from engine import list_templates
 from storage import offers
 from storage.models import OfferKind
 
@@ -91,7 +91,7 @@ async def offer_album(svc: Services, bot: Bot, chat_id: int, user_id: int, lang:
         return
     if len(kept) > max_tiles:
         raise intake.Refusal("grid_too_many", n=max_tiles)
-    templates = list_templates(svc.templates_dir)
+    templates = await visible_templates(svc, chat_id, user_id)
     if not templates:
         raise intake.Refusal("no_templates")
     first = photos[0]

@@ -33,10 +33,10 @@ from bot.albums import AlbumCollector
 from bot.grid_collection import CANCEL_PATTERN
 from bot.forget import ForgetStage
 from bot.handlers import (admin_templates, callbacks, commands, conversions, errors, grid, group, inline, language,
-                          photo, privacy, start_help)
+                          own_templates, photo, privacy, start_help)
 from bot.housekeeping import daily_clean_up
 from bot.http_server import HealthReport, WebhookRoute, start_http_server
-from bot.keyboards import BACKGROUND_PATTERN, CALLBACK_PATTERN, CONVERT_PATTERN, LANGUAGE_PATTERN
+from bot.keyboards import BACKGROUND_PATTERN, CALLBACK_PATTERN, CONVERT_PATTERN, DELETE_PATTERN, LANGUAGE_PATTERN
 from bot.reconciler import redispatch_forgotten
 from bot.stages import Stages, make_stages, stage_owner
 from bot.languages import EN, LANGUAGES
@@ -48,7 +48,8 @@ from settings import Settings
 from storage import forget, jobs, make_database, upgrade_to_head
 
 log = logging.getLogger(__name__)
-COMMANDS = ("start", "help", "templates", "status", "cancel", "language", "privacy", "forget", "yahey", "grid")
+COMMANDS = ("start", "help", "templates", "template", "status", "cancel", "language", "privacy", "forget", "yahey",
+            "grid")
 
 
 def concurrent_updates(settings: Settings) -> int:
@@ -111,6 +112,11 @@ def register_handlers(app: Application) -> None:
         new & (filters.VIDEO | filters.ANIMATION | filters.Document.ALL) & filters.CaptionRegex(r"(?i)^/addtemplate\b"),
         admin_templates.add_template))
     app.add_handler(CommandHandler("deltemplate", admin_templates.delete_template, filters=new))
+    clip = filters.VIDEO | filters.VIDEO_NOTE | filters.ANIMATION | filters.Document.VIDEO
+    app.add_handler(CommandHandler("template", own_templates.on_template, filters=new))
+    app.add_handler(MessageHandler(new & clip & filters.CaptionRegex(own_templates.CAPTION_COMMAND),
+                                   own_templates.on_template))
+    app.add_handler(CallbackQueryHandler(own_templates.on_delete_pressed, pattern=DELETE_PATTERN))
     app.add_handler(CallbackQueryHandler(callbacks.on_template_pressed, pattern=CALLBACK_PATTERN))
     app.add_handler(CallbackQueryHandler(callbacks.on_background_pressed, pattern=BACKGROUND_PATTERN))
     app.add_handler(CallbackQueryHandler(grid.on_cancel_pressed, pattern=CANCEL_PATTERN))
@@ -118,6 +124,7 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(language.on_language_pressed, pattern=LANGUAGE_PATTERN))
     app.add_handler(CallbackQueryHandler(privacy.on_forget_pressed, pattern=privacy.FORGET_PATTERN))
     app.add_handler(InlineQueryHandler(inline.on_inline_query))
+    app.add_handler(MessageHandler(new & private & clip, own_templates.on_bare_clip))
     app.add_handler(MessageHandler(new & private & image, photo.on_photo))
     app.add_handler(MessageHandler(new & private & ~filters.StatusUpdate.ALL, start_help.send_a_photo))
     app.add_error_handler(errors.on_error)
@@ -142,6 +149,7 @@ async def _post_init(app: Application) -> None:
             log.info("a /forget left under way by the last run is taken up again")
         shutil.rmtree(settings.storage.data_dir / "tmp", ignore_errors=True)  # no job runs yet: all stale
         clean_staging(settings.templates.dir)  # half-made imports: their jobs redo them from the start
+        clean_staging(settings.user_templates.dir)
         engine = data.engine or make_engine(settings)
         stages = make_stages(app.bot, db, engine, settings, tuning, stage_owner())
         dispatch = LocalDispatcher(stages.render.wake, stages.conversion.wake, stages.delivery.wake)

@@ -10,8 +10,8 @@ confirmation and the request's own row last):
    next heartbeat); the request waits until none runs.
 2. withdraw_photos: their photos out of albums and /grid collections others started (and of
    others' grid jobs); open collections say so; their own open collections are closed.
-3. own_templates: their own templates and those templates' motion (a placeholder until users'
-   own templates exist: see `_own_templates`).
+3. own_templates: their own templates and those templates' motion (a group's templates stay the
+   group's, without the user's id).
 4. sticker_pack: their pack deleted through the Bot API (deleteStickerSet).
 5. files: downloads, renders, notes, stickers and GIFs of their jobs under the data folder.
 6. rows: their jobs, offers and user row (inline mode lists jobs rows: nothing is left to list).
@@ -29,15 +29,16 @@ from typing import TYPE_CHECKING
 
 from telegram import Bot
 
-from bot import grid_collection
+from bot import grid_collection, own_templates
 from bot.housekeeping import remove_file
 from bot.paths import conversions_dir, render_path, tmp_dir
 from bot.stage import Stage
 from bot.telegram_calls import TelegramRefused, TelegramUnavailable, call_with_retries
 from bot.texts import lang_of, t
 from bot.tuning import Tuning
-from storage import forget, users
+from storage import OwnerKind, forget, owned_templates, users
 from storage.models import ForgetRequest, utcnow
+from storage.owned_templates import Owner
 
 if TYPE_CHECKING:
     from bot.context import Services
@@ -123,9 +124,12 @@ class ForgetStage(Stage):
         return {"photos": withdrawn}
 
     async def _own_templates(self, row: ForgetRequest) -> dict[str, int]:
-        # Placeholder: users' own templates (issue 21) are deleted here with their folders and
-        # cached motion, once they exist. Keep it a step of its own, before `files` and `rows`.
-        return {}
+        # Their private templates go with their folders and motion; a group's templates belong to the
+        # group, which keeps them without the user's id.
+        removed = await own_templates.delete_owner_templates(self.db, self.svc.settings,
+                                                             Owner(OwnerKind.USER, row.user_id), self.svc.engine)
+        await owned_templates.forget_creator(self.db, row.user_id)
+        return {"templates": removed}
 
     async def _sticker_pack(self, row: ForgetRequest) -> dict[str, int]:
         name = await users.sticker_set(self.db, row.user_id)

@@ -20,8 +20,8 @@ from telegram.error import TelegramError
 from bot import intake
 from bot.context import Services
 from bot.keyboards import template_buttons
+from bot.own_templates import visible_templates
 from bot.texts import lang_of, t
-from engine import list_templates
 from storage import Offer, offers, users
 from storage.models import OfferKind, utcnow
 
@@ -42,10 +42,10 @@ def collection_text(lang: str, photos: list[dict[str, Any]], max_tiles: int) -> 
     return "\n".join(lines)
 
 
-def collection_keyboard(svc: Services, offer: Offer, lang: str) -> InlineKeyboardMarkup:
+async def collection_keyboard(svc: Services, offer: Offer, lang: str) -> InlineKeyboardMarkup:
     rows: list[list[InlineKeyboardButton]] = []
-    if len(offers.photos_of(offer)) >= MIN_PHOTOS:
-        rows += template_buttons(offer.id, list_templates(svc.templates_dir), lang)
+    if len(offers.photos_of(offer)) >= MIN_PHOTOS:  # the group's own templates, then the public ones
+        rows += template_buttons(offer.id, await visible_templates(svc, offer.chat_id, offer.owner_id), lang)
     rows.append([InlineKeyboardButton(t(lang, "grid_cancel"), callback_data=f"{CANCEL_PREFIX}:{offer.id}")])
     return InlineKeyboardMarkup(rows)
 
@@ -59,7 +59,7 @@ async def start(svc: Services, bot: Bot, message: Message, lang: str, ttl: timed
                                   kind=OfferKind.GRID, photos="[]", expires_at=utcnow() + ttl)
         sent = await bot.send_message(
             message.chat_id, collection_text(lang, [], svc.settings.limits.max_tiles),
-            reply_markup=collection_keyboard(svc, row, lang),
+            reply_markup=await collection_keyboard(svc, row, lang),
             reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True))
         await offers.set_message(svc.db, row.id, sent.message_id)
     log.info("offer %s: a grid collection in chat %s", row.id, message.chat_id)
@@ -100,7 +100,7 @@ async def _refresh(svc: Services, bot: Bot, offer: Offer, lang: str) -> None:
         try:
             await bot.edit_message_text(
                 collection_text(lang, offers.photos_of(latest), svc.settings.limits.max_tiles),
-                chat_id=latest.chat_id, message_id=latest.message_id, reply_markup=collection_keyboard(svc, latest, lang))
+                chat_id=latest.chat_id, message_id=latest.message_id, reply_markup=await collection_keyboard(svc, latest, lang))
         except TelegramError as err:  # "not modified" when another refresh already showed this state
             log.info("offer %s: collecting message not updated: %s", latest.id, err)
 

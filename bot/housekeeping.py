@@ -1,5 +1,7 @@
-"""Daily clean-up: rows past storage.retention_days (PTB JobQueue on the bot), and the files of one
-host's data folder (the bot's, and every worker's own: worker/runtime.py runs `clean_files` too).
+"""Daily clean-up: rows past storage.retention_days (PTB JobQueue on the bot), users' own templates
+unused for [user_templates].expire_days (with their folders and motion: bot/own_templates.py), and
+the files of one host's data folder (the bot's, and every worker's own: worker/runtime.py runs
+`clean_files` too).
 
 Files go when a row no longer names them: a render, note, sticker or GIF named by a job id with no
 row (deleted by retention here, or by a /forget, whichever host ran it), or any other file in those
@@ -16,6 +18,7 @@ import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bot import own_templates
 from bot.context import BotContext, services
 from bot.paths import conversions_dir, renders_dir
 from settings import Settings
@@ -35,6 +38,7 @@ async def clean_up(settings: Settings, db: Database, now: datetime | None = None
     deleted_rows, paths = await purge_before(db, now - timedelta(days=days))
     removed = sum(remove_file(Path(path)) for path in paths)
     removed += await clean_files(settings, db, now)
+    await own_templates.expire(db, settings, now)
     log.info("clean-up: %d finished job(s) and %d file(s) older than %d day(s) removed", deleted_rows, removed, days)
     return deleted_rows, removed
 

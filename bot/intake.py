@@ -22,11 +22,12 @@ from bot import metrics
 from bot.context import Services
 from bot.flood_control import Verdict
 from bot.keyboards import template_keyboard
+from bot.own_templates import visible_templates
 from bot.render_choices import choices_json, effective_options
 from bot.result_cache import result_key
 from bot.texts import t
 from engine import (BadImage, EngineState, ImageTooLarge, ImageTooSmall, Template, animated_count, check_size,
-                    faces_in_photo, list_templates)
+                    faces_in_photo)
 from storage import JobKind, Offer, forget, jobs, offers
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,8 @@ def offer_text(lang: str, faces: int, max_faces: int) -> str:
 
 async def offer(svc: Services, bot: Bot, chat_id: int, ref: PhotoRef, requester: int, lang: str,
                 faces: int) -> Message:
-    """Record the photo and answer it with one button per template."""
-    templates = list_templates(svc.templates_dir)
+    """Record the photo and answer it with one button per template (the owner's own first)."""
+    templates = await visible_templates(svc, chat_id, requester)
     if not templates:
         raise Refusal("no_templates")
     row = await offers.create(svc.db, chat_id=chat_id, owner_id=requester, photo_message_id=ref.message_id,
@@ -207,6 +208,11 @@ async def _enqueue(svc: Services, new: jobs.NewJob, lang: str) -> Queued:
              new.template_id, position)
     svc.dispatch.render(job.id)
     return Queued(job, position)
+
+
+async def queue_job(svc: Services, new: jobs.NewJob, lang: str) -> Queued:
+    """Queue a render-stage job within the limits (bot/own_templates.py's imports). Raises Refusal."""
+    return await _enqueue(svc, new, lang)
 
 
 async def request_grid(svc: Services, row: Offer, template: Template, requester: int, lang: str,

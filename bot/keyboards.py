@@ -1,6 +1,7 @@
 """The inline keyboards and their callback data (at most 64 bytes each):
 - under a photo, one button per template: "t:<offer id>:<template key>", then the plain-background
   switch: "b:<offer id>";
+- under /templates, a delete button per own template: "dt:<owned template id>";
 - under a delivered video, its other forms: "c:<job id>:<note|sticker|gif|pack>", and a share
   button that opens inline mode in a chat the user picks;
 - under /language, one button per language and one to follow Telegram's: "l:<user id>:<code|auto>"
@@ -70,6 +71,23 @@ def find_template(key: str, offer_id: int, templates: Sequence[Template]) -> Tem
         if template_key(tpl.id, offer_id) == key:
             return tpl
     return None
+
+
+DELETE_PREFIX = "dt"
+DELETE_PATTERN = r"^dt:\d+$"
+
+
+def own_templates_keyboard(rows: Sequence[tuple[int, str]], lang: str) -> InlineKeyboardMarkup:
+    """One delete button per (owned template id, name)."""
+    return InlineKeyboardMarkup([
+        [InlineKeyboardButton(t(lang, "button_delete_template", name=name), callback_data=f"{DELETE_PREFIX}:{row_id}")]
+        for row_id, name in rows
+    ])
+
+
+def parse_delete(data: str) -> int | None:
+    prefix, _, row_id = data.partition(":")
+    return int(row_id) if prefix == DELETE_PREFIX and row_id.isdigit() else None
 
 
 CONVERT_PREFIX = "c"

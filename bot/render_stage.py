@@ -27,7 +27,7 @@ from pathlib import Path
 
 from telegram import Bot
 
-from bot import metrics, template_jobs
+from bot import metrics, own_templates, template_jobs
 from bot.job_run import CANCEL_OWNER, CANCEL_SHUTDOWN, JobRun
 from bot.paths import render_path, tmp_dir
 from bot.render_choices import effective_options, render_notes
@@ -38,7 +38,7 @@ from bot.texts import t
 from bot.tuning import Tuning
 from engine import (BadImage, CancelToken, Engine, EngineError, GridTooSmall, ImageTooLarge, ImageTooSmall,
                     NoFaceFound,
-                    RenderCancelled, RenderOptions, RenderResult, TemplateMissing, list_templates, load_template)
+                    RenderCancelled, RenderOptions, RenderResult, TemplateMissing, list_templates)
 from engine.prepare import prepare
 from settings import Settings
 from storage import Database, Job, JobKind, jobs
@@ -155,6 +155,8 @@ class RenderStage(Stage):
     async def _dispatch(self, run: JobRun) -> None:
         if run.job.kind == JobKind.TEMPLATE_IMPORT:
             await template_jobs.import_template_job(run, self.engine)
+        elif run.job.kind == JobKind.OWN_TEMPLATE:
+            await template_jobs.import_own_template_job(run, self.engine)
         elif run.job.kind == JobKind.TEMPLATE_DELETE:
             await template_jobs.delete_template_job(run, self.engine)
         else:
@@ -165,7 +167,7 @@ class RenderStage(Stage):
         """A render (one photo) or a grid (several): download, render, hand over."""
         job, lang = run.job, run.lang
         try:
-            template = load_template(job.template_id or "", self.settings.templates.dir)
+            template = own_templates.load_job_template(self.settings, job.template_id or "")
         except TemplateMissing:
             await run.fail("template_gone", "template missing")
             return

@@ -38,7 +38,7 @@ MESSAGES: dict[str, str] = _unique([
        "3. Wait a little: the video arrives as a reply to your photo.\n"
        "\n"
        "In groups: reply to a photo with /yahey (or put /yahey in the photo's caption).\n"
-       "Commands: /templates list · /status your jobs · /cancel cancel · /language language · /privacy your data · /help this help"),
+       "Commands: /templates list · /template NAME your own template · /status your jobs · /cancel cancel · /language language · /privacy your data · /help this help"),
     N_("cmd_start", "What this bot does"),
     N_("cmd_help", "How to use it"),
     N_("cmd_templates", "List the templates"),
@@ -170,6 +170,32 @@ MESSAGES: dict[str, str] = _unique([
     N_("forget_done", "✅ Deleted: {jobs} job(s), {files} file(s), {photos} grid photo(s), sticker pack {pack}. I keep nothing of yours now."),
     N_("forget_pack_yes", "deleted"),
     N_("forget_pack_no", "(none)"),
+    N_("cmd_template", "Make a template of your own clip: /template NAME"),
+    N_("own_template_usage", "Usage: send a clip (up to {s} s) with the caption /template NAME, or reply to a video or round video with /template NAME (a name of up to {n} characters)."),
+    N_("own_template_hint", "Want this clip as your own template? Reply to it with /template NAME (up to {s} s, one face). To make a video, send me a photo."),
+    N_("own_template_bad_name", "A template name is one line of 1–{n} characters, e.g. /template Wiggle."),
+    N_("own_template_name_taken", "You already have a template named \"{name}\"; pick another name."),
+    N_("own_template_too_long", "That clip is too long: a template lasts at most {s} seconds."),
+    N_("own_template_too_large", "That clip is too large: a template is at most {mb} MB."),
+    N_("own_template_too_many", "You have {n} templates, the most allowed; delete one with /templates first."),
+    N_("own_template_no_face", "❌ I couldn't find a face in that clip; a template needs one clear face."),
+    N_("own_template_several_faces", "❌ There are several faces in that clip; a template needs one face that moves."),
+    N_("own_template_bad_video", "❌ I can't use that video as a template (it may be damaged)."),
+    N_("own_template_duplicate", "You have this clip already, as \"{name}\"."),
+    N_("own_template_queued", "⏳ Making your template \"{name}\"; I'll say here when it's ready."),
+    N_("own_template_ready", "✅ Your template \"{name}\" is ready: send a photo and it's first on the keyboard."),
+    N_("own_templates_list",
+       "Your own templates ({n}/{max}); press one to delete it:\n"
+       "{items}"),
+    N_("own_templates_none", "No templates of your own yet: send a clip (up to {s} s) with the caption /template NAME."),
+    N_("own_templates_all",
+       "Users' templates:\n"
+       "{items}"),
+    N_("own_templates_all_none", "No user templates yet."),
+    N_("button_delete_template", "🗑 {name}"),
+    N_("own_template_deleted", "🗑 Template \"{name}\" deleted."),
+    N_("own_template_not_yours", "Only its owner can delete this template."),
+    N_("own_template_gone", "That template is gone already."),
 ])
 
 

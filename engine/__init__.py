@@ -9,7 +9,7 @@ from .convert import BadRender, ConvertResult, OutputKind, OutputTooLarge, conve
 from .engine import Engine, EngineState, EngineStatus, RenderOptions, RenderResult
 from .errors import (BadImage, BadTemplateVideo, CheckpointMissing, EngineError, FfmpegTimeout,
                      GridTooSmall, ImageTooLarge, ImageTooSmall, NoFaceFound, RenderCancelled,
-                     TemplateMissing, TooManyPhotos)
+                     TemplateMissing, TemplateNoFace, TemplateSeveralFaces, TemplateTooLong, TooManyPhotos)
 from .ffmpeg_process import kill_all as kill_all_ffmpeg
 from .faces import MIN_FACE_PX, Box, Face, animated_count, faces_in_photo
 from .grid import DEFAULT_MAX_TILES, GridLayout, grid_layout
@@ -24,6 +24,7 @@ __all__ = [
     "clean_staging", "check_image", "check_size", "kill_all_ffmpeg",
     "EngineError", "NoFaceFound", "BadImage", "ImageTooLarge", "ImageTooSmall", "FfmpegTimeout",
     "CheckpointMissing", "TemplateMissing", "BadTemplateVideo", "RenderCancelled",
+    "TemplateTooLong", "TemplateNoFace", "TemplateSeveralFaces",
     "Face", "faces_in_photo", "animated_count", "MIN_FACE_PX",
     "Box", "GridTooSmall", "TooManyPhotos", "DEFAULT_MAX_TILES", "GridLayout", "grid_layout",
     "clean_background", "parse_background", "DEFAULT_BACKGROUND", "BadBackground",

@@ -35,6 +35,18 @@ class BadTemplateVideo(EngineError):
     """A video cannot serve as a template (no video stream, duration out of range, no face...)."""
 
 
+class TemplateTooLong(BadTemplateVideo):
+    """The video is longer (or shorter) than a template may be."""
+
+
+class TemplateNoFace(BadTemplateVideo):
+    """No face in the video's sampled frames."""
+
+
+class TemplateSeveralFaces(BadTemplateVideo):
+    """Two faces of about the same size in most of the video: which one drives is a guess."""
+
+
 class RenderCancelled(EngineError):
     """The caller's `cancelled()` returned True; the partial output was removed."""
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cancel import CancelToken
-from .errors import BadTemplateVideo, EngineError, FfmpegTimeout, RenderCancelled, TemplateMissing
+from .errors import (BadTemplateVideo, EngineError, FfmpegTimeout, RenderCancelled, TemplateMissing, TemplateNoFace,
+                     TemplateSeveralFaces, TemplateTooLong)
 from .faces import detect_faces
 from .ffmpeg_process import run_ffmpeg
 from .hashing import sha256_file
@@ -143,10 +144,14 @@ def decode_errors(video: Path, cancel: CancelToken | None = None, info: VideoInf
     return run.error_lines
 
 
+SECOND_FACE_SHARE = 0.5  # a second face at least half as wide as the first competes with it
+
+
 def check_template_video(video: Path, min_seconds: float, max_seconds: float,
-                         cancel: CancelToken | None = None) -> None:
+                         cancel: CancelToken | None = None, *, one_face: bool = False) -> None:
     """BadTemplateVideo unless `video` has a video stream, a duration in range, decodes cleanly and
-    shows a face."""
+    shows a face. `one_face`: also refused (TemplateSeveralFaces) when most sampled frames with a
+    face show a second one about as large: the face track would follow whichever is larger."""
     try:
         info = probe(video, cancel)
     except RenderCancelled:
@@ -156,13 +161,18 @@ def check_template_video(video: Path, min_seconds: float, max_seconds: float,
     if not info.has_video:
         raise BadTemplateVideo("no video stream")
     if not (min_seconds <= info.duration <= max_seconds):
-        raise BadTemplateVideo(f"duration {info.duration:.1f}s is outside {min_seconds:g}-{max_seconds:g}s")
+        raise TemplateTooLong(f"duration {info.duration:.1f}s is outside {min_seconds:g}-{max_seconds:g}s")
     errors = decode_errors(video, cancel, info)
     if errors > MAX_DECODE_ERRORS:
         raise BadTemplateVideo(f"the video is damaged ({errors} decoding errors)")
     times = [info.duration * (i + 0.5) / 6 for i in range(6)]
-    if not any(detect_faces(f) for f in read_sample_frames(video, times, cancel=cancel, info=info)):
-        raise BadTemplateVideo("no face found in the video")
+    found = [faces for faces in (detect_faces(f) for f in read_sample_frames(video, times, cancel=cancel, info=info))
+             if faces]
+    if not found:
+        raise TemplateNoFace("no face found in the video")
+    crowded = sum(1 for faces in found if len(faces) > 1 and faces[1].w >= SECOND_FACE_SHARE * faces[0].w)
+    if one_face and crowded * 2 > len(found):
+        raise TemplateSeveralFaces("several faces in the video")
 
 
 def _slug(title: str) -> str:
@@ -188,22 +198,33 @@ def _imported_as(root: Path, import_id: str) -> Template | None:
 
 def import_template(video: Path, title: str, templates_dir: Path, engine: "Engine | None" = None,
                     min_seconds: float = 1.0, max_seconds: float = 30.0, *, import_id: str | None = None,
-                    cancel: CancelToken | None = None) -> Template:
+                    cancel: CancelToken | None = None, folder_name: str | None = None,
+                    one_face: bool = False) -> Template:
     """Validate `video`, copy it into a new templates_dir/<slug>/ with a template.toml, prepare its
     motion with `engine` if given, then publish it with one rename. Blocking.
 
     `import_id` names the import (the bot passes its job): running the same import again, after a
     restart in the middle, reuses its staging folder, and returns the published template when the
-    first run had got that far. On failure or cancel nothing is left behind."""
+    first run had got that far. On failure or cancel nothing is left behind.
+    `folder_name`: publish as exactly this folder (users' templates: named by the clip's content);
+    when it holds a template already, that one is returned (the same clip, imported before).
+    `one_face`: see check_template_video."""
     video = Path(video)
     root = Path(templates_dir)
     import_id = import_id or uuid.uuid4().hex[:12]
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", import_id):
         raise ValueError(f"bad import id {import_id!r}")
+    if folder_name is not None:
+        if not is_template_id(folder_name):
+            raise ValueError(f"bad folder name {folder_name!r}")
+        try:
+            return load_template_dir(root / folder_name)
+        except TemplateMissing:
+            pass
     done = _imported_as(root, import_id) if root.is_dir() else None
     if done is not None:
         return done
-    check_template_video(video, min_seconds, max_seconds, cancel)
+    check_template_video(video, min_seconds, max_seconds, cancel, one_face=one_face)
     root.mkdir(parents=True, exist_ok=True)
     staging = root / f"{_STAGING}{import_id}"
     shutil.rmtree(staging, ignore_errors=True)  # a run killed mid-way
@@ -216,10 +237,14 @@ def import_template(video: Path, title: str, templates_dir: Path, engine: "Engin
             encoding="utf-8")
         if engine is not None:
             engine.prepare_template(load_template_dir(staging), cancel)
-        base = _slug(title)
-        folder = root / base
-        while folder.exists():
-            folder = root / f"{base}-{uuid.uuid4().hex[:6]}"
+        if folder_name is not None:
+            folder = root / folder_name
+            shutil.rmtree(folder, ignore_errors=True)  # a broken leftover (no loadable template.toml)
+        else:
+            base = _slug(title)
+            folder = root / base
+            while folder.exists():
+                folder = root / f"{base}-{uuid.uuid4().hex[:6]}"
         os.rename(staging, folder)  # atomic: listed complete or not at all
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,5 +1,6 @@
-"""Tables: users, offers (a photo the template keyboard was shown for), jobs (the queue) and
-forget requests (a user's /forget, worked through step by step under a lease).
+"""Tables: users, offers (a photo the template keyboard was shown for), jobs (the queue), owned
+templates (users' and groups' own templates) and forget requests (a user's /forget, worked
+through step by step under a lease).
 
 Times are naive UTC (SQLite has no time zones); `utcnow()` is the one source of them.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -42,10 +43,12 @@ class JobKind(StrEnum):
     TEMPLATE_IMPORT = "template_import"  # an admin's /addtemplate: GPU work, so it queues like a render
     TEMPLATE_DELETE = "template_delete"  # an admin's /deltemplate: never under a running render
     CONVERT = "convert"  # a kept render re-encoded as `output_kind` (ffmpeg only, no render lock)
+    OWN_TEMPLATE = "own_template"  # a user's /template NAME: an import like an admin's, for its owner
 
 
-RENDER_STAGE_KINDS = (JobKind.RENDER, JobKind.GRID, JobKind.TEMPLATE_IMPORT, JobKind.TEMPLATE_DELETE)
-QUOTA_KINDS = (JobKind.RENDER, JobKind.GRID)  # what the daily quota counts (by `cost`)
+RENDER_STAGE_KINDS = (JobKind.RENDER, JobKind.GRID, JobKind.TEMPLATE_IMPORT, JobKind.TEMPLATE_DELETE,
+                      JobKind.OWN_TEMPLATE)
+QUOTA_KINDS = (JobKind.RENDER, JobKind.GRID, JobKind.OWN_TEMPLATE)  # what the daily quota counts (by `cost`)
 
 
 class OutputKind(StrEnum):
@@ -174,3 +177,30 @@ class ForgetRequest(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     lease_owner: Mapped[str | None] = mapped_column(String(96), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class OwnerKind(StrEnum):
+    USER = "user"  # made in a private chat: shown to that user only
+    CHAT = "chat"  # made in a group: shown in that group only
+
+
+class OwnedTemplate(Base):
+    """A template someone made from their own clip (/template NAME). The folder (`folder`, inside
+    [user_templates].dir) is named by the clip's content: two owners of the same clip have a row
+    each and share the folder and its cached motion; the folder goes when no row names it."""
+
+    __tablename__ = "owned_templates"
+    __table_args__ = (
+        UniqueConstraint("owner_kind", "owner_id", "content_sha256", name="uq_owned_templates_owner_content"),
+        Index("ix_owned_templates_owner", "owner_kind", "owner_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_kind: Mapped[str] = mapped_column(String(8))
+    owner_id: Mapped[int] = mapped_column(BigInteger)  # the user's id, or the group's chat id
+    created_by: Mapped[int] = mapped_column(BigInteger)  # who sent it (in a group: may delete it)
+    name: Mapped[str] = mapped_column(String(64))
+    folder: Mapped[str] = mapped_column(String(128), index=True)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

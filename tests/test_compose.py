@@ -59,7 +59,7 @@ def test_volumes_are_the_images_and_hold_every_path_the_config_writes(bot, docke
     # the database, renders, checkpoint, templates and the compiled-model cache all survive a
     # restart (the cache is what makes the restart warm)
     for path in (settings.storage.data_dir, settings.engine.cache_dir,
-                 settings.engine.checkpoint.parent, settings.templates.dir):
+                 settings.engine.checkpoint.parent, settings.templates.dir, settings.user_templates.dir):
         inside = _in_image(path)
         assert any(inside == m or m in inside.parents for m in mounts), f"{inside} is in no volume"
     assert re.search(r"^WORKDIR /app$", dockerfile, re.M)

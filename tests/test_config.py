@@ -34,6 +34,7 @@ def test_empty_file_gives_the_same_defaults_as_the_shipped_one(tmp_path):
     paths = {"checkpoint", "cache_dir", "humanseg_model"}  # resolved against each file's own folder
     assert empty.engine.model_dump(exclude=paths) == shipped.engine.model_dump(exclude=paths)
     assert empty.limits == shipped.limits
+    assert empty.user_templates.model_dump(exclude={"dir"}) == shipped.user_templates.model_dump(exclude={"dir"})
     assert empty.queue == shipped.queue
 
 

@@ -1,4 +1,5 @@
-"""/addtemplate <title> (replying to a video, or as its caption) and /deltemplate <id>, admins only.
+"""/addtemplate <title> (replying to a video, or as its caption) and /deltemplate <id>, admins only;
+`/deltemplate #N` removes a user's own template N (listed by `/templates all`).
 
 Both are GPU-side work (preparing a template's motion; never deleting one under a running render),
 so each is queued as a job that the render stage runs under its lock.
@@ -11,7 +12,7 @@ import re
 
 from telegram import Message, Update
 
-from bot import metrics
+from bot import metrics, own_templates
 from bot.context import BotContext, Services
 from bot.handlers.common import refuse_unless_admin, reply, visit
 from bot.texts import t
@@ -64,6 +65,13 @@ async def delete_template(update: Update, context: BotContext) -> None:
     wanted = (context.args or [""])[0]
     if not wanted:
         await reply(message, t(lang, "deltemplate_usage"))
+        return
+    if wanted.startswith("#"):  # a user's template: its row goes now, its folder when nobody uses it
+        row_id = wanted[1:]
+        row = (await own_templates.delete_one(svc.db, svc.settings, int(row_id), svc.engine)
+               if row_id.isdigit() else None)
+        await reply(message, t(lang, "own_template_deleted", name=row.name) if row
+                    else t(lang, "template_unknown", id=wanted))
         return
     # Only a listed template may go: the id never becomes a path by itself.
     if not any(tpl.id == wanted for tpl in list_templates(svc.templates_dir)):

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import ReplyParameters, Update
 
 from bot.context import BotContext
 from bot.handlers.common import refuse_unless_admin, reply, visit
+from bot.handlers.own_templates import own_section
 from bot.texts import state, t
 from engine import list_templates
 from storage import JobStatus, jobs
 
 
 async def templates(update: Update, context: BotContext) -> None:
+    """The public templates, then this chat's own ones with their delete buttons (an admin's
+    `/templates all`: everyone's own templates)."""
     svc, lang = await visit(update, context)
+    message = update.effective_message
     found = list_templates(svc.templates_dir)
-    if not found:
-        await reply(update.effective_message, t(lang, "no_templates"))
-        return
     items = "\n".join(f"• {tpl.title_for(lang)} ({tpl.id})" for tpl in found)
-    await reply(update.effective_message, t(lang, "templates_list", items=items))
+    public = t(lang, "templates_list", items=items) if found else t(lang, "no_templates")
+    everyone = (context.args or [""])[0].lower() == "all" and svc.is_admin(update.effective_user.id)
+    own, keyboard = await own_section(svc, message.chat_id, update.effective_user.id, everyone, lang)
+    await message.reply_text(f"{public}\n\n{own}", reply_markup=keyboard,
+                             reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True))
 
 
 async def status(update: Update, context: BotContext) -> None:

@@ -10,7 +10,7 @@ from telegram import Update
 from bot.context import BotContext, services
 from bot.handlers.common import visit
 from bot.handlers.photo import offer_for
-from storage import jobs
+from storage import jobs, owned_templates
 
 CAPTION_COMMAND = re.compile(r"^/yahey(?:@(\w+))?(?:\s|$)", re.IGNORECASE)
 
@@ -37,3 +37,4 @@ async def on_migrate(update: Update, context: BotContext) -> None:
     else:
         return
     await jobs.migrate_chat(services(context).db, old, new)
+    await owned_templates.migrate_chat(services(context).db, old, new)

@@ -29,7 +29,7 @@ async def test_admin_adds_and_deletes_a_template_strangers_cannot(tg: FakeTelegr
     clip = (templates_root / "short" / "video.mp4").read_bytes()
 
     video = tg.send_video(stranger, dm_stranger, clip)
-    assert "请发一张照片" in await reply_text(tg, dm_stranger, 0)  # a video is not what users send
+    assert "/template 名字" in await reply_text(tg, dm_stranger, 0)  # a bare clip: how to make it their own
     mark = tg.mark()
     tg.send_text(stranger, dm_stranger, "/addtemplate Dance", reply_to=video)
     assert "只有管理员" in await reply_text(tg, dm_stranger, mark)

@@ -27,8 +27,8 @@ async def test_photo_to_video_with_sound_despite_a_429(tg: FakeTelegram, make_se
         mark = tg.mark()
         tg.send_text(ann, dm, "/start")
         assert "蚂蚁呀嘿" in await reply_text(tg, dm, mark)  # Chinese for a zh user
-        assert [c["command"] for c in tg.commands()] == ["start", "help", "templates", "status", "cancel", "language",
-                                                        "privacy", "forget", "yahey", "grid"]
+        assert [c["command"] for c in tg.commands()] == ["start", "help", "templates", "template", "status", "cancel",
+                                                        "language", "privacy", "forget", "yahey", "grid"]
 
         photo = tg.send_photo(ann, dm, face_photo.read_bytes())
         keyboard = await keyboard_for(tg, dm, mark)

@@ -186,3 +186,26 @@ def test_deleting_a_template_removes_it_and_its_cached_motion(short_template, tm
     delete_template(t, engine_instance)
     assert list_templates(root) == [] and list(root.iterdir()) == []
     assert not list(cache.dir.glob(f"{prefix}-*.npz"))
+
+
+def test_an_import_into_a_named_folder_is_done_once_and_one_face_refuses_two(short_template, two_face_photo,
+                                                                                tmp_path):
+    from engine import TemplateSeveralFaces, TemplateTooLong
+
+    root = tmp_path / "user-templates"
+    first = import_template(short_template.video, "x", root, min_seconds=0.1, max_seconds=5, folder_name="abc123",
+                            one_face=True)
+    assert first.id == "abc123" and first.video.is_file()
+    again = import_template(short_template.video, "y", root, min_seconds=0.1, max_seconds=5, folder_name="abc123",
+                            import_id="another")
+    assert again.dir == first.dir and [p.name for p in root.iterdir()] == ["abc123"]  # the same clip: one folder
+
+    pair = cv2.cvtColor(cv2.imread(str(two_face_photo)), cv2.COLOR_BGR2RGB)
+    frames = [np.roll(pair, 4 * i, axis=1) for i in range(10)]  # both faces, the same size, all along
+    two = _video(tmp_path / "two.mp4", frames)
+    import_template(two, "two", tmp_path / "public", min_seconds=0.5, max_seconds=5)  # admins' imports take it
+    with pytest.raises(TemplateSeveralFaces):
+        import_template(two, "two", root, min_seconds=0.5, max_seconds=5, folder_name="two", one_face=True)
+    with pytest.raises(TemplateTooLong):
+        import_template(two, "two", root, min_seconds=0.5, max_seconds=0.8, folder_name="two", one_face=True)
+    assert [p.name for p in root.iterdir()] == ["abc123"]

@@ -153,6 +153,22 @@ class UserActions:
         stored.meta = video
         return self._user_message(user, chat, reply_to, video=video, **self._caption(caption))
 
+    def send_video_note(self, user: Json, chat: Json, data: bytes, reply_to: int | Json | None = None,
+                        duration: int | None = None, length: int | None = None,
+                        file_size: int | None = None) -> Json:
+        """A round video note (Telegram gives notes no caption); length/duration default to what
+        ffmpeg finds in `data`."""
+        probe = media.probe_video(data) if None in (duration, length) else {}
+        stored = self.state.store_file("video_note", data, "mp4", file_size)
+        note: Json = {
+            "file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+            "length": length if length is not None else probe.get("width", 0),
+            "duration": duration if duration is not None else probe.get("duration", 0),
+            "file_size": stored.file_size,
+        }
+        stored.meta = note
+        return self._user_message(user, chat, reply_to, video_note=note)
+
     def press_button(self, user: Json, chat: Json, message: int | Json, callback_data: str,
                      check: bool = True) -> Json:
         """`user` presses an inline button of the bot's message; returns the CallbackQuery dict.
