@@ -1,4 +1,4 @@
-"""The bot in its users' languages: /help and the command menu from the catalogues, chosen by the
+"""The bot in its users' languages: /help, /privacy and the command menu from the catalogues, chosen by the
 user's language_code; /language overrides it (only the sender's press counts), kept across a restart."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def chosen_language(settings, user_id: int) -> str | None:
         return raw.execute("SELECT chosen_language FROM users WHERE id = ?", (user_id,)).fetchone()[0]
 
 
-async def test_help_and_the_command_menu_answer_in_the_users_language(tg: FakeTelegram, bot_app) -> None:
+async def test_help_privacy_and_the_command_menu_answer_in_the_users_language(tg: FakeTelegram, bot_app) -> None:
     answers = {}
     for language_code, code in (("ru", "ru"), ("es", "es"), ("pt-br", "pt"), ("zh-hans", "zh"), ("en", "en"),
                                 ("id", "id"), ("fr", "en")):
@@ -34,7 +34,11 @@ async def test_help_and_the_command_menu_answer_in_the_users_language(tg: FakeTe
         mark = tg.mark()
         tg.send_text(user, dm, "/help")
         answers[language_code] = await reply_text(tg, dm, mark)
-        assert answers[language_code] == translated(code, "help"), language_code
+        privacy_line = translated(code, "privacy_line").format(days=7)
+        assert answers[language_code] == f"{translated(code, 'help')}\n\n{privacy_line}", language_code
+        mark = tg.mark()
+        tg.send_text(user, dm, "/privacy")
+        assert await reply_text(tg, dm, mark) == translated(code, "privacy").format(days=7), language_code
     assert len({answers[c] for c in ("ru", "es", "pt-br", "zh-hans", "en", "id")}) == 6  # six different languages
     assert "蚂蚁呀嘿" in answers["zh-hans"] and "/language" in answers["ru"]
 
