@@ -53,9 +53,10 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _MODELS = ("kp_detector", "encoder", "generator", "generator_bf16")
 MIN_PSNR_DB = 35.0  # a lossy precision (bf16, fp16) must stay this close to the fp32 reference
 # fp32 on a GPU: TF32 (on by default from Ampere) rounds convolution and matmul inputs to a 10-bit
-# mantissa (fp16's) but accumulates in fp32, so its frames stay far closer than fp16's (~55-70 dB on
-# such models); 50 dB still catches a wrong kernel, which lands below ~30 dB.
-MIN_GPU_FP32_PSNR_DB = 50.0
+# mantissa but sums in fp32: 3 bits more than bf16 (~18 dB), whose frames are ~42 dB from the
+# reference on random weights, so ~60 dB is expected; 45 dB leaves room for cuDNN's choice of
+# algorithms and still catches a wrong kernel (below ~30 dB).
+MIN_GPU_FP32_PSNR_DB = 45.0
 MIN_PADDLE_MAJOR = 3  # exports are PIR programs (.json) that Paddle 2.x neither writes nor reads
 _FP32_TOLERANCE = 1e-3
 _REFERENCE = "reference.npz"  # a test input and the dynamic graph's output, for accuracy checks

@@ -26,6 +26,9 @@ class GpuHost:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         paddle = import_paddle()
         self.device = paddle.get_device()
+        # paddle itself on the CPU throughout (on a real GPU host too), whatever is asked for
+        self._real_set_device, self._real_device = paddle.set_device, paddle.get_device()
+        paddle.set_device("cpu")
         self.set_calls: list[str] = []
         self.gpu_predictors: list[tuple[str, str, int]] = []  # (model, precision, gpu_id)
         self.networks_loaded_on: list[str] = []
@@ -67,15 +70,25 @@ class GpuHost:
 
         monkeypatch.setattr(ri, "export_models", export_models)
 
+    def close(self) -> None:
+        self._real_set_device(self._real_device)
+
     def _set_device(self, name: str) -> str:
         self.set_calls.append(name)
         self.device = name
         return name
 
 
-def test_a_gpu_host_exports_on_the_cpu_once_and_runs_on_its_gpu(random_checkpoint, tmp_path,
-                                                                 monkeypatch):
+@pytest.fixture
+def gpu_host(monkeypatch):
     host = GpuHost(monkeypatch)
+    yield host
+    host.close()
+
+
+def test_a_gpu_host_exports_on_the_cpu_once_and_runs_on_its_gpu(random_checkpoint, tmp_path,
+                                                                 gpu_host):
+    host = gpu_host
     cache = tmp_path / "cache"
     engine = Engine(random_checkpoint, cache, device="auto", gpu_id=1)
     engine.load()
