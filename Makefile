@@ -1,5 +1,10 @@
 # Two commands matter: `make test` and `make run` (README). Both set themselves up first.
-PYTHON ?= python3
+# Python 3.11, 3.12 or 3.13: the machine's python3 when it is one of them, else the newest of
+# python3.13/3.12/3.11 on PATH (`make PYTHON=/path/to/python3.12` to choose).
+SUPPORTED_PY := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(firstword $(foreach p,python3 python3.13 python3.12 python3.11,$(shell command -v $(p) >/dev/null 2>&1 && $(p) -c '$(SUPPORTED_PY)' 2>/dev/null && echo $(p))))
+endif
 VENV := .venv
 PY := $(VENV)/bin/python
 REQS := requirements.txt requirements-cpu.txt requirements-nodeps.txt requirements-dev.txt
@@ -7,21 +12,36 @@ REQS := requirements.txt requirements-cpu.txt requirements-nodeps.txt requiremen
 # a second call with the same files does nothing.
 REQ_HASH := $(shell cat $(REQS) | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(REQ_HASH)
+LOCK_STAMP := $(VENV)/.lock-checked-$(REQ_HASH)
 CONFIG ?= config.toml
 PYTEST_ARGS ?=
 
-.PHONY: setup test run bench clean-venv i18n
+.PHONY: setup test run bench clean-venv i18n lock-check
 
 setup: $(STAMP)
 
 $(STAMP): $(REQS)
+	@test -x $(PY) || { test -n "$(PYTHON)" && $(PYTHON) -c '$(SUPPORTED_PY)'; } || { \
+	  echo "make: this project needs Python 3.11, 3.12 or 3.13; $(or $(PYTHON),python3) here is" \
+	    "$$($(or $(PYTHON),python3) --version 2>&1 || echo missing): install one of them, or run" \
+	    "make PYTHON=/path/to/python3.12" >&2; \
+	  exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-cpu.txt -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-test: setup
+# Every pin of the lock has a wheel for Python 3.11, 3.12 and 3.13 (asks the package index; once
+# per version of the requirement files).
+lock-check: $(LOCK_STAMP)
+
+$(LOCK_STAMP): $(REQS) tools/lock_wheels.py | $(STAMP)
+	$(PY) tools/lock_wheels.py
+	@rm -f $(VENV)/.lock-checked-*
+	@touch $@
+
+test: setup lock-check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 run: setup

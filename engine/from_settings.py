@@ -13,7 +13,8 @@ from .options import RenderOptions
 def make_engine(settings: Settings) -> Engine:
     e = settings.engine
     return Engine(e.checkpoint, e.cache_dir, device=e.device, precision=e.precision, threads=e.threads,
-                  batch_size=e.batch_size, segmenter=e.segmenter, humanseg_model=e.humanseg_model)
+                  batch_size=e.batch_size, segmenter=e.segmenter, humanseg_model=e.humanseg_model,
+                  gpu_id=e.gpu_id)
 
 
 def render_options(settings: Settings) -> RenderOptions:

@@ -20,10 +20,20 @@ from typing import Any
 
 _THREADS_ENV = "OMP_NUM_THREADS"
 
+# paddle.utils.cpp_extension (imported by `import paddle`) warns at import when no `ccache` is on
+# PATH; it is for compiling C++ extensions, which this project never does. A process-wide filter
+# for that one warning holds wherever paddle is first imported (a direct `import paddle` too), and
+# unlike catch_warnings() it is not undone by another thread.
+warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning,
+                        module=r"paddle\.utils\.cpp_extension")
+
 
 def set_threads(threads: int = 0) -> int:
-    """Set the CPU thread count paddle will use (0: every core). Only effective before paddle loads."""
-    n = threads if threads > 0 else (os.cpu_count() or 1)
+    """Set the CPU thread count paddle will use (0: every CPU this process may use, a container's
+    CPU limit included). Only effective before paddle loads."""
+    from .cpu_features import usable_cpus
+
+    n = threads if threads > 0 else usable_cpus()
     if "paddle" not in sys.modules:
         os.environ[_THREADS_ENV] = str(n)
         # paddle's C++ INFO lines (glog) would drown the CLI's one-line messages.

@@ -38,21 +38,27 @@ def fallback_reason(exc: BaseException, checkpoint: Path, cache_dir: Path) -> st
 
 
 def make_runner(networks: Networks | Callable[[], Networks], checkpoint: Path, cache_dir: Path,
-                device: str, precision: str) -> ModelRunner:
-    """Choose the runner for this device/precision; `device` is already resolved ("cpu" or "gpu").
+                device: str, precision: str, gpu_id: int = 0) -> ModelRunner:
+    """Choose the runner for this device/precision; `device` is already resolved ("cpu" or "gpu",
+    paddle's device set to it).
 
     `networks` may be a loader, called only when the export is not cached yet (or to fall back).
     The result's `fallback_reason` is None on the fast path, else the line also logged here.
     """
     # a wrong setting is an error, not a reason to fall back; "auto" -> what this machine runs best
-    precision = resolve_precision(device, precision)
-    if callable(networks):
-        networks = functools.cache(networks)  # load at most once, export or fallback
+    precision = resolve_precision(device, precision, gpu_id)
+    loader = networks if callable(networks) else None
+    if loader is not None:
+        networks = functools.cache(loader)  # load at most once, export or fallback
     try:
-        # Exported once per checkpoint and paddle version, then loaded from cache_dir:
-        # oneDNN fp32/bf16 on the CPU, fp16/fp32 on a GPU.
-        return load_inference_runner(networks, checkpoint, cache_dir, device, precision)
+        # Exported once per checkpoint and paddle version (on the CPU), then loaded from
+        # cache_dir: oneDNN fp32/bf16 on the CPU, bf16/fp16/fp32 on a GPU.
+        return load_inference_runner(networks, checkpoint, cache_dir, device, precision, gpu_id)
     except Exception as exc:  # any export/predictor failure: the reference path still renders
         reason = fallback_reason(exc, checkpoint, cache_dir)
         log.warning("using paddle's dynamic graph (~20x slower): %s", reason)
-        return DygraphRunner(resolve_networks(networks), fallback_reason=reason)
+        runner = DygraphRunner(resolve_networks(networks), fallback_reason=reason)
+        if runner.device != device and loader is not None:
+            # the export loaded them on the CPU; the fallback runs where the engine runs
+            runner = DygraphRunner(loader(), fallback_reason=reason)
+        return runner

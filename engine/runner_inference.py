@@ -10,9 +10,12 @@ The models: the keypoint detector, the generator's encoder (source only, so its 
 computed once per photo instead of once per frame: ~22% of the generator's work) and the rest of
 the generator, twice (up blocks as transposed convs for fp32/GPU, as pixel shuffles for bf16).
 
-Precision: fp32 on any x86 CPU (oneDNN), bf16 on CPUs with AMX or AVX512-BF16, fp32 or fp16 on a
-CUDA build. Every load checks the model against a frame the dynamic graph rendered at export
-(fp32 must match to 1e-3, a lossy precision must stay >= 35 dB, else fp32 is used).
+Precision: fp32 on any x86 CPU (oneDNN), bf16 on CPUs with AMX or AVX512-BF16; on a CUDA build
+bf16 on GPUs that have it (Ampere and later), fp16 on older ones, fp32 as the fallback. The export
+and its reference frame are computed on the CPU whatever the device (engine/device.py `on_cpu`), so
+the export never depends on a GPU's TF32. Every load checks the model against that reference frame:
+CPU fp32 must match to 1e-3; a GPU or lossy path must stay above the PSNR floor of its precision
+(min_psnr_db), else fp32 is used (and a GPU fp32 below its floor falls back to the dynamic graph).
 Measured on a 2-vCPU AMX Xeon, batch 4 (benchmarks/bench_runners.py): dygraph ~2.3 s/frame,
 oneDNN fp32 ~0.31 s, bf16 ~0.11 s.
 """
@@ -34,7 +37,7 @@ from typing import Callable
 
 import numpy as np
 
-from .cpu_features import BF16_FLAGS, cpu_flags
+from .cpu_features import BF16_FLAGS, cpu_flags, usable_cpus
 from .hashing import sha256_file
 from .networks import IMAGE_SIZE, NUM_KP, Networks, load_networks
 from .paddle_compat import import_paddle
@@ -48,7 +51,12 @@ log = logging.getLogger(__name__)
 RUNNER_VERSION = "5"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _MODELS = ("kp_detector", "encoder", "generator", "generator_bf16")
-MIN_PSNR_DB = 35.0  # a lossy precision must stay this close to the fp32 dynamic graph
+MIN_PSNR_DB = 35.0  # a lossy precision (bf16, fp16) must stay this close to the fp32 reference
+# fp32 on a GPU: TF32 (on by default from Ampere) rounds convolution and matmul inputs to a 10-bit
+# mantissa but sums in fp32: 3 bits more than bf16 (~18 dB), whose frames are ~42 dB from the
+# reference on random weights, so ~60 dB is expected; 45 dB leaves room for cuDNN's choice of
+# algorithms and still catches a wrong kernel (below ~30 dB).
+MIN_GPU_FP32_PSNR_DB = 45.0
 MIN_PADDLE_MAJOR = 3  # exports are PIR programs (.json) that Paddle 2.x neither writes nor reads
 _FP32_TOLERANCE = 1e-3
 _REFERENCE = "reference.npz"  # a test input and the dynamic graph's output, for accuracy checks
@@ -150,7 +158,7 @@ def export_models(networks: Networks, target: Path) -> Path:
                 layer.eval()
                 static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
                 paddle.jit.save(static, str(tmp / name))
-        _write_reference(tmp, networks)
+        _write_reference(tmp, networks)  # on the CPU: load_inference_runner holds on_cpu()
         # fp32 on CPU must match here, before the export is published in the cache
         check_accuracy(InferenceRunner(tmp, "cpu", "fp32"), tmp)
         manifest = {"runner_version": RUNNER_VERSION, "paddle": paddle.__version__,
@@ -224,13 +232,23 @@ def check_accuracy(runner: InferenceRunner, directory: Path) -> float:
                             (ref["kd_value"], ref["kd_jacobian"]))
     runner._features.clear()
     quality = _psnr(frame, ref["expected"])
-    if runner.precision == "fp32":
+    if runner.precision == "fp32" and runner.device == "cpu":
         kp_err = float(np.abs(value - ref["ks_value"]).max())
         frame_err = float(np.abs(frame - ref["expected"]).max())
         if not (kp_err < _FP32_TOLERANCE and frame_err < _FP32_TOLERANCE):
             raise ExportError(f"the exported fp32 model differs from the reference on "
                               f"{runner.device} (keypoints {kp_err:.2g}, frame {frame_err:.2g})")
+    elif runner.precision == "fp32" and quality < MIN_GPU_FP32_PSNR_DB:
+        raise ExportError(f"the exported fp32 model on the GPU is {quality:.1f} dB from the CPU "
+                          f"reference (at least {MIN_GPU_FP32_PSNR_DB:.0f} dB expected with TF32)")
     return quality
+
+
+def min_psnr_db(device: str, precision: str) -> float | None:
+    """The PSNR floor of a path against the CPU reference; None for CPU fp32 (checked to 1e-3)."""
+    if precision == "fp32":
+        return None if device == "cpu" else MIN_GPU_FP32_PSNR_DB
+    return MIN_PSNR_DB
 
 
 def _remove_stale_versions(current: Path) -> None:
@@ -242,16 +260,25 @@ def _remove_stale_versions(current: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def explain_precision(device: str, precision: str) -> tuple[str, str, bool]:
+def explain_precision(device: str, precision: str, gpu_id: int = 0) -> tuple[str, str, bool]:
     """`[engine].precision` on this device -> (fp32 | bf16 | fp16, why, whether the setting was
     overridden). ValueError for a setting that is not a precision at all."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if device == "gpu":
-        if precision == "bf16":
-            return "fp16", "bf16 is a CPU path here; using fp16 on the GPU", True
+        from .device import gpu_info
+
+        bf16_gpu = gpu_info().supports_bf16(gpu_id)
+        if precision == "bf16" and not bf16_gpu:
+            return ("fp16", "this GPU has no bf16 (compute capability below 8.0); using fp16",
+                    True)
         if precision == "auto":
-            return "fp16", "auto on a GPU: fp16 (checked against the fp32 reference at load)", False
+            # bf16 keeps fp32's range (no fp16 overflow) at fp16's speed on tensor cores
+            if bf16_gpu:
+                return "bf16", ("auto: the GPU has bf16 (compute capability 8.0+), checked "
+                                f"against the CPU reference at load (>= {MIN_PSNR_DB:.0f} dB)"), False
+            return "fp16", ("auto on a GPU without bf16: fp16, checked against the CPU reference "
+                            f"at load (>= {MIN_PSNR_DB:.0f} dB)"), False
         return precision, f"{precision} as configured", False
     if precision == "fp16":
         return "fp32", "fp16 runs only on a GPU; using fp32 on the CPU", True
@@ -266,9 +293,9 @@ def explain_precision(device: str, precision: str) -> tuple[str, str, bool]:
     return precision, f"{precision} as configured", False
 
 
-def resolve_precision(device: str, precision: str) -> str:
-    """Map `[engine].precision` onto what this device runs: fp32, bf16 (CPU) or fp16 (GPU)."""
-    resolved, why, overridden = explain_precision(device, precision)
+def resolve_precision(device: str, precision: str, gpu_id: int = 0) -> str:
+    """Map `[engine].precision` onto what this device runs: fp32, bf16 or fp16."""
+    resolved, why, overridden = explain_precision(device, precision, gpu_id)
     if overridden:
         log.warning("%s", why)
     return resolved
@@ -278,17 +305,19 @@ def _threads() -> int:
     try:
         return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
     except ValueError:
-        return os.cpu_count() or 1
+        return usable_cpus()
 
 
 class _Predictor:
     """One Paddle Inference predictor with its input/output handles, created and run on the paddle
     thread (engine/paddle_thread.py)."""
 
-    def __init__(self, directory: Path, name: str, device: str, precision: str) -> None:
-        on_paddle_thread(self._create, directory, name, device, precision)
+    def __init__(self, directory: Path, name: str, device: str, precision: str,
+                 gpu_id: int = 0) -> None:
+        on_paddle_thread(self._create, directory, name, device, precision, gpu_id)
 
-    def _create(self, directory: Path, name: str, device: str, precision: str) -> None:
+    def _create(self, directory: Path, name: str, device: str, precision: str,
+                gpu_id: int = 0) -> None:
         from paddle import inference
 
         program = directory / f"{name}.json"
@@ -297,8 +326,10 @@ class _Predictor:
         config = inference.Config(str(program), str(directory / f"{name}.pdiparams"))
         config.disable_glog_info()
         if device == "gpu":
-            mode = inference.PrecisionType.Half if precision == "fp16" else inference.PrecisionType.Float32
-            config.enable_use_gpu(256, 0, mode)
+            mode = {"fp16": inference.PrecisionType.Half,
+                    "bf16": inference.PrecisionType.Bfloat16}.get(precision,
+                                                                  inference.PrecisionType.Float32)
+            config.enable_use_gpu(256, gpu_id, mode)
         else:
             config.disable_gpu()
             config.enable_onednn()
@@ -324,10 +355,11 @@ class _Predictor:
 
 
 class InferenceRunner:
-    """ModelRunner on exported Paddle Inference models (oneDNN fp32/bf16 on CPU, fp32/fp16 on GPU)."""
+    """ModelRunner on exported Paddle Inference models (oneDNN fp32/bf16 on CPU, fp32/bf16/fp16 on
+    GPU `gpu_id`)."""
 
     def __init__(self, directory: Path, device: str = "cpu", precision: str = "fp32",
-                 fallback: Callable[[], ModelRunner] | None = None) -> None:
+                 fallback: Callable[[], ModelRunner] | None = None, gpu_id: int = 0) -> None:
         import_paddle()
         self.precision = precision
         self.device = device
@@ -336,11 +368,13 @@ class InferenceRunner:
         self.directory = directory
         self._fallback_factory = fallback
         self._fallback: ModelRunner | None = None
-        self._kp = _Predictor(directory, "kp_detector", device, precision)
-        self._encoder = _Predictor(directory, "encoder", device, precision)
-        # the same network with the up blocks written the way each precision runs fastest
-        decoder = "generator_bf16" if precision == "bf16" else "generator"
-        self._generator = _Predictor(directory, decoder, device, precision)
+        self.gpu_id = gpu_id
+        self._kp = _Predictor(directory, "kp_detector", device, precision, gpu_id)
+        self._encoder = _Predictor(directory, "encoder", device, precision, gpu_id)
+        # the same network with the up blocks written the way each precision runs fastest (the
+        # pixel shuffles are for oneDNN's bf16; cuDNN runs transposed convs in any precision)
+        decoder = "generator_bf16" if precision == "bf16" and device == "cpu" else "generator"
+        self._generator = _Predictor(directory, decoder, device, precision, gpu_id)
         self._features: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self._features_lock = threading.Lock()
 
@@ -413,35 +447,40 @@ def resolve_networks(networks: NetworksSource) -> Networks:
 
 
 def load_inference_runner(networks: NetworksSource, checkpoint: Path, cache_dir: Path, device: str,
-                          precision: str) -> InferenceRunner:
-    """Export (once per checkpoint), load and check; raises on any failure so the caller can fall
-    back. A lossy precision further than MIN_PSNR_DB from the reference gives way to fp32.
+                          precision: str, gpu_id: int = 0) -> InferenceRunner:
+    """Export (once per checkpoint, on the CPU), load and check; raises on any failure so the caller
+    can fall back. A lossy precision further than MIN_PSNR_DB from the reference gives way to fp32.
 
     `networks` may be a loader: it is then called only when the export is not cached yet, so a
     warm start never builds the dynamic-graph networks (~0.4 GB less peak memory, ~2 s faster).
     """
-    resolved = resolve_precision(device, precision)
+    from .device import on_cpu
+
+    resolved = resolve_precision(device, precision, gpu_id)
     check_paddle_version()
     directory = model_dir(cache_dir, checkpoint_digest(checkpoint))
     if not _is_complete(directory):
-        export_models(resolve_networks(networks), directory)
+        # The networks are loaded (when `networks` is a loader), traced and run for the reference
+        # frame on the CPU, whatever the device: the export is the same on every host.
+        with on_cpu():
+            export_models(resolve_networks(networks), directory)
     runner: InferenceRunner | None = None
     quality = 0.0
     try:
-        runner = InferenceRunner(directory, device, resolved)
+        runner = InferenceRunner(directory, device, resolved, gpu_id=gpu_id)
         quality = check_accuracy(runner, directory)
     except Exception as exc:
         if resolved == "fp32":
             raise
         # a lossy mode this paddle/device cannot build (say fp16 on an old GPU): fp32 still is fast
         log.warning("%s on %s does not load (%s); using fp32", resolved, device, one_line(exc))
-    if runner is None or quality < MIN_PSNR_DB:
+    if runner is None or quality < (min_psnr_db(device, resolved) or 0.0):
         if runner is not None:
             log.warning("%s on %s is only %.1f dB from the fp32 reference; using fp32",
                         resolved, device, quality)
-        runner = InferenceRunner(directory, device, "fp32")
+        runner = InferenceRunner(directory, device, "fp32", gpu_id=gpu_id)
         quality = check_accuracy(runner, directory)
-    log.info("model runner %s: %.1f dB from the fp32 dynamic graph", runner.name, quality)
+    log.info("model runner %s: %.1f dB from the CPU fp32 reference", runner.name, quality)
     # Reload rather than capture `networks`, so the caller may free the dygraph weights (~230 MB).
     runner._fallback_factory = lambda: DygraphRunner(load_networks(checkpoint))
     return runner

@@ -12,11 +12,11 @@ import pytest
 
 from engine import runner_inference as ri
 from engine.cpu_features import has_fast_bf16
+from engine.device import GpuInfo
 from engine.doctor import run_doctor
 from settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
-PRECISION = "bf16" if has_fast_bf16() else "fp32"
 
 
 def _config(path: Path, checkpoint: Path, cache: Path, templates: Path, extra: str = "") -> Path:
@@ -35,29 +35,69 @@ def _problems(lines: list[str]) -> list[str]:
     return [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("problem:")]
 
 
-def test_this_machine_runs_the_onednn_path_and_exits_0(random_checkpoint, engine_cache_dir,
-                                                       templates_root, tmp_path):
+# The label doctor prints for each compiled path.
+LABELS = {("cpu", "fp32"): "fp32 (oneDNN, CPU)", ("cpu", "bf16"): "bf16 (oneDNN, CPU)",
+          ("gpu", "bf16"): "bf16 (GPU)", ("gpu", "fp16"): "fp16 (GPU)", ("gpu", "fp32"): "fp32 (GPU)"}
+# The dynamic graph against the export's reference frame (the same fp32 networks on the CPU): on a
+# CPU only rounding differs (identical on AMD EPYC, ~123 dB on an AMX Xeon, whose oneDNN kernels
+# order their sums differently between calls); a lossy path lands near 40-60 dB. On a GPU: TF32.
+DYGRAPH_FLOOR_DB = {"cpu": 80.0, "gpu": ri.MIN_GPU_FP32_PSNR_DB}
+
+
+def _quality_db(text: str) -> float:
+    return 200.0 if text == "identical" else float(text.removesuffix(" dB"))
+
+
+def test_this_machine_runs_its_fast_path_and_exits_0(random_checkpoint, engine_cache_dir,
+                                                     templates_root, tmp_path):
+    """Whatever this machine is (AMD or Intel, AMX or not, a GPU or not), doctor names the path
+    this machine reports and exits 0; each figure is checked against what the machine has."""
+    from engine.device import explain_device, gpu_info
+
+    gpu = gpu_info()
+    device, _ = explain_device("auto")
+    precision, _, _ = ri.explain_precision(device, "auto")
     res = doctor(_config(tmp_path / "config.toml", random_checkpoint, engine_cache_dir,
                          templates_root))
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Traceback" not in res.stderr
+    assert "ccache" not in res.stdout + res.stderr
     out = res.stdout
     lines = out.splitlines()
     assert _problems(lines) == []
     assert re.search(r"^CPU: +.+, \d+ CPUs; AVX-512 (yes|no), AVX512-BF16 (yes|no), AMX-BF16 (yes|no)$",
                      out, re.M)
-    assert re.search(r"^paddle: +3\.\d+\.\d+, CPU build \(no CUDA\)$", out, re.M)
+    build = r"CUDA [\d.?]+ build" if gpu.cuda_build else r"CPU build \(no CUDA\)"
+    assert re.search(rf"^paddle: +3\.\d+\.\d+, {build}$", out, re.M)
+    assert re.search(r"^TF32: +(not used \(no GPU\)|on |off |not available )", out, re.M)
     assert re.search(r"^ffmpeg: +.+; libx264 yes, aac yes, libvpx-vp9 yes$", out, re.M)
-    assert re.search(rf"^precision: +{PRECISION} \(auto: ", out, re.M)
-    assert re.search(rf"^runner: +inference-cpu-{PRECISION}, ", out, re.M)
-    # every path of this machine is timed and checked against the reference frame
-    assert re.search(r"^  fp32 \(oneDNN, CPU\) +\d+ ms/frame +\d+\.\d dB", out, re.M)
+    assert re.search(rf"^device: +{device} \(auto: ", out, re.M)
+    assert re.search(rf"^precision: +{precision} \(auto: ", out, re.M)
+    assert re.search(rf"^runner: +inference-{device}-{precision}, ", out, re.M)
+    default = {"cpu": 4, "gpu": 16}[device]
+    assert re.search(rf"^batch: +{default} frames per generator call \(\[engine\].batch_size = 0: "
+                     rf"the default on a {device}\)$", out, re.M)
+    # every path of this machine is timed and checked against the reference frame; the others
+    # say why they are skipped
+    assert re.search(r"^  fp32 \(oneDNN, CPU\) +\d+ ms/frame +(identical|\d+\.\d dB)"
+                     r"(  <- the bot's choice)?$", out, re.M)
     bf16 = re.search(r"^  bf16 \(oneDNN, CPU\) +(.+)$", out, re.M).group(1)
     assert ("ms/frame" in bf16) == has_fast_bf16()
-    assert re.search(r"^  fp16 \(GPU\) +skipped: no GPU$", out, re.M)
-    assert re.search(r"^  dynamic graph \(cpu\) +\d+ ms/frame +identical$", out, re.M)
+    for (dev, prec), label in LABELS.items():
+        if dev != "gpu":
+            continue
+        line = re.search(rf"^  {re.escape(label)} +(.+)$", out, re.M).group(1)
+        if not gpu.names:
+            assert line == "skipped: no GPU"
+        elif prec == "bf16" and not gpu.supports_bf16():
+            assert line.startswith("skipped: this GPU has no bf16")
+        else:  # timed, and above the floor it must reach at load
+            m = re.match(r"\d+ ms/frame +(identical|\d+\.\d dB)  \(>= (\d+) dB\)", line)
+            assert m and _quality_db(m.group(1)) >= float(m.group(2)), line
+    m = re.search(rf"^  dynamic graph \({device}\) +\d+ ms/frame +(identical|\d+\.\d dB)$", out, re.M)
+    assert m and _quality_db(m.group(1)) >= DYGRAPH_FLOOR_DB[device], out
     chosen = [ln for ln in lines if ln.endswith("<- the bot's choice")]
-    assert len(chosen) == 1 and chosen[0].startswith(f"  {PRECISION} (oneDNN, CPU)")
+    assert len(chosen) == 1 and chosen[0].startswith(f"  {LABELS[device, precision]} ")
     assert re.search(r"^motion: +short: (prepared|not prepared yet)", out, re.M)
     ms = re.search(r"^result: +OK, the bot renders on its fast path, (\d+) ms/frame$", out, re.M)
     assert ms and f" {ms.group(1)} ms/frame" in chosen[0]
@@ -73,7 +113,10 @@ def test_without_the_checkpoint_it_names_weights_fetch(tmp_path, templates_root)
     assert "result:      1 problem(s)" in res.stdout
 
 
-def test_a_gpu_setting_without_a_gpu_is_one_problem(random_checkpoint, engine_cache_dir, tmp_path):
+def test_a_gpu_setting_without_a_gpu_is_one_problem(random_checkpoint, engine_cache_dir, tmp_path,
+                                                     monkeypatch):
+    # as on a CPU build, whatever this machine has
+    monkeypatch.setattr("engine.device.gpu_info", lambda: GpuInfo(False, None, ()))
     empty = tmp_path / "templates"
     empty.mkdir()
     settings = load_settings(_config(tmp_path / "config.toml", random_checkpoint, engine_cache_dir,
@@ -91,8 +134,9 @@ def test_a_dynamic_graph_fallback_is_a_problem_with_its_reason(random_checkpoint
                                                                templates_root, monkeypatch):
     """As on an image with Paddle 2.6: the bot would still render, ~20x slower; doctor says why."""
     monkeypatch.setattr(ri, "paddle_version", lambda: "2.6.2")
+    # on the CPU, so that the dynamic graph's line is the same on a GPU host
     settings = load_settings(_config(tmp_path / "config.toml", random_checkpoint, tmp_path / "cache",
-                                     templates_root), env={})
+                                     templates_root, extra='device = "cpu"'), env={})
     lines: list[str] = []
     assert run_doctor(settings, frames=1, out=lines.append) == 1
     assert _problems(lines) == [

@@ -235,7 +235,7 @@ def test_detection_runs_on_one_thread_and_leaves_the_environment(face_photo):
 
     def worker() -> None:  # a thread the bot would use: the setting is per calling thread
         detect_faces(photo)
-        seen.append(_detector()[1].omp_get_max_threads())
+        seen.append(_detector().gomp.omp_get_max_threads())
 
     t = threading.Thread(target=worker)
     t.start()

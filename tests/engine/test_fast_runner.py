@@ -20,6 +20,7 @@ paddle = import_paddle()
 
 from engine import runner_inference as ri  # noqa: E402
 from engine.cpu_features import BF16_FLAGS, cpu_flags, has_fast_bf16, parse_cpu_flags  # noqa: E402
+from engine.device import GpuInfo  # noqa: E402
 from engine.networks import IMAGE_SIZE, build_networks, save_checkpoint  # noqa: E402
 from engine.runner import make_runner  # noqa: E402
 from engine.runner_dygraph import DygraphRunner  # noqa: E402
@@ -255,10 +256,10 @@ def test_a_lossy_precision_that_does_not_load_gives_way_to_fp32(tamed, cache_dir
     nets, checkpoint = tamed
     real = ri._Predictor.__init__
 
-    def no_bf16(self, directory, name, device, precision):
+    def no_bf16(self, directory, name, device, precision, gpu_id=0):
         if precision == "bf16":
             raise RuntimeError("(PreconditionNotMet) bf16 kernels unavailable\n  [C++ context]")
-        real(self, directory, name, device, precision)
+        real(self, directory, name, device, precision, gpu_id)
 
     monkeypatch.setattr(ri._Predictor, "__init__", no_bf16)
     with caplog.at_level(logging.WARNING):
@@ -287,17 +288,23 @@ def test_predictor_failure_mid_run_falls_back(tamed, cache_dir, inputs, referenc
     np.testing.assert_allclose(frames, frames_ref[:1], atol=1e-5)
 
 
-def test_precision_choice():
+def test_precision_choice(monkeypatch):
     assert ri.resolve_precision("cpu", "auto") == ("bf16" if has_fast_bf16() else "fp32")
     assert ri.resolve_precision("cpu", "fp16") == "fp32"
     assert ri.resolve_precision("cpu", "fp32") == "fp32"
-    assert ri.resolve_precision("gpu", "auto") == "fp16"
-    assert ri.resolve_precision("gpu", "fp32") == "fp32"
     with pytest.raises(ValueError):
         ri.resolve_precision("cpu", "int8")
+    # GPUs as paddle would report them (there may be none here): bf16 from compute capability 8.0
+    gpus = GpuInfo(True, "12.6", ("Tesla T4", "NVIDIA H100 80GB HBM3"), ((7, 5), (9, 0)))
+    monkeypatch.setattr("engine.device.gpu_info", lambda: gpus)
+    assert ri.resolve_precision("gpu", "auto", gpu_id=0) == "fp16"
+    assert ri.resolve_precision("gpu", "auto", gpu_id=1) == "bf16"
+    assert ri.resolve_precision("gpu", "fp32", gpu_id=1) == "fp32"
+    assert ri.resolve_precision("gpu", "fp16", gpu_id=1) == "fp16"
+    assert ri.explain_precision("gpu", "bf16", gpu_id=1) == ("bf16", "bf16 as configured", False)
     # the why, as `python -m engine doctor` prints it
-    assert ri.explain_precision("gpu", "bf16") == (
-        "fp16", "bf16 is a CPU path here; using fp16 on the GPU", True)
+    assert ri.explain_precision("gpu", "bf16", gpu_id=0) == (
+        "fp16", "this GPU has no bf16 (compute capability below 8.0); using fp16", True)
     resolved, why, overridden = ri.explain_precision("cpu", "auto")
     assert not overridden and why.startswith("auto: the CPU has")
     assert (resolved == "bf16") == ("neither" not in why) == has_fast_bf16()

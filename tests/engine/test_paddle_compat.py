@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from engine.paddle_compat import import_paddle
 
@@ -56,7 +59,37 @@ def test_threads_are_set_before_paddle_imports():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "3"
     code = ("import os; from engine.paddle_compat import import_paddle; import_paddle(0); "
-            "print(os.environ['OMP_NUM_THREADS'], os.cpu_count())")
+            "from engine.cpu_features import usable_cpus; "
+            "print(os.environ['OMP_NUM_THREADS'], usable_cpus())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     threads, cores = out.stdout.split()
     assert threads == cores
+
+
+def test_threads_follow_the_cpus_this_process_may_use():
+    """As in a container given one CPU (cpuset): paddle gets one thread, not the host's count."""
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from engine.paddle_compat import import_paddle; import_paddle(0); "
+            "print(os.environ['OMP_NUM_THREADS'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
+
+
+@pytest.mark.parametrize("cpu_max, cpus", [("max 100000", None), ("150000 100000", 1.5),
+                                           ("100000 100000", 1.0), ("50000 100000", 0.5),
+                                           ("", None), ("garbage", None)])
+def test_a_cgroup_cpu_quota_is_read(cpu_max, cpus):
+    from engine.cpu_features import cgroup_cpu_limit, usable_cpus
+
+    assert cgroup_cpu_limit(cpu_max) == cpus
+    assert 1 <= usable_cpus() <= len(os.sched_getaffinity(0))
+
+
+def test_importing_paddle_after_the_engine_prints_no_ccache_warning(tmp_path):
+    """paddle warns at import when no ccache is on PATH; the engine filters that one warning, so a
+    direct `import paddle` anywhere after `import engine` (every CLI) prints nothing about it."""
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent))  # no ccache on this PATH
+    out = subprocess.run([sys.executable, "-c", "import engine, paddle; print('imported')"],
+                         capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "imported"
+    assert "ccache" not in out.stderr
