@@ -36,8 +36,8 @@ $(STAMP): $(REQS)
 # per version of the requirement files).
 lock-check: $(LOCK_STAMP)
 
-$(LOCK_STAMP): $(REQS) tools/lock_wheels.py | $(STAMP)
-	$(PY) tools/lock_wheels.py
+$(LOCK_STAMP): $(REQS) scripts/lock_wheels.py | $(STAMP)
+	$(PY) scripts/lock_wheels.py
 	@rm -f $(VENV)/.lock-checked-*
 	@touch $@
 

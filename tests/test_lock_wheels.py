@@ -1,4 +1,4 @@
-"""tools/lock_wheels.py, which `make test` runs against the package index: how it reads the lock and
+"""scripts/lock_wheels.py, which `make test` runs against the package index: how it reads the lock and
 names every pin pip cannot find a wheel for (pip's answers replayed here, so no index is needed)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 import lock_wheels  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Does every pin of the lock have a wheel for each supported Python? (`make test` runs this once per
 version of the requirement files.)
 
-    python tools/lock_wheels.py [--python 3.11 3.12 3.13]
+    python scripts/lock_wheels.py [--python 3.11 3.12 3.13]
 
 For each version, pip resolves the CPU set-up's pins (requirements-cpu.txt with requirements.txt,
 and requirements-dev.txt) against the package index as that Python would, binary wheels only
