@@ -9,6 +9,7 @@ REQ_HASH := $(shell cat $(REQS) | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(REQ_HASH)
 CONFIG ?= config.toml
 PYTEST_ARGS ?=
+BENCH_ARGS ?=  # e.g. BENCH_ARGS="--frames 0" (the whole template)
 
 .PHONY: setup test run bench clean-venv
 
@@ -28,7 +29,7 @@ run: setup
 	$(PY) -m bot --config $(CONFIG)
 
 bench: setup
-	$(PY) -m engine bench --config $(CONFIG)
+	$(PY) benchmarks/bench_clone.py --config $(CONFIG) $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
