@@ -9,7 +9,8 @@ REQ_HASH := $(shell cat $(REQS) | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(REQ_HASH)
 CONFIG ?= config.toml
 PYTEST_ARGS ?=
-BENCH_ARGS ?=  # e.g. BENCH_ARGS="--frames 0" (the whole template)
+# make bench BENCH_ARGS="--frames 0": the whole template (README "Speed")
+BENCH_ARGS ?=
 
 .PHONY: setup test run bench clean-venv
 
