@@ -15,6 +15,8 @@ STAMP := $(VENV)/.installed-$(REQ_HASH)
 LOCK_STAMP := $(VENV)/.lock-checked-$(REQ_HASH)
 CONFIG ?= config.toml
 PYTEST_ARGS ?=
+# make bench BENCH_ARGS="--frames 0": the whole template (README "Speed")
+BENCH_ARGS ?=
 
 .PHONY: setup test run bench clean-venv i18n lock-check
 
@@ -48,7 +50,7 @@ run: setup
 	$(PY) -m bot --config $(CONFIG)
 
 bench: setup
-	$(PY) -m engine bench --config $(CONFIG)
+	$(PY) benchmarks/bench_clone.py --config $(CONFIG) $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,4 +1,4 @@
-"""The one typed configuration object, read once from config.toml (and BOT_TOKEN).
+"""The one typed configuration object, read once from config.toml (and BOT_TOKEN, SECRET_ENV).
 
 Nothing else in the project reads the environment on its own account: the bot, the engine CLI and
 the tests all call `load_settings`, then pass plain values down. Libraries that read it themselves
@@ -197,10 +197,32 @@ def _describe(err: ValidationError) -> str:
     return f"'{where}': {msg}" if where else msg
 
 
+# Secrets a deployment keeps out of config files (compose.scale.yaml builds the URLs from its
+# passwords): NAME in the environment, or NAME_FILE naming a file that holds it (Docker secrets).
+# Each wins over its config key.
+SECRET_ENV = {
+    "BOT_TOKEN": ("telegram", "token"),
+    "YAHEY_DATABASE_URL": ("storage", "url"),
+    "YAHEY_BROKER_URL": ("queue", "broker_url"),
+}
+
+
+def _secret(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if value or not env.get(f"{name}_FILE"):
+        return value
+    path = Path(env[f"{name}_FILE"])
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE: cannot read {path}: {exc.strerror or exc}") from None
+
+
 def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the config file once; relative paths resolve against its folder.
 
-    `env` defaults to the process environment; BOT_TOKEN there wins over [telegram].token.
+    `env` defaults to the process environment; BOT_TOKEN there wins over [telegram].token, and
+    likewise the other SECRET_ENV names (or NAME_FILE) over their keys.
     """
     env = os.environ if env is None else env
     config_path = Path(path) if path is not None else DEFAULT_CONFIG
@@ -218,10 +240,10 @@ def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None 
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{config_path}: {_describe(exc)}") from None
-    token = env.get("BOT_TOKEN", "").strip()
-    if token:
-        settings = settings.model_copy(
-            update={"telegram": settings.telegram.model_copy(update={"token": token})}
-        )
+    for name, (section, key) in SECRET_ENV.items():
+        value = _secret(env, name)
+        if value:
+            part = getattr(settings, section).model_copy(update={key: value})
+            settings = settings.model_copy(update={section: part})
     settings = settings.model_copy(update={"config_path": config_path.resolve()})
     return _resolve(settings, config_path.resolve().parent)

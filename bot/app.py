@@ -9,6 +9,7 @@ HTTP server and closes the database.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import shutil
@@ -27,7 +28,7 @@ from telegram.ext import (
 
 from bot import metrics
 from bot.context import CONTEXT_TYPES, BotContext, BotData, Services
-from bot.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher, make_celery
+from bot.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher, broker_reachable, make_celery
 from bot.flood_control import FloodControl
 from bot.albums import AlbumCollector
 from bot.grid_collection import CANCEL_PATTERN
@@ -48,6 +49,7 @@ from settings import Settings
 from storage import forget, jobs, make_database, upgrade_to_head
 
 log = logging.getLogger(__name__)
+BROKER_TIMEOUT_S = 3.0  # /healthz's connection to the broker; the whole check has 5 s
 COMMANDS = ("start", "help", "templates", "template", "status", "cancel", "language", "privacy", "forget", "yahey",
             "grid")
 
@@ -210,7 +212,10 @@ async def _start_http(app: Application, svc: Services) -> None:
     async def health() -> HealthReport:
         database, queue = await svc.db.ping(), await jobs.queue_length(svc.db)
         if svc.engine is None or svc.stages is None:  # the workers report their own engines
-            return HealthReport(database=database, engine_state="workers", queue=queue)
+            broker = None
+            if isinstance(svc.dispatch, CeleryDispatcher):  # jobs reach the workers only through it
+                broker = await asyncio.to_thread(broker_reachable, svc.dispatch.app, BROKER_TIMEOUT_S)
+            return HealthReport(database=database, engine_state="workers", queue=queue, broker=broker)
         status, ready = svc.engine.status, svc.stages.render.readiness
         return HealthReport(database=database, engine_state=status.state, queue=queue, runner=status.runner,
                             precision=status.precision, device=status.device, detail=status.detail,
@@ -220,7 +225,8 @@ async def _start_http(app: Application, svc: Services) -> None:
     if settings.telegram.mode == "webhook":
         webhook = WebhookRoute(settings.telegram.webhook_path, settings.telegram.webhook_secret, app)
     data: BotData = app.bot_data
-    data.http = await start_http_server(settings.http.host, settings.http.port, health, webhook)
+    data.http = await start_http_server(settings.http.host, settings.http.port, health, webhook,
+                                        on_scrape=functools.partial(metrics.count_queue, svc.db))
 
 
 async def _post_stop(app: Application) -> None:

@@ -114,5 +114,5 @@ class ConversionStage(Stage):
                                     height=result.height, duration=result.duration, seconds=0.0):
             log.warning("job %s: lease lost before the hand-over; its new stage delivers it", job.id)
             return
-        metrics.JOBS.labels("delivering").inc()
+        metrics.job_entered("delivering", job.kind)
         self.on_handed_over()

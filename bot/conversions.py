@@ -49,6 +49,6 @@ async def request(svc: Services, video_job_id: int, kind: OutputKind, presser: i
     if video.result_path is None or not Path(video.result_path).is_file():  # past retention
         raise Refusal("render_expired")
     job = await jobs.add(svc.db, new)  # no queue cap or quota: ffmpeg only, seconds, beside renders
-    metrics.JOBS.labels("queued").inc()
+    metrics.job_entered("queued", job.kind)
     log.info("job %s queued: %s of job %s", job.id, kind, video.id)
     svc.dispatch.convert(job.id)

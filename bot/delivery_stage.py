@@ -113,7 +113,8 @@ class DeliveryStage(Stage):
             await self._park(job, status, err)
             return
         await jobs.mark_done(self.db, job.id, sent.file_id)
-        metrics.JOBS.labels("done").inc()
+        metrics.job_entered("done", job.kind)
+        metrics.video_delivered(job.kind, kind, job.created_at)
         log.info("job %s delivered (%s%s)", job.id, kind, ", from the file_id cache" if job.from_cache else "")
         await status.show(t(lang, "done", title=job.template_title or ""), force=True)
 
@@ -134,7 +135,7 @@ class DeliveryStage(Stage):
             log.warning("job %s: delivery lease lost before it failed (%s); left to the stage that has it",
                         job.id, error)
             return
-        metrics.JOBS.labels("failed").inc()
+        metrics.job_entered("failed", job.kind)
         log.warning("job %s not delivered: %s", job.id, error)
         if notice is not None:
             await status.final(t(job.language, notice, **values), job.source_message_id)

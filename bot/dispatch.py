@@ -72,6 +72,18 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
+def broker_reachable(app: Celery, timeout: float) -> bool:
+    """One connection to the broker, within `timeout` seconds, closed again (blocks: call it from a
+    thread). False, with the reason logged, when it cannot be made."""
+    try:
+        with app.connection_for_write(connect_timeout=timeout) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
+        return True
+    except Exception as err:
+        log.warning("broker unreachable: %s", err)
+        return False
+
+
 class CeleryDispatcher:
     """Several hosts: a Celery task per job for the workers (publishing blocks briefly: call it from
     a thread, or accept a few milliseconds on the event loop)."""

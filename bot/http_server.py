@@ -2,8 +2,9 @@
 Telegram webhook. It runs on the bot's own event loop (no thread); bot/app.py wires it.
 
 /healthz answers 200 while the bot can do its work (the model may still be loading: "model" and
-"engine" say so, with progress) and 503 when it cannot: the database is unreachable or the model
-failed to load. Webhook mode follows PTB's custom-webhook pattern: updates POSTed to the path with
+"engine" say so, with progress) and 503 when it cannot: the database is unreachable, the model
+failed to load, or (queue mode) the broker is unreachable. /metrics first runs `on_scrape` (counts
+the queue, bot/metrics.py), bounded by the same timeout, then renders the registry. Webhook mode follows PTB's custom-webhook pattern: updates POSTed to the path with
 the right X-Telegram-Bot-Api-Secret-Token go to app.update_queue; a missing or wrong secret gets
 403, a body that is not an update 400.
 """
@@ -41,10 +42,11 @@ class HealthReport:
     detail: str | None = None  # why degraded or failed
     step: str | None = None  # what start-up preparation is doing
     progress: float | None = None  # 0..1 of the start-up preparation
+    broker: bool | None = None  # queue mode: the broker accepted a connection; None: not used
 
     @property
     def healthy(self) -> bool:
-        return self.database and self.engine_state != "failed"
+        return self.database and self.engine_state != "failed" and self.broker is not False
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,12 @@ class HttpServer:
     """aiohttp on the current event loop; start() binds, stop() closes. port=0 binds a free port."""
 
     def __init__(self, host: str, port: int, health: Callable[[], Awaitable[HealthReport]],
-                 webhook: WebhookRoute | None = None):
+                 webhook: WebhookRoute | None = None, on_scrape: Callable[[], Awaitable[None]] | None = None):
         if webhook is not None and not webhook.secret:
             raise ValueError("webhook mode needs a secret ([telegram].webhook_secret)")
         self.host, self.port = host, port
         self._health = health
+        self._on_scrape = on_scrape
         self._webhook = webhook
         self._runner: web.AppRunner | None = None
         self._started = time.monotonic()
@@ -107,9 +110,16 @@ class HttpServer:
                               "device": report.device, "detail": report.detail, "step": report.step,
                               "progress": report.progress}
             body["queue"] = report.queue
+            if report.broker is not None:
+                body["broker"] = "ok" if report.broker else "unreachable"
         return web.json_response(body, status=200 if healthy else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        if self._on_scrape is not None:
+            try:
+                await asyncio.wait_for(self._on_scrape(), HEALTH_TIMEOUT_S)
+            except Exception as exc:  # the scrape still answers, with the last values
+                log.warning("metrics refresh failed: %r", exc)
         response = web.Response(body=generate_latest(REGISTRY))
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
@@ -135,8 +145,9 @@ class HttpServer:
 
 
 async def start_http_server(host: str, port: int, health: Callable[[], Awaitable[HealthReport]],
-                            webhook: WebhookRoute | None = None) -> HttpServer:
+                            webhook: WebhookRoute | None = None,
+                            on_scrape: Callable[[], Awaitable[None]] | None = None) -> HttpServer:
     """Bind and serve /healthz, /metrics (and the webhook); returns the server, stop() it at shutdown."""
-    server = HttpServer(host, port, health, webhook)
+    server = HttpServer(host, port, health, webhook, on_scrape)
     await server.start()
     return server

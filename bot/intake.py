@@ -203,7 +203,7 @@ async def _enqueue(svc: Services, new: jobs.NewJob, lang: str) -> Queued:
         raise Refusal("quota", n=err.limit) from None
     except jobs.QueueFull:
         raise Refusal("queue_full") from None
-    metrics.JOBS.labels("queued").inc()
+    metrics.job_entered("queued", new.kind)
     log.info("job %s queued for user %s (%s, template %s, position %d)", job.id, new.user_id, new.kind,
              new.template_id, position)
     svc.dispatch.render(job.id)

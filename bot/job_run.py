@@ -123,7 +123,7 @@ class JobRun:
         if not await jobs.mark_failed(self.db, self.job.id, f"{key}: {error}" if key != error else key, self.owner):
             self._lost()
             return
-        metrics.JOBS.labels("failed").inc()
+        metrics.job_entered("failed", self.job.kind)
         log.info("job %s failed: %s (%s)", self.job.id, key, error)
         await self.status.final(t(self.lang, key, **values), self.job.source_message_id)
 
@@ -135,7 +135,7 @@ class JobRun:
             if not await jobs.mark_cancelled(self.db, self.job.id, self.owner):
                 self._lost()
                 return
-            metrics.JOBS.labels("cancelled").inc()
+            metrics.job_entered("cancelled", self.job.kind)
             log.info("job %s cancelled by its owner", self.job.id)
             await self.status.final(t(self.lang, "cancelled"), self.job.source_message_id)
         elif reason == CANCEL_SHUTDOWN:

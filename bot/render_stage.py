@@ -132,7 +132,8 @@ class RenderStage(Stage):
         async with self.lock:
             started = time.monotonic()
             self.current = run
-            metrics.JOBS.labels("running").inc()
+            metrics.job_entered("running", job.kind)
+            metrics.render_started(job.kind, job.attempts, job.created_at, job.started_at)
             log.info("job %s claimed (%s, attempt %d, template %s, chat %s)", job.id, job.kind, job.attempts,
                      job.template_id, job.chat_id)
             try:
@@ -230,7 +231,7 @@ class RenderStage(Stage):
                                     face_boxes=boxes, notes=render_notes(result)):
             log.warning("job %s: lease lost before the hand-over; its new stage delivers it", run.job.id)
             return
-        metrics.JOBS.labels("delivering").inc()
+        metrics.job_entered("delivering", run.job.kind)
         await run.status.show(t(run.lang, "sending", title=title), force=True)
         self.on_handed_over()
 

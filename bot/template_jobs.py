@@ -44,7 +44,7 @@ async def import_template_job(run: JobRun, engine: Engine) -> None:
         return
     await jobs.set_template(run.db, job.id, template.id)
     await jobs.mark_done(run.db, job.id)
-    metrics.JOBS.labels("done").inc()
+    metrics.job_entered("done", job.kind)
     log.info("job %s imported template %s", job.id, template.id)
     await run.status.final(t(lang, "template_added", title=template.title_for(lang), id=template.id),
                            job.source_message_id)
@@ -59,7 +59,7 @@ async def delete_template_job(run: JobRun, engine: Engine) -> None:
         return
     await asyncio.to_thread(delete_template, template, engine)
     await jobs.mark_done(run.db, job.id)
-    metrics.JOBS.labels("done").inc()
+    metrics.job_entered("done", job.kind)
     log.info("job %s deleted template %s", job.id, template.id)
     await run.status.final(t(lang, "template_deleted", id=template.id), job.source_message_id)
 

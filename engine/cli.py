@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_convert(sub, common)
     sub.add_parser("bench", add_help=False,
-                   help="benchmark against PaddleGAN's FirstOrderPredictor (benchmarks/bench_vs_ppgan.py)")
+                   help="benchmark against PaddleGAN's FirstOrderPredictor (benchmarks/bench_clone.py)")
     return p
 
 
@@ -292,7 +292,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _bench(rest: list[str]) -> int:
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_vs_ppgan.py"
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_clone.py"
     return subprocess.call([sys.executable, str(script), *rest])
 
 

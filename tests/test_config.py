@@ -45,6 +45,24 @@ def test_bot_token_in_the_environment_wins(tmp_path):
     assert load_settings(path, env={"BOT_TOKEN": "  "}).telegram.token == "from-file"
 
 
+def test_secrets_come_from_the_environment_or_a_secret_file(tmp_path):
+    path = write(tmp_path, '[storage]\nurl = "postgresql+asyncpg://u@db/x"\n[queue]\nbroker_url = "amqp://u@mq//"\n')
+    secret = tmp_path / "db_url"
+    secret.write_text("postgresql+asyncpg://u:pw-from-file@db/x\n", encoding="utf-8")
+    token = tmp_path / "token"
+    token.write_text("123:from-secret\n", encoding="utf-8")
+    s = load_settings(path, env={"YAHEY_DATABASE_URL_FILE": str(secret), "YAHEY_BROKER_URL": "amqp://u:pw@mq//",
+                                 "BOT_TOKEN_FILE": str(token)})
+    assert s.storage.url == "postgresql+asyncpg://u:pw-from-file@db/x"
+    assert s.queue.broker_url == "amqp://u:pw@mq//"
+    assert s.telegram.token == "123:from-secret"
+    # the variable itself wins over its file; neither: the config's own value
+    assert load_settings(path, env={"BOT_TOKEN": "123:env", "BOT_TOKEN_FILE": str(token)}).telegram.token == "123:env"
+    assert load_settings(path, env={}).storage.url == "postgresql+asyncpg://u@db/x"
+    with pytest.raises(ConfigError, match=r"^YAHEY_BROKER_URL_FILE: cannot read .*missing"):
+        load_settings(path, env={"YAHEY_BROKER_URL_FILE": str(tmp_path / "missing")})
+
+
 def test_unknown_key_is_rejected_with_its_name(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown key 'engine\.chekpoint'"):
         load_settings(write(tmp_path, '[engine]\nchekpoint = "x"\n'), env={})

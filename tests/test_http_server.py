@@ -98,7 +98,7 @@ async def test_metrics_move_after_a_job(http, unused_tcp_port):
         async with http.get(f"{server.url}/metrics") as resp:
             assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")
             before = scrape(await resp.text())
-        metrics.JOBS.labels(status="done").inc()
+        metrics.JOBS.labels(status="done", kind="grid").inc()
         metrics.QUEUE_LENGTH.set(4)
         metrics.RENDER_SECONDS.observe(42.0)
         metrics.RENDER_FPS.observe(7.5)
@@ -113,14 +113,51 @@ async def test_metrics_move_after_a_job(http, unused_tcp_port):
         key = (name, tuple(sorted(labels.items())))
         return after[key] - before[key]
 
-    assert delta("yahey_jobs_total", status="done") == 1
-    assert delta("yahey_jobs_total", status="failed") == 0
+    assert delta("yahey_jobs_total", status="done", kind="grid") == 1
+    assert delta("yahey_jobs_total", status="done", kind="render") == 0
+    assert delta("yahey_jobs_total", status="failed", kind="grid") == 0
     assert after[("yahey_queue_length", ())] == 4
     assert delta("yahey_render_seconds_count") == 1 and delta("yahey_render_seconds_sum") == 42.0
     assert delta("yahey_render_seconds_bucket", le="45.0") == 1 and delta("yahey_render_seconds_bucket", le="30.0") == 0
     assert delta("yahey_render_fps_count") == 1
     assert delta("yahey_delivery_retries_total") == 1
     assert delta("yahey_telegram_errors_total", kind="retry_after") == 1
+
+
+async def test_metrics_are_refreshed_at_each_scrape_and_served_when_the_refresh_fails(http, unused_tcp_port):
+    counts = iter([7, 2])
+
+    async def count_queue() -> None:
+        value = next(counts, None)
+        if value is None:
+            raise ConnectionError("database gone")
+        metrics.QUEUE_LENGTH.set(value)
+
+    server = await start_http_server("127.0.0.1", unused_tcp_port, healthy, on_scrape=count_queue)
+    seen = []
+    try:
+        for _ in range(3):
+            async with http.get(f"{server.url}/metrics") as resp:
+                assert resp.status == 200
+                seen.append(scrape(await resp.text())[("yahey_queue_length", ())])
+    finally:
+        await server.stop()
+    assert seen == [7, 2, 2]  # each scrape counted anew; a failed count keeps the last one
+
+
+async def test_healthz_is_503_while_the_broker_is_unreachable(http, unused_tcp_port):
+    async def broker(up: bool) -> HealthReport:
+        return HealthReport(database=True, engine_state="workers", queue=0, broker=up)
+
+    answers = []
+    for up in (True, False):
+        server = await start_http_server("127.0.0.1", unused_tcp_port, lambda up=up: broker(up))
+        try:
+            async with http.get(f"{server.url}/healthz") as resp:
+                answers.append((resp.status, (await resp.json())["broker"]))
+        finally:
+            await server.stop()
+    assert answers == [(200, "ok"), (503, "unreachable")]
 
 
 @pytest.fixture

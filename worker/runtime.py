@@ -9,6 +9,7 @@ worker rendered at once, and any parked delivery it finds due.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -154,4 +155,5 @@ class WorkerRuntime:
                                 progress=round(ready.fraction, 3))
 
         metrics.set_engine_info("loading", None, None, None)
-        return await start_http_server(self.settings.http.host, self.http_port, health)
+        return await start_http_server(self.settings.http.host, self.http_port, health,
+                                       on_scrape=functools.partial(metrics.count_queue, db))

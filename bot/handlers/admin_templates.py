@@ -87,6 +87,6 @@ async def delete_template(update: Update, context: BotContext) -> None:
 async def _queue(svc: Services, new: jobs.NewJob, what: str) -> None:
     """Template jobs go through the render stage: never beside a running render."""
     job, _ = await jobs.enqueue(svc.db, new, svc.limits_for(new.user_id))
-    metrics.JOBS.labels("queued").inc()
+    metrics.job_entered("queued", new.kind)
     log.info("job %s queued: %s", job.id, what)
     svc.dispatch.render(job.id)
