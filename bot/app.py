@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import shutil
 
 from telegram import BotCommand, Update
@@ -44,6 +43,7 @@ from bot.languages import EN, LANGUAGES
 from bot.texts import t
 from bot.tuning import Tuning
 from engine import Engine, clean_staging, kill_all_ffmpeg
+from engine.cpu_features import usable_cpus
 from engine.from_settings import make_engine, render_options
 from settings import Settings
 from storage import forget, jobs, make_database, upgrade_to_head
@@ -58,7 +58,7 @@ def concurrent_updates(settings: Settings) -> int:
     """Updates handled at once: mostly waiting on Telegram, so a few per core (decodes are bounded
     separately, bot/intake.py)."""
     configured = settings.telegram.concurrent_updates
-    return configured or max(8, min(32, 4 * (os.cpu_count() or 2)))
+    return configured or max(8, min(32, 4 * usable_cpus()))
 
 
 def build_application(settings: Settings, engine: Engine | None = None, tuning: Tuning = Tuning()) -> Application:
