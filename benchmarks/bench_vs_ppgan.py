@@ -13,6 +13,7 @@ template's driving keypoints) and "warm" (what every render after the first one 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -118,6 +119,9 @@ def main() -> int:
     ap.add_argument("--ppgan-threads", type=int, default=0,
                     help="OMP_NUM_THREADS for PaddleGAN (0: unset, as its users run it: paddle uses 1)")
     ap.add_argument("--engine-threads", type=int, default=0, help="[engine].threads (0: every core)")
+    ap.add_argument("--ppgan-json", type=Path,
+                    help="PaddleGAN's figures: read from this file when it holds a run of the same "
+                         "frames on this CPU, else measured and written there (it takes minutes)")
     args = ap.parse_args()
     for p in (args.photo, args.video):
         if not p.is_file():
@@ -135,11 +139,23 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
         ppgan_env = dict(env, **({"OMP_NUM_THREADS": str(args.ppgan_threads)} if args.ppgan_threads else {}))
         py = sys.executable
-        runs = [
-            _run("PaddleGAN FirstOrderPredictor", [py, "benchmarks/run_ppgan.py", "--photo", str(args.photo),
-                 "--video", str(clip), "--checkpoint", str(checkpoint), "--out", str(tmp / "ppgan.mp4"),
-                 "--box", box], ppgan_env, n),
-        ]
+        ppgan_key = {"cpu": _cpu_model(), "cpus": os.cpu_count(), "frames": n,
+                     "video": args.video.name, "photo": args.photo.name}
+        known = None
+        if args.ppgan_json and args.ppgan_json.is_file():
+            saved = json.loads(args.ppgan_json.read_text())
+            if saved.get("key") == ppgan_key:
+                known = Run(**saved["run"])
+                print(f"(PaddleGAN's figures from {args.ppgan_json}, measured {saved['when']})")
+        if known is None:
+            known = _run("PaddleGAN FirstOrderPredictor", [py, "benchmarks/run_ppgan.py", "--photo",
+                         str(args.photo), "--video", str(clip), "--checkpoint", str(checkpoint),
+                         "--out", str(tmp / "ppgan.mp4"), "--box", box], ppgan_env, n)
+            if args.ppgan_json and known.ok:
+                args.ppgan_json.write_text(json.dumps({"key": ppgan_key, "run": known.__dict__,
+                                                       "when": time.strftime("%Y-%m-%d %H:%M UTC",
+                                                                             time.gmtime())}))
+        runs = [known]
         engine_cmd = [py, "-m", "engine", "render", str(args.photo), "--template", "bench",
                       "--config", str(config), "--max-faces", "1"]
         runs.append(_run("engine (cold cache)", engine_cmd + ["--out", str(tmp / "cold.mp4")], env, n))

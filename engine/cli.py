@@ -232,6 +232,8 @@ def _prepare(args: argparse.Namespace) -> int:
     for t in report.templates:
         state = f"failed: {t.error}" if t.error else ("computed" if t.computed else "from the cache")
         print(f"template {t.id}: motion {state}, {t.seconds:.1f} s")
+    if report.int8:
+        print(report.int8)
     kind = "warm start" if report.warm else "cold start"
     print(f"ready: {kind} in {report.seconds:.1f} s ({time.monotonic() - started:.1f} s with this "
           f"process's imports and config)")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import EngineError
 from .paddle_compat import import_paddle
@@ -31,10 +33,20 @@ def gpu_info() -> GpuInfo:
     return GpuInfo(True, cuda if cuda and cuda != "False" else None, tuple(names))
 
 
+def nvidia_device_nodes() -> bool:
+    """An NVIDIA driver exposes a GPU to this process (/dev/nvidia0...): only then is Paddle asked,
+    so a CPU host decides without importing it (~1.5 s, ~0.4 GB)."""
+    return any(Path("/dev").glob("nvidia[0-9]*"))
+
+
 def explain_device(device: str) -> tuple[str, str]:
     """`[engine].device` -> ("cpu" | "gpu", why); EngineError for an impossible setting."""
     if device not in DEVICES:
         raise EngineError(f"unknown device '{device}' (auto, gpu or cpu)")
+    if device == "cpu":
+        return "cpu", "cpu as configured"
+    if device == "auto" and not nvidia_device_nodes() and "paddle" not in sys.modules:
+        return "cpu", "auto: no NVIDIA GPU on this host (no /dev/nvidia*)"
     info = gpu_info()
     if device == "gpu" and not info.names:
         raise EngineError("device 'gpu' requested but paddle sees no CUDA GPU"
@@ -49,7 +61,13 @@ def explain_device(device: str) -> tuple[str, str]:
 
 
 def resolve_device(device: str) -> str:
-    """"auto" -> "gpu" when paddle has CUDA and sees a GPU, else "cpu"; sets paddle's device."""
+    """"auto" -> "gpu" when paddle has CUDA and sees a GPU, else "cpu"; sets paddle's device when
+    paddle is loaded (engine/runner.py sets it before a Paddle runner on the CPU)."""
     resolved, _ = explain_device(device)
-    import_paddle().set_device(resolved)
+    if resolved == "gpu" or "paddle" in sys.modules:
+        set_paddle_device(resolved)
     return resolved
+
+
+def set_paddle_device(device: str) -> None:
+    import_paddle().set_device(device)

@@ -1,5 +1,6 @@
-"""The choice of model runner: the compiled one (Paddle Inference) when it loads and matches the
-reference, else paddle's dynamic graph, with the reason in one line.
+"""The choice of model runner, with the reason in one line: on the CPU OpenVINO (engine/
+runner_openvino.py, no Paddle at run time) when it is installed, converts and matches the reference;
+else the compiled Paddle Inference model (always on a GPU); else paddle's dynamic graph.
 
 The types (Keypoints, ModelRunner) live in engine/runner_types.py, which the runners import; this
 module imports the runners, so nothing imports in a circle.
@@ -12,14 +13,15 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from . import runner_openvino
 from .networks import Networks
 from .runner_dygraph import DygraphRunner
-from .runner_inference import (ExportError, checkpoint_digest, exports_by_other_paddles, one_line,
-                               load_inference_runner, paddle_version, resolve_networks,
-                               resolve_precision)
+from .runner_inference import (ExportError, check_paddle_version, checkpoint_digest,
+                               exports_by_other_paddles, one_line, load_inference_runner,
+                               paddle_version, resolve_networks, resolve_precision)
 from .runner_types import Keypoints, ModelRunner
 
-__all__ = ["Keypoints", "ModelRunner", "make_runner", "fallback_reason"]
+__all__ = ["Keypoints", "ModelRunner", "make_runner", "fallback_reason", "openvino_runner"]
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +40,28 @@ def fallback_reason(exc: BaseException, checkpoint: Path, cache_dir: Path) -> st
 
 
 def make_runner(networks: Networks | Callable[[], Networks], checkpoint: Path, cache_dir: Path,
-                device: str, precision: str) -> ModelRunner:
+                device: str, precision: str, batch_size: int = 4,
+                openvino: bool = True) -> ModelRunner:
     """Choose the runner for this device/precision; `device` is already resolved ("cpu" or "gpu").
 
     `networks` may be a loader, called only when the export is not cached yet (or to fall back).
     The result's `fallback_reason` is None on the fast path, else the line also logged here.
+    `openvino=False` skips OpenVINO (the Paddle Inference path on its own).
     """
-    # a wrong setting is an error, not a reason to fall back; "auto" -> what this machine runs best
-    precision = resolve_precision(device, precision)
+    if precision not in ("auto", "fp32", "bf16", "fp16", "int8"):
+        resolve_precision(device, precision)  # a wrong setting is an error (ValueError), no fallback
     if callable(networks):
         networks = functools.cache(networks)  # load at most once, export or fallback
+    if openvino and device == "cpu" and runner_openvino.available():
+        try:
+            return openvino_runner(networks, checkpoint, cache_dir, precision, batch_size)
+        except Exception as exc:  # not converted/convertible here: Paddle Inference still is fast
+            log.warning("OpenVINO unavailable, using Paddle Inference: %s", one_line(exc))
+    # int8 is an OpenVINO path; "auto" -> what this machine runs best on Paddle
+    precision = resolve_precision(device, "auto" if precision == "int8" else precision)
+    from .device import set_paddle_device
+
+    set_paddle_device(device)
     try:
         # Exported once per checkpoint and paddle version, then loaded from cache_dir:
         # oneDNN fp32/bf16 on the CPU, fp16/fp32 on a GPU.
@@ -56,3 +70,33 @@ def make_runner(networks: Networks | Callable[[], Networks], checkpoint: Path, c
         reason = fallback_reason(exc, checkpoint, cache_dir)
         log.warning("using paddle's dynamic graph (~20x slower): %s", reason)
         return DygraphRunner(resolve_networks(networks), fallback_reason=reason)
+
+
+def openvino_runner(networks: Networks | Callable[[], Networks], checkpoint: Path, cache_dir: Path,
+                    precision: str, batch_size: int) -> ModelRunner:
+    """The OpenVINO runner; converts first (needs Paddle, once per checkpoint and batch size) when
+    no converted model is cached. Raises when it cannot convert or load."""
+    digest = checkpoint_digest(checkpoint)
+    directory = runner_openvino.model_dir(cache_dir, digest, batch_size)
+    if not runner_openvino.is_complete(directory):
+        from .runner_inference import export_models, model_dir
+
+        check_paddle_version()
+        nets = resolve_networks(networks)
+        paddle_dir = export_models(nets, model_dir(cache_dir, digest))
+        runner_openvino.convert(nets, paddle_dir, directory, batch_size)
+    runner, quality, why = runner_openvino.load_runner(directory, precision)
+    log.info("model runner %s (%s): %.1f dB from the fp32 dynamic graph", runner.name, why, quality)
+    return runner
+
+
+def needs_paddle(device: str, checkpoint: Path, cache_dir: Path, batch_size: int) -> bool:
+    """Whether a process rendering with these settings will import Paddle: not on a CPU host whose
+    OpenVINO model is converted already."""
+    from .device import explain_device
+
+    try:
+        resolved, _ = explain_device(device)
+    except Exception:
+        return True
+    return resolved != "cpu" or not runner_openvino.ready(checkpoint, cache_dir, batch_size)
