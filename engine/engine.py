@@ -121,7 +121,7 @@ class Engine:
                     raise CheckpointMissing(f"checkpoint not found at {self.checkpoint}: "
                                             f"{WEIGHTS_FETCH_HINT}")
                 device = resolve_device(self.device)
-                self._checkpoint_sha = sha256_file(self.checkpoint)
+                self._checkpoint_sha = sha256_file(self.checkpoint, store=self.cache_dir)
                 # A loader, not loaded networks: with a cached export the dynamic graph is never
                 # built (~0.4 GB less peak memory, ~2 s faster start).
                 runner = make_runner(lambda: load_networks(self.checkpoint), self.checkpoint,

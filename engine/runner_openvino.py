@@ -29,13 +29,13 @@ import uuid
 import warnings
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from .cpu_features import BF16_FLAGS, cpu_flags, has_fast_bf16
+from .cpu_features import BF16_FLAGS, cpu_flags
 from .hashing import sha256_file
-from .runner_types import Keypoints, ModelRunner
+from .runner_types import Keypoints
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ def ready(checkpoint: Path, cache_dir: Path, batch: int) -> bool:
     """A converted model for this checkpoint and batch is in cache_dir and OpenVINO is installed:
     a CPU process needs no Paddle."""
     try:
-        return available() and is_complete(model_dir(cache_dir, sha256_file(checkpoint), batch))
+        return available() and is_complete(model_dir(cache_dir, sha256_file(checkpoint, store=cache_dir),
+                                                      batch))
     except OSError:
         return False
 
@@ -372,12 +373,3 @@ def read_int8_gate(directory: Path) -> dict | None:
         return json.loads((Path(directory) / INT8_DIR / "gate.json").read_text())
     except (OSError, ValueError):
         return None
-
-
-def has_fast_int8() -> bool:
-    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags()) or "avx2" in cpu_flags()
-
-
-__all__ = ["OpenVinoRunner", "OpenVinoUnavailable", "available", "check", "convert",
-           "explain_precision", "has_fast_bf16", "load_runner", "model_dir", "ready",
-           "read_int8_gate", "ModelRunner", "Callable"]

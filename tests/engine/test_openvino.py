@@ -130,7 +130,8 @@ def test_kept_frames_drop_evenly_and_keep_the_duration():
     for count, fps, rate in [(90, 29.97, 10.0), (222, 30.0, 12.0), (7, 25.0, 8.0), (1, 30.0, 5.0)]:
         keep = kept_frames(count, fps, rate)
         assert np.all(np.diff(keep) > 0) and keep[0] == 0 and keep[-1] < count
-        assert abs(len(keep) / rate - count / fps) <= 1 / rate / 2 + 1e-9
+        # within half a frame of the new rate (a clip shorter than that keeps its one frame)
+        assert abs(len(keep) / rate - count / fps) <= 1 / rate / 2 + 1e-9 or len(keep) == 1
         gaps = np.diff(keep)
         if len(gaps):
             assert gaps.max() - gaps.min() <= 1  # evenly: never two drops where one would do
