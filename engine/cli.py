@@ -225,7 +225,7 @@ def _prepare(args: argparse.Namespace) -> int:
     def progress(what: str, fraction: float) -> None:
         print(f"[{fraction:4.0%}] {what}", flush=True)
 
-    report = prepare(engine, templates, progress)
+    report = prepare(engine, templates, progress, int8=True)
     exported = "exported now" if report.exported else "from the cache"
     print(f"model: {report.runner} ({report.precision} on {report.device}), {exported}, "
           f"{report.model_seconds:.1f} s")

@@ -67,13 +67,15 @@ def _motion_files(cache_dir: Path) -> set[Path]:
 
 def prepare(engine: Engine, templates: Iterable[Template], progress: Progress | None = None,
             cancelled: Callable[[], bool] | None = None,
-            cancel: CancelToken | None = None) -> PrepareReport:
+            cancel: CancelToken | None = None, int8: bool = False) -> PrepareReport:
     """Load the model (exporting it if needed), then compute every template's motion.
 
     Raises what `engine.load()` raises (CheckpointMissing, EngineError): nothing renders without
     the model. A template that fails is reported in its TemplateReport and the rest go on.
     `cancelled` is polled between steps; `cancel` (a CancelToken) also stops a template's motion
-    mid-way. A cancelled preparation returns early with `cancelled=True`.
+    mid-way. A cancelled preparation returns early with `cancelled=True`. With `int8` (the CLI's
+    `python -m engine prepare`, not the bot's start-up) int8 is calibrated and judged once per
+    checkpoint (engine/int8_gate.py: minutes, so never on a bot's start).
     """
     templates = list(templates)
     steps = len(templates) + 1
@@ -108,12 +110,12 @@ def prepare(engine: Engine, templates: Iterable[Template], progress: Progress | 
             error = " ".join(str(exc).split()) or type(exc).__name__
         computed = bool(_motion_files(engine.cache_dir) - files)
         done.append(TemplateReport(template.id, time.monotonic() - started, computed, error))
-    int8 = None
-    if not stop() and engine.precision in ("auto", "int8"):
+    verdict = None
+    if int8 and not stop() and engine.precision in ("auto", "int8"):
         report("int8 quality gate", 1.0)
-        int8 = int8_verdict(engine, [t for t, d in zip(templates, done) if d.error is None])
+        verdict = int8_verdict(engine, [t for t, d in zip(templates, done) if d.error is None])
     report("ready", 1.0)
-    return dataclasses.replace(_report(engine, model_seconds, exported, done, t0), int8=int8)
+    return dataclasses.replace(_report(engine, model_seconds, exported, done, t0), int8=verdict)
 
 
 def int8_verdict(engine: Engine, templates: list[Template]) -> str | None:

@@ -91,12 +91,13 @@ def explain_precision(precision: str, directory: Path | None = None) -> tuple[st
                "prepare`)")
         if precision == "int8":
             return ("bf16" if bf16 else "fp32"), why
+    how = "auto: " if precision == "auto" else ""
     if precision in ("auto", "bf16", "int8") and bf16:
-        return "bf16", f"the CPU has {'/'.join(bf16)}: bf16"
+        return "bf16", f"{how}the CPU has {'/'.join(bf16)}, so bf16 on OpenVINO"
     if precision == "bf16":
-        return "fp32", "this CPU has neither AMX nor AVX512-BF16: fp32"
+        return "fp32", "this CPU has neither AMX nor AVX512-BF16: fp32 on OpenVINO"
     return "fp32", ("fp32 as configured" if precision == "fp32"
-                    else "the CPU has neither AMX nor AVX512-BF16: fp32")
+                    else f"{how}the CPU has neither AMX nor AVX512-BF16, so fp32 on OpenVINO")
 
 
 def _threads() -> int:

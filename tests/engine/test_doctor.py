@@ -49,7 +49,11 @@ def test_this_machine_runs_the_onednn_path_and_exits_0(random_checkpoint, engine
     assert re.search(r"^paddle: +3\.\d+\.\d+, CPU build \(no CUDA\)$", out, re.M)
     assert re.search(r"^ffmpeg: +.+; libx264 yes, aac yes, libvpx-vp9 yes$", out, re.M)
     assert re.search(rf"^precision: +{PRECISION} \(auto: ", out, re.M)
-    assert re.search(rf"^runner: +inference-cpu-{PRECISION}, ", out, re.M)
+    # the CPU's first choice is OpenVINO; the Paddle Inference paths are still timed beside it
+    assert re.search(rf"^runner: +openvino-cpu-{PRECISION}, ", out, re.M)
+    assert re.search(r"^runners: +1\. OpenVINO: converted, no Paddle at run time; 2\. Paddle", out, re.M)
+    assert re.search(r"^int8: +(not calibrated|used|not used)", out, re.M)
+    assert re.search(r"^  fp32 \(OpenVINO, CPU\) +\d+ ms/frame +\d+\.\d dB", out, re.M)
     # every path of this machine is timed and checked against the reference frame
     assert re.search(r"^  fp32 \(oneDNN, CPU\) +\d+ ms/frame +\d+\.\d dB", out, re.M)
     bf16 = re.search(r"^  bf16 \(oneDNN, CPU\) +(.+)$", out, re.M).group(1)
@@ -57,7 +61,7 @@ def test_this_machine_runs_the_onednn_path_and_exits_0(random_checkpoint, engine
     assert re.search(r"^  fp16 \(GPU\) +skipped: no GPU$", out, re.M)
     assert re.search(r"^  dynamic graph \(cpu\) +\d+ ms/frame +identical$", out, re.M)
     chosen = [ln for ln in lines if ln.endswith("<- the bot's choice")]
-    assert len(chosen) == 1 and chosen[0].startswith(f"  {PRECISION} (oneDNN, CPU)")
+    assert len(chosen) == 1 and chosen[0].startswith(f"  {PRECISION} (OpenVINO, CPU)")
     assert re.search(r"^motion: +short: (prepared|not prepared yet)", out, re.M)
     ms = re.search(r"^result: +OK, the bot renders on its fast path, (\d+) ms/frame$", out, re.M)
     assert ms and f" {ms.group(1)} ms/frame" in chosen[0]
