@@ -128,7 +128,7 @@ def int8_verdict(engine: Engine, templates: list[Template]) -> str | None:
     runner = engine.runner
     if not isinstance(runner, OpenVinoRunner) or importlib.util.find_spec("nncf") is None:
         return None
-    from . import int8_gate
+    from .int8_gate import Sample, calibrate
     from .face_crop import SIZE
     from .video_io import read_frames
 
@@ -138,12 +138,12 @@ def int8_verdict(engine: Engine, templates: list[Template]) -> str | None:
         first = next(read_frames(template.video, SIZE, motion.crop, max_frames=1), None)
         if first is None:
             continue
-        samples.append(int8_gate.Sample(
+        samples.append(Sample(
             template.id, (first.astype("float32") / 255).transpose(2, 0, 1),
             (motion.value[0], motion.jacobian[0]), (motion.value, motion.jacobian)))
     fp32 = runner if runner.precision == "fp32" else OpenVinoRunner(runner.directory, "fp32")
     try:
-        gate = int8_gate.calibrate(fp32, samples)
+        gate = calibrate(fp32, samples)
     except Exception as exc:  # int8 is an extra: a failure leaves fp32/bf16 as they are
         return f"int8 not calibrated: {type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
     if gate is None:

@@ -13,7 +13,12 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from . import runner_openvino
+from .runner_openvino import available as openvino_available
+from .runner_openvino import convert as convert_to_openvino
+from .runner_openvino import is_complete as openvino_converted
+from .runner_openvino import load_runner as load_openvino_runner
+from .runner_openvino import model_dir as openvino_dir
+from .runner_openvino import ready as openvino_ready
 from .networks import Networks
 from .runner_dygraph import DygraphRunner
 from .runner_inference import (ExportError, check_paddle_version, checkpoint_digest,
@@ -52,7 +57,7 @@ def make_runner(networks: Networks | Callable[[], Networks], checkpoint: Path, c
         resolve_precision(device, precision)  # a wrong setting is an error (ValueError), no fallback
     if callable(networks):
         networks = functools.cache(networks)  # load at most once, export or fallback
-    if openvino and device == "cpu" and runner_openvino.available():
+    if openvino and device == "cpu" and openvino_available():
         try:
             return openvino_runner(networks, checkpoint, cache_dir, precision, batch_size)
         except Exception as exc:  # not converted/convertible here: Paddle Inference still is fast
@@ -77,15 +82,15 @@ def openvino_runner(networks: Networks | Callable[[], Networks], checkpoint: Pat
     """The OpenVINO runner; converts first (needs Paddle, once per checkpoint and batch size) when
     no converted model is cached. Raises when it cannot convert or load."""
     digest = checkpoint_digest(checkpoint)
-    directory = runner_openvino.model_dir(cache_dir, digest, batch_size)
-    if not runner_openvino.is_complete(directory):
+    directory = openvino_dir(cache_dir, digest, batch_size)
+    if not openvino_converted(directory):
         from .runner_inference import export_models, model_dir
 
         check_paddle_version()
         nets = resolve_networks(networks)
         paddle_dir = export_models(nets, model_dir(cache_dir, digest))
-        runner_openvino.convert(nets, paddle_dir, directory, batch_size)
-    runner, quality, why = runner_openvino.load_runner(directory, precision)
+        convert_to_openvino(nets, paddle_dir, directory, batch_size)
+    runner, quality, why = load_openvino_runner(directory, precision)
     log.info("model runner %s (%s): %.1f dB from the fp32 dynamic graph", runner.name, why, quality)
     return runner
 
@@ -99,4 +104,4 @@ def needs_paddle(device: str, checkpoint: Path, cache_dir: Path, batch_size: int
         resolved, _ = explain_device(device)
     except Exception:
         return True
-    return resolved != "cpu" or not runner_openvino.ready(checkpoint, cache_dir, batch_size)
+    return resolved != "cpu" or not openvino_ready(checkpoint, cache_dir, batch_size)
