@@ -111,9 +111,14 @@ def main() -> int:
                           f'[templates]\ndir = "{tmp / "templates"}"\n', encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
         t = time.monotonic()
-        subprocess.run([sys.executable, "-m", "engine", "prepare", "--config", str(config)], cwd=ROOT,
-                       env=env, check=True, stdout=subprocess.DEVNULL)
-        print(f"prepare (cold: export, convert, motion, int8 gate): {time.monotonic() - t:.1f} s")
+        # the bot's own start-up preparation (export, convert, motion; no int8 calibration)
+        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                        "from settings import load_settings; from engine import load_template; "
+                        "from engine.from_settings import make_engine; from engine.prepare import prepare; "
+                        f"s = load_settings(Path({str(config)!r})); "
+                        "prepare(make_engine(s), [load_template('bench', s.templates.dir)])"],
+                       cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+        print(f"prepare (cold: export, convert, motion): {time.monotonic() - t:.1f} s")
         rows = []
         for i in range(args.runs):
             cmd = [sys.executable, __file__, "--child", str(config), str(args.photo),
