@@ -56,7 +56,7 @@ class EngineSettings(_Section):
     device: Literal["auto", "gpu", "cpu"] = "auto"
     # Which GPU, among those the process sees (CUDA_VISIBLE_DEVICES renumbers them from 0).
     gpu_id: int = Field(default=0, ge=0)
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = "auto"
     threads: int = Field(default=0, ge=0)  # 0: every CPU the process may use (its CPU limit)
     max_faces: int = Field(default=5, ge=1)
     max_side: int = Field(default=1280, ge=256)
@@ -71,6 +71,12 @@ class EngineSettings(_Section):
     humanseg_model: Path = Path("weights/humanseg")
     clean_background: bool = False  # the default of the per-job "plain background" choice
     background: str = "#f2f2f2"  # a colour (#rrggbb, #rgb, white, grey...) or "blur"
+
+
+class RenderSettings(_Section):
+    # At most this many frames a second (0: off, the template's own rate): for CPU hosts that
+    # prefer speed; driving frames are dropped evenly, the song stays in sync and untouched.
+    max_fps: float = Field(default=0.0, ge=0)
 
 
 class TemplatesSettings(_Section):
@@ -136,6 +142,7 @@ class Settings(_Section):
     telegram: TelegramSettings = TelegramSettings()
     storage: StorageSettings = StorageSettings()
     engine: EngineSettings = EngineSettings()
+    render: RenderSettings = RenderSettings()
     templates: TemplatesSettings = TemplatesSettings()
     user_templates: UserTemplatesSettings = UserTemplatesSettings()
     limits: LimitsSettings = LimitsSettings()

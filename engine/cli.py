@@ -225,13 +225,15 @@ def _prepare(args: argparse.Namespace) -> int:
     def progress(what: str, fraction: float) -> None:
         print(f"[{fraction:4.0%}] {what}", flush=True)
 
-    report = prepare(engine, templates, progress)
+    report = prepare(engine, templates, progress, int8=True)
     exported = "exported now" if report.exported else "from the cache"
     print(f"model: {report.runner} ({report.precision} on {report.device}), {exported}, "
           f"{report.model_seconds:.1f} s")
     for t in report.templates:
         state = f"failed: {t.error}" if t.error else ("computed" if t.computed else "from the cache")
         print(f"template {t.id}: motion {state}, {t.seconds:.1f} s")
+    if report.int8:
+        print(report.int8)
     kind = "warm start" if report.warm else "cold start"
     print(f"ready: {kind} in {report.seconds:.1f} s ({time.monotonic() - started:.1f} s with this "
           f"process's imports and config)")

@@ -31,6 +31,7 @@ from .cancel import CancelToken
 from .cpu_features import usable_cpus
 from .errors import EngineError, RenderCancelled
 from .ffmpeg_process import FfmpegProcess, run_ffmpeg
+from .frame_rate import capped_rate
 from .video_io import VideoInfo, probe
 
 if TYPE_CHECKING:  # only the attributes x, y, w, h are used; faces.py would pull in cv2
@@ -420,7 +421,7 @@ def _sticker(render: Path, info: VideoInfo, part: Path, faces: Sequence[Box] | N
 
     # The sticker's frame grid: the render's own rate (capped at 30), also for the analysis, so a
     # frame index there is a frame of the sticker.
-    rate = Fraction(min(info.fps or STICKER_MAX_FPS, STICKER_MAX_FPS)).limit_denominator(1001)
+    rate = capped_rate(info.fps or STICKER_MAX_FPS, STICKER_MAX_FPS)
     frames = _analysis_frames(render, info, rate, cancel)
     first, count = best_loop(frames, float(rate))
     start = first / float(rate)

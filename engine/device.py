@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import EngineError
 from .paddle_compat import import_paddle
@@ -60,10 +62,20 @@ def gpu_info() -> GpuInfo:
                    tuple(capabilities[:len(names)]))
 
 
+def nvidia_device_nodes() -> bool:
+    """An NVIDIA driver exposes a GPU to this process (/dev/nvidia0...): only then is Paddle asked,
+    so a CPU host decides without importing it (~1.5 s, ~0.4 GB)."""
+    return any(Path("/dev").glob("nvidia[0-9]*"))
+
+
 def explain_device(device: str, gpu_id: int = 0) -> tuple[str, str]:
     """`[engine].device` -> ("cpu" | "gpu", why); EngineError for an impossible setting."""
     if device not in DEVICES:
         raise EngineError(f"unknown device '{device}' (auto, gpu or cpu)")
+    if device == "cpu":
+        return "cpu", "cpu as configured"
+    if device == "auto" and not nvidia_device_nodes() and "paddle" not in sys.modules:
+        return "cpu", "auto: no NVIDIA GPU on this host (no /dev/nvidia*)"
     info = gpu_info()
     if device == "gpu" and not info.names:
         raise EngineError("device 'gpu' requested but paddle sees no CUDA GPU"
@@ -90,8 +102,14 @@ def resolve_device(device: str, gpu_id: int = 0) -> str:
     """"auto" -> "gpu" when paddle has CUDA and sees a GPU, else "cpu"; sets paddle's device
     (gpu:<gpu_id> on a GPU)."""
     resolved, _ = explain_device(device, gpu_id)
-    import_paddle().set_device(paddle_device(resolved, gpu_id))
+    if resolved == "gpu" or "paddle" in sys.modules:  # a CPU host renders without paddle (OpenVINO)
+        set_paddle_device(paddle_device(resolved, gpu_id))
     return resolved
+
+
+def set_paddle_device(device: str) -> None:
+    """`device` as paddle.set_device takes it ("cpu", "gpu:0")."""
+    import_paddle().set_device(device)
 
 
 @contextlib.contextmanager

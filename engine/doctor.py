@@ -207,10 +207,15 @@ class Doctor:
         else:
             how = "loaded from the cache"
         self.line("device", f"{device} ({device_why})")
+        if runner.name.startswith("openvino"):  # OpenVINO decides bf16/int8 itself
+            from .runner_openvino import explain_precision as ov_precision
+
+            precision, precision_why = ov_precision(e.precision, getattr(runner, "directory", None))
         self.line("precision", f"{precision} ({precision_why})")
         self.line("runner", f"{runner.name}, {how} in {seconds:.1f} s")
         self.line("batch", f"{engine.batch_size} frames per generator call ([engine].batch_size = "
                            f"{e.batch_size}{': the default on a ' + runner.device if not e.batch_size else ''})")
+        self._runner_order(engine, device)
         if runner.fallback_reason:
             advice = "" if "install Paddle" in runner.fallback_reason else (
                 f"; delete {Path(e.cache_dir) / 'inference'} and run `python -m engine prepare`, "
@@ -253,6 +258,7 @@ class Doctor:
                 except Exception as exc:  # an unusable path is reported, not fatal here
                     result.note = f"failed: {ri.one_line(exc)}"
             results.append(result)
+        results[0:0] = self._openvino_paths(engine, reference)
         results.append(self._dygraph(engine, reference))
         self.out(f"paths:       generator on {self.frames} frame(s), batch {self.frames}; PSNR "
                  f"against the reference frame of the export (CPU fp32), with the floor each "
@@ -269,6 +275,59 @@ class Doctor:
             mark = "  <- the bot's choice" if r.chosen else ""
             self.out(f"  {r.label:22s} {r.ms_per_frame:7.0f} ms/frame  {quality:>9s}{floor}{mark}")
         self.chosen_ms = next((r.ms_per_frame for r in results if r.chosen), None)
+
+    def _runner_order(self, engine: Engine, device: str) -> None:
+        """The order runners are tried in, and why each applies or not here."""
+        from . import runner_openvino as rov
+
+        if device != "cpu":
+            ov = "OpenVINO: CPU only"
+        elif not rov.available():
+            ov = "OpenVINO: not installed (pip install -r requirements.txt)"
+        elif rov.ready(engine.checkpoint, engine.cache_dir, engine.batch_size):
+            ov = "OpenVINO: converted, no Paddle at run time"
+        else:
+            ov = "OpenVINO: not converted (needs Paddle once: `python -m engine prepare`)"
+        self.line("runners", f"1. {ov}; 2. Paddle Inference (NVIDIA GPUs, and the CPU when "
+                             f"OpenVINO is unusable); 3. paddle's dynamic graph (last resort)")
+
+    def _openvino_paths(self, engine: Engine, reference: dict | None) -> list[PathResult]:
+        """OpenVINO fp32/bf16/int8 timed like the Paddle paths; the int8 gate's figure."""
+        from . import runner_openvino as rov
+        from .cpu_features import has_fast_bf16
+        from .hashing import sha256_file
+
+        if not rov.available():
+            return [PathResult("OpenVINO (CPU)", note="skipped: openvino not installed")]
+        directory = rov.model_dir(engine.cache_dir, sha256_file(engine.checkpoint), engine.batch_size)
+        if not rov.is_complete(directory):
+            return [PathResult("OpenVINO (CPU)", note="skipped: not converted")]
+        gate = rov.read_int8_gate(directory)
+        if gate is None:
+            self.line("int8", "not calibrated (`python -m engine prepare` calibrates it on the "
+                              "templates)")
+        else:
+            self.line("int8", f"{'used' if gate['used'] else 'not used'}: worst template frame "
+                              f"{gate['psnr']:.1f} dB against fp32, gate {gate['threshold']:.0f} dB "
+                              f"({', '.join(gate['templates'])})")
+        chosen, results = engine.runner, []
+        for precision in ("fp32", "bf16", "int8"):
+            result = PathResult(f"{precision} (OpenVINO, CPU)")
+            if precision == "bf16" and not has_fast_bf16():
+                result.note = "skipped: no AMX/AVX512-BF16"
+            elif precision == "int8" and not (gate and gate["used"]):
+                result.note = "skipped: int8 did not pass its gate" if gate else \
+                    "skipped: not calibrated"
+            else:
+                is_chosen = chosen.name == f"openvino-cpu-{precision}"
+                try:
+                    runner = chosen if is_chosen else rov.OpenVinoRunner(directory, precision)
+                    self._time(runner, reference, result, warm_up=True)
+                    result.chosen = is_chosen
+                except Exception as exc:
+                    result.note = f"failed: {' '.join(str(exc).split())[:160]}"
+            results.append(result)
+        return results
 
     def _dygraph(self, engine: Engine, reference: dict | None) -> PathResult:
         from .networks import load_networks

@@ -17,6 +17,7 @@ from .cancel import CancelToken
 from .errors import BadTemplateVideo, RenderCancelled
 from .face_crop import SIZE
 from .faces import detect_faces
+from .frame_rate import kept_frames
 from .hashing import sha256_file
 from .runner_types import ModelRunner
 from .video_io import Crop, VideoInfo, probe, read_frames, read_sample_frames
@@ -40,6 +41,11 @@ class DrivingMotion:
     @property
     def duration(self) -> float:
         return self.frames / self.fps
+
+    def at_rate(self, rate: float) -> DrivingMotion:
+        """The same motion at a lower frame rate: frames dropped evenly (engine/frame_rate.py)."""
+        keep = kept_frames(self.frames, self.fps, rate)
+        return DrivingMotion(self.value[keep], self.jacobian[keep], rate, self.crop)
 
 
 def face_track_crop(video: Path, info: VideoInfo, cancel: CancelToken | None = None) -> Crop | None:

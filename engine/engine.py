@@ -19,6 +19,7 @@ from .cancel import CancelToken
 from .driving import DrivingMotion, MotionCache, motion_for
 from .errors import CheckpointMissing, EngineError, NoFaceFound, TemplateMissing
 from .faces import Box, detect_faces
+from .frame_rate import capped_rate
 from .grid import DEFAULT_MAX_TILES, TileStep, build_grid
 from .images import load_photo
 from .networks import WEIGHTS_FETCH_HINT
@@ -122,7 +123,7 @@ class Engine:
             if self._runner is not None:
                 return
             set_threads(self.threads)  # before paddle's first import
-            from .device import resolve_device
+            from .device import DEFAULT_BATCH_SIZE, resolve_device
             from .hashing import sha256_file
             from .networks import load_networks
             from .runner import make_runner
@@ -133,11 +134,12 @@ class Engine:
                     raise CheckpointMissing(f"checkpoint not found at {self.checkpoint}: "
                                             f"{WEIGHTS_FETCH_HINT}")
                 device = resolve_device(self.device, self.gpu_id)
-                self._checkpoint_sha = sha256_file(self.checkpoint)
+                self._checkpoint_sha = sha256_file(self.checkpoint, store=self.cache_dir)
                 # A loader, not loaded networks: with a cached export the dynamic graph is never
                 # built (~0.4 GB less peak memory, ~2 s faster start).
                 runner = make_runner(lambda: load_networks(self.checkpoint), self.checkpoint,
-                                     self.cache_dir, device, self.precision, self.gpu_id)
+                                     self.cache_dir, device, self.precision, self.gpu_id,
+                                     self._batch_size or DEFAULT_BATCH_SIZE[device])
             except BaseException as exc:
                 self._status = EngineStatus(EngineState.FAILED, detail=_one_line(exc))
                 raise
@@ -239,13 +241,16 @@ class Engine:
                       skipped: tuple[int, ...] = ()) -> RenderResult:
         """Animate `boxes` of an RGB image (already at the output size) into out_path."""
         motion = self.motion(template, cancel)
+        duration = motion.duration  # the song's: a frame-rate cap keeps it
+        if options.max_fps > 0 and motion.fps > options.max_fps:
+            motion = motion.at_rate(float(capped_rate(motion.fps, options.max_fps)))
         out_path = Path(out_path)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         height, width = image.shape[:2]
         cancelled = (lambda: cancel.cancelled) if cancel is not None else None
         with self._lock:
             writer = VideoWriter(out_path, width, height, motion.fps, audio=template.sound,
-                                 duration=motion.duration, cancel=cancel)
+                                 duration=duration, cancel=cancel)
             try:
                 frames = animate(image, boxes, self.runner, motion, writer, options, self.batch_size,
                                  progress, cancelled)

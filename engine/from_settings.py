@@ -24,4 +24,4 @@ def render_options(settings: Settings) -> RenderOptions:
     parse_background(e.background)
     return RenderOptions(relative=e.relative, adapt_scale=e.adapt_scale, best_frame=e.best_frame,
                          max_faces=e.max_faces, max_side=e.max_side, clean_background=e.clean_background,
-                         background=e.background)
+                         background=e.background, max_fps=settings.render.max_fps)

@@ -17,6 +17,9 @@ class RenderOptions:
     # A colour (#rrggbb, #rgb, white, ...) or "blur". Light grey rather than white: a white shirt
     # keeps its edge; one colour for every photo makes grid tiles look alike.
     background: str = "#f2f2f2"
+    # [render].max_fps: at most this many frames a second (0: the template's own rate); the
+    # driving frames are dropped evenly and the song is untouched (engine/frame_rate.py).
+    max_fps: float = 0.0
 
 
 DEFAULT_OPTIONS = RenderOptions()

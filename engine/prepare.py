@@ -8,6 +8,7 @@ same ahead of time (an image build step, an init container), so that a restart f
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class PrepareReport:
     templates: tuple[TemplateReport, ...]
     seconds: float  # everything, model included
     cancelled: bool = False
+    int8: str | None = None  # the int8 gate's verdict in one line (OpenVINO on the CPU only)
 
     @property
     def warm(self) -> bool:
@@ -65,13 +67,15 @@ def _motion_files(cache_dir: Path) -> set[Path]:
 
 def prepare(engine: Engine, templates: Iterable[Template], progress: Progress | None = None,
             cancelled: Callable[[], bool] | None = None,
-            cancel: CancelToken | None = None) -> PrepareReport:
+            cancel: CancelToken | None = None, int8: bool = False) -> PrepareReport:
     """Load the model (exporting it if needed), then compute every template's motion.
 
     Raises what `engine.load()` raises (CheckpointMissing, EngineError): nothing renders without
     the model. A template that fails is reported in its TemplateReport and the rest go on.
     `cancelled` is polled between steps; `cancel` (a CancelToken) also stops a template's motion
-    mid-way. A cancelled preparation returns early with `cancelled=True`.
+    mid-way. A cancelled preparation returns early with `cancelled=True`. With `int8` (the CLI's
+    `python -m engine prepare`, not the bot's start-up) int8 is calibrated and judged once per
+    checkpoint (engine/int8_gate.py: minutes, so never on a bot's start).
     """
     templates = list(templates)
     steps = len(templates) + 1
@@ -106,8 +110,46 @@ def prepare(engine: Engine, templates: Iterable[Template], progress: Progress | 
             error = " ".join(str(exc).split()) or type(exc).__name__
         computed = bool(_motion_files(engine.cache_dir) - files)
         done.append(TemplateReport(template.id, time.monotonic() - started, computed, error))
+    verdict = None
+    if int8 and not stop() and engine.precision in ("auto", "int8"):
+        report("int8 quality gate", 1.0)
+        verdict = int8_verdict(engine, [t for t, d in zip(templates, done) if d.error is None])
     report("ready", 1.0)
-    return _report(engine, model_seconds, exported, done, t0)
+    return dataclasses.replace(_report(engine, model_seconds, exported, done, t0), int8=verdict)
+
+
+def int8_verdict(engine: Engine, templates: list[Template]) -> str | None:
+    """Calibrate and judge int8 once per checkpoint on the OpenVINO runner (engine/int8_gate.py);
+    one line for the report, None where int8 does not apply (Paddle, GPU, nncf missing)."""
+    import importlib.util
+
+    from .runner_openvino import OpenVinoRunner
+
+    runner = engine.runner
+    if not isinstance(runner, OpenVinoRunner) or importlib.util.find_spec("nncf") is None:
+        return None
+    from .int8_gate import Sample, calibrate
+    from .face_crop import SIZE
+    from .video_io import read_frames
+
+    samples = []
+    for template in templates:
+        motion = engine.motion(template)
+        first = next(read_frames(template.video, SIZE, motion.crop, max_frames=1), None)
+        if first is None:
+            continue
+        samples.append(Sample(
+            template.id, (first.astype("float32") / 255).transpose(2, 0, 1),
+            (motion.value[0], motion.jacobian[0]), (motion.value, motion.jacobian)))
+    fp32 = runner if runner.precision == "fp32" else OpenVinoRunner(runner.directory, "fp32")
+    try:
+        gate = calibrate(fp32, samples)
+    except Exception as exc:  # int8 is an extra: a failure leaves fp32/bf16 as they are
+        return f"int8 not calibrated: {type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+    if gate is None:
+        return None
+    return (f"int8 {'used' if gate['used'] else 'refused'}: worst frame {gate['psnr']:.1f} dB "
+            f"against fp32 (gate {gate['threshold']:.0f} dB)")
 
 
 def _report(engine: Engine, model_seconds: float, exported: bool, done: list[TemplateReport],

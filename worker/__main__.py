@@ -60,11 +60,16 @@ def main(argv: list[str] | None = None, engine: "Engine | None" = None, tuning: 
     from bot.log_masking import setup_logging
     from bot.tuning import Tuning as DefaultTuning
     from engine.paddle_compat import import_paddle
+    from engine.runner import needs_paddle
     from worker.runtime import WorkerFailed, WorkerRuntime
     from worker.tasks import register
 
     setup_logging(settings.logging.level, settings.telegram.token)
-    import_paddle(settings.engine.threads)  # before Celery hooks SIGTERM (paddle installs its own handler)
+    if needs_paddle(settings.engine.device, settings.engine.checkpoint, settings.engine.cache_dir,
+                    settings.engine.batch_size):
+        # before Celery hooks SIGTERM (paddle installs its own handler); a CPU worker with a
+        # converted OpenVINO model never imports paddle
+        import_paddle(settings.engine.threads)
     runtime = WorkerRuntime(settings, tuning or DefaultTuning(), engine, args.http_port)
     try:
         runtime.start()

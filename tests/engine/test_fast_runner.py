@@ -100,7 +100,7 @@ def reference(tamed, inputs):
 @pytest.fixture(scope="module")
 def runners(tamed, cache_dir):
     nets, checkpoint = tamed
-    return {p: make_runner(nets, checkpoint, cache_dir, "cpu", p) for p in SUPPORTED}
+    return {p: make_runner(nets, checkpoint, cache_dir, "cpu", p, openvino=False) for p in SUPPORTED}
 
 
 @pytest.mark.parametrize("precision", SUPPORTED)
@@ -165,7 +165,7 @@ def test_export_is_cached_per_checkpoint_and_atomic(tamed, cache_dir, runners):
     def must_not_load():
         pytest.fail("a cached start must not load the dynamic-graph networks")
 
-    again = make_runner(must_not_load, checkpoint, cache_dir, "cpu", "fp32")
+    again = make_runner(must_not_load, checkpoint, cache_dir, "cpu", "fp32", openvino=False)
     assert again.name == "inference-cpu-fp32"
     assert {p.name: p.stat().st_mtime_ns for p in directory.iterdir()} == files
 
@@ -175,7 +175,7 @@ def test_export_failure_falls_back_to_the_dynamic_graph(tamed, tmp_path, caplog)
     nets.generator.inference = False  # a generator the rewrites do not cover: export must refuse it
     try:
         with caplog.at_level(logging.WARNING):
-            runner = make_runner(nets, checkpoint, tmp_path, "cpu", "auto")
+            runner = make_runner(nets, checkpoint, tmp_path, "cpu", "auto", openvino=False)
     finally:
         nets.generator.inference = True
     assert isinstance(runner, DygraphRunner)
@@ -194,7 +194,7 @@ def test_another_paddles_export_is_named_when_this_paddle_cannot_export(tamed, t
     foreign = foreign_export(tmp_path, checkpoint, "2.6.2")
     nets.generator.inference = False  # the export fails
     try:
-        runner = make_runner(nets, checkpoint, tmp_path, "cpu", "fp32")
+        runner = make_runner(nets, checkpoint, tmp_path, "cpu", "fp32", openvino=False)
     finally:
         nets.generator.inference = True
     assert isinstance(runner, DygraphRunner)
@@ -208,7 +208,7 @@ def test_another_paddles_export_is_named_when_this_paddle_cannot_export(tamed, t
 def test_paddle_2_is_refused_with_the_fix_named(tamed, tmp_path, monkeypatch):
     nets, checkpoint = tamed
     monkeypatch.setattr(ri, "paddle_version", lambda: "2.6.2")
-    runner = make_runner(nets, checkpoint, tmp_path, "cpu", "fp32")
+    runner = make_runner(nets, checkpoint, tmp_path, "cpu", "fp32", openvino=False)
     assert isinstance(runner, DygraphRunner)
     assert runner.fallback_reason == (
         "compiled model unavailable: Paddle 2.6.2 cannot export or load the compiled model (PIR "
@@ -230,7 +230,7 @@ def test_a_wrong_export_is_refused_not_cached(tamed, tmp_path, caplog, monkeypat
     monkeypatch.setattr(rewrites.ConvAsTransposed, "forward", unflipped)
     nets, checkpoint = tamed
     with caplog.at_level(logging.WARNING):
-        runner = make_runner(nets, checkpoint, tmp_path, "cpu", "auto")
+        runner = make_runner(nets, checkpoint, tmp_path, "cpu", "auto", openvino=False)
     assert isinstance(runner, DygraphRunner)
     assert "differs from the reference" in caplog.text
     assert "differs from the reference" in runner.fallback_reason
@@ -243,7 +243,7 @@ def test_a_lossy_precision_below_the_bar_gives_way_to_fp32(tamed, cache_dir, run
     nets, checkpoint = tamed
     monkeypatch.setattr(ri, "MIN_PSNR_DB", 300.0)  # no lossy path reaches this
     with caplog.at_level(logging.WARNING):
-        runner = make_runner(nets, checkpoint, cache_dir, "cpu", "bf16")
+        runner = make_runner(nets, checkpoint, cache_dir, "cpu", "bf16", openvino=False)
     assert runner.name == "inference-cpu-fp32"
     assert runner.fallback_reason is None  # still the compiled runner: fp32 is a fast path
     assert "using fp32" in caplog.text
@@ -263,7 +263,7 @@ def test_a_lossy_precision_that_does_not_load_gives_way_to_fp32(tamed, cache_dir
 
     monkeypatch.setattr(ri._Predictor, "__init__", no_bf16)
     with caplog.at_level(logging.WARNING):
-        runner = make_runner(nets, checkpoint, cache_dir, "cpu", "bf16")
+        runner = make_runner(nets, checkpoint, cache_dir, "cpu", "bf16", openvino=False)
     assert (runner.name, runner.fallback_reason) == ("inference-cpu-fp32", None)
     assert "bf16 on cpu does not load ((PreconditionNotMet) bf16 kernels unavailable); using fp32" \
         in caplog.text
@@ -271,7 +271,7 @@ def test_a_lossy_precision_that_does_not_load_gives_way_to_fp32(tamed, cache_dir
 
 def test_predictor_failure_mid_run_falls_back(tamed, cache_dir, inputs, reference, caplog):
     nets, checkpoint = tamed
-    runner = make_runner(nets, checkpoint, cache_dir, "cpu", "fp32")
+    runner = make_runner(nets, checkpoint, cache_dir, "cpu", "fp32", openvino=False)
     runner._generator = None  # the predictor is gone, as if it crashed
     source, _ = inputs
     kp_source, kp_driving, frames_ref = reference

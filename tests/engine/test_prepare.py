@@ -15,7 +15,7 @@ from engine.cpu_features import has_fast_bf16
 from engine.prepare import prepare
 
 REPO = Path(__file__).resolve().parents[2]
-EXPECTED_RUNNER = "inference-cpu-bf16" if has_fast_bf16() else "inference-cpu-fp32"
+EXPECTED_RUNNER = "openvino-cpu-bf16" if has_fast_bf16() else "openvino-cpu-fp32"
 
 
 @pytest.fixture(scope="module")

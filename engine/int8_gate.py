@@ -1,0 +1,136 @@
+"""int8 for the OpenVINO generator, kept only behind a measured quality gate.
+
+NNCF's post-training quantization is calibrated on the installed templates' own motion (each
+template's first frame animated by its keypoints, every other sampled frame), then the int8
+generator's frames are compared with the fp32 generator's on the held-out frames between them.
+It is used only when the worst of those frames is at least THRESHOLD_DB from fp32: 38 dB is about
+where an 8-bit video frame's own rounding noise lies (a uniform ±0.5/255 error is ~59 dB, x264 at
+the render's quality ~40 dB), so int8 that passes adds less than the encoder already does. On a
+random checkpoint int8 typically fails (the weights have no structure for the ranges to fit; ~25 dB
+measured), which is the gate doing its job.
+
+The result (figure, threshold, templates, used or not) is written to
+`<openvino model dir>/int8/gate.json`, per checkpoint; `python -m engine doctor` prints it and the
+runner reads it (engine/runner_openvino.py). Nothing here imports Paddle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .runner_openvino import INT8_DIR, OpenVinoRunner, _psnr, read_int8_gate
+
+log = logging.getLogger(__name__)
+
+THRESHOLD_DB = 38.0
+SAMPLES_PER_TEMPLATE = 16  # frames taken evenly from each template: half calibrate, half judge
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One template: its first frame (the source) and the keypoints of frames to animate it by."""
+    template: str
+    source: np.ndarray  # [3, 256, 256] float32 0..1
+    kp_source: tuple[np.ndarray, np.ndarray]  # [10, 2], [10, 2, 2]
+    kp_driving: tuple[np.ndarray, np.ndarray]  # [N, 10, 2], [N, 10, 2, 2]
+
+
+def _batches(runner: OpenVinoRunner, sample: Sample, rows: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """Generator inputs (fixed batch, padded) for the given driving rows of a sample."""
+    b = runner.batch
+    features = runner._source_features(sample.source[None])[0]
+    out = []
+    for start in range(0, len(rows), b):
+        idx = rows[start:start + b]
+        idx = np.concatenate([idx, np.repeat(idx[-1:], b - len(idx))]) if len(idx) < b else idx
+        out.append({"features": np.repeat(features[None], b, 0),
+                    "source": np.repeat(sample.source[None], b, 0),
+                    "kd_value": sample.kp_driving[0][idx], "kd_jacobian": sample.kp_driving[1][idx],
+                    "ks_value": np.repeat(sample.kp_source[0][None], b, 0),
+                    "ks_jacobian": np.repeat(sample.kp_source[1][None], b, 0)})
+    return out
+
+
+def split(runner: OpenVinoRunner, samples: Sequence[Sample]) -> tuple[list[dict], list[dict]]:
+    """(calibration batches, held-out batches): even and odd sampled frames of every template."""
+    calibration, held_out = [], []
+    for sample in samples:
+        n = len(sample.kp_driving[0])
+        rows = np.unique(np.linspace(0, n - 1, min(n, SAMPLES_PER_TEMPLATE)).round().astype(int))
+        calibration += _batches(runner, sample, rows[0::2])
+        if len(rows) > 1:
+            held_out += _batches(runner, sample, rows[1::2])
+    return calibration, held_out or calibration
+
+
+def quantize(fp32: OpenVinoRunner, calibration: Sequence[dict[str, np.ndarray]]) -> Path:
+    """NNCF post-training quantization of the generator -> `<dir>/int8/generator.xml`."""
+    import nncf
+    import openvino as ov
+
+    directory = fp32.directory / INT8_DIR
+    directory.mkdir(exist_ok=True)
+    started = time.monotonic()
+    model = ov.Core().read_model(str(fp32.directory / "generator.xml"))
+    quantized = nncf.quantize(model, nncf.Dataset(list(calibration)), subset_size=len(calibration),
+                              fast_bias_correction=True)
+    tmp = directory / f".generator.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+    ov.save_model(quantized, str(tmp) + ".xml", compress_to_fp16=False)
+    for ext in (".bin", ".xml"):  # .xml last: its presence means the pair is whole
+        os.replace(str(tmp) + ext, directory / f"generator{ext}")
+    log.info("int8 generator quantized on %d batches in %.1f s", len(calibration),
+             time.monotonic() - started)
+    return directory / "generator.xml"
+
+
+def judge(fp32: OpenVinoRunner, held_out: Sequence[dict[str, np.ndarray]], templates: Sequence[str],
+          threshold: float = THRESHOLD_DB) -> dict:
+    """Compare the int8 generator with fp32 on the held-out frames; write and return the gate.
+    A refused int8 model is deleted (the figure stays in gate.json)."""
+    int8 = OpenVinoRunner(fp32.directory, "int8")
+    worst = 200.0
+    for batch in held_out:
+        a, b = int8.generate_features(batch), fp32.generate_features(batch)
+        worst = min(worst, min(_psnr(x, y) for x, y in zip(a, b)))
+    gate = {"psnr": round(worst, 2), "threshold": threshold, "used": worst >= threshold,
+            "templates": sorted(templates), "frames": len(held_out) * fp32.batch,
+            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    directory = fp32.directory / INT8_DIR
+    if not gate["used"]:
+        for ext in (".xml", ".bin"):
+            (directory / f"generator{ext}").unlink(missing_ok=True)
+    tmp = directory / f".gate.{os.getpid()}.json"
+    tmp.write_text(json.dumps(gate, indent=1))
+    os.replace(tmp, directory / "gate.json")
+    log.info("int8 gate: worst held-out frame %.1f dB against fp32 (threshold %.0f dB): %s",
+             worst, threshold, "used" if gate["used"] else "refused, fp32/bf16 kept")
+    return gate
+
+
+def calibrate(fp32: OpenVinoRunner, samples: Sequence[Sample], threshold: float = THRESHOLD_DB,
+              force: bool = False) -> dict | None:
+    """Quantize and judge once per checkpoint (cached in gate.json, which names the templates it
+    was calibrated on); `force` does it again (say after the templates changed)."""
+    if not samples:
+        return None
+    templates = sorted(s.template for s in samples)
+    known = read_int8_gate(fp32.directory)
+    if not force and known and known.get("threshold") == threshold:
+        return known
+    calibration, held_out = split(fp32, samples)
+    try:
+        quantize(fp32, calibration)
+        return judge(fp32, held_out, templates, threshold)
+    except Exception:
+        shutil.rmtree(fp32.directory / INT8_DIR, ignore_errors=True)
+        raise

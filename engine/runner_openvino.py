@@ -1,0 +1,379 @@
+"""The CPU runner: the exported networks converted to OpenVINO IR and run by OpenVINO alone.
+
+At export time (Paddle present) the keypoint detector, the encoder and the generator are converted:
+Paddle program (PIR .json) -> paddle2onnx -> OpenVINO IR (`.xml`/`.bin`, fp32 weights) under
+`cache_dir/openvino/v<VERSION>-<checkpoint sha>-b<batch>/`, checked against the same reference frame
+as the Paddle Inference export. OpenVINO's own Paddle frontend reads only the old `.pdmodel`
+programs, not Paddle 3's PIR `.json`, hence paddle2onnx. The generator is exported with a fixed
+batch (`[engine].batch_size`): its dynamic-batch ONNX does not compile in OpenVINO ("to_shape was
+called on a dynamic shape"); shorter batches are padded. The keypoint detector and the encoder
+compile with a dynamic batch.
+
+At run time nothing here imports Paddle: a CPU render or worker with a converted model never loads
+it (tests/engine/test_openvino.py checks `sys.modules`). Precision: bf16 where the CPU has AMX or
+AVX512-BF16 (OpenVINO's INFERENCE_PRECISION_HINT), fp32 elsewhere; int8 (NNCF post-training
+quantization of the generator) only where its gate passed (`engine/int8_gate.py`).
+The accuracy check against the reference frame runs once per (model, precision, CPU kind) and is
+remembered in `checks.json`, so a warm start does not pay a forward pass for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+import warnings
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cpu_features import BF16_FLAGS, cpu_flags
+from .hashing import sha256_file
+from .runner_types import Keypoints
+
+log = logging.getLogger(__name__)
+
+VERSION = "1"  # bump when the conversion or the file layout changes: old folders are ignored
+MODELS = ("kp_detector", "encoder", "generator")
+MIN_PSNR_DB = 35.0  # as engine/runner_inference.py: a lossy precision this close to fp32 or fp32
+FP32_TOLERANCE = 2e-3  # OpenVINO fuses/reorders differently from oneDNN-in-Paddle; still exact
+REFERENCE = "reference.npz"
+INT8_DIR = "int8"
+_FEATURE_CACHE = 16
+_SHAPES = {"features": None, "source": [3, 256, 256], "kd_value": [10, 2], "ks_value": [10, 2],
+           "kd_jacobian": [10, 2, 2], "ks_jacobian": [10, 2, 2]}
+
+
+class OpenVinoUnavailable(RuntimeError):
+    """No usable OpenVINO model here (not installed, not converted, or it failed its check)."""
+
+
+def available() -> bool:
+    """OpenVINO is installed (the import is deferred to the caller's first use)."""
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
+
+
+def model_dir(cache_dir: Path, digest: str, batch: int) -> Path:
+    return Path(cache_dir) / "openvino" / f"v{VERSION}-{digest[:24]}-b{batch}"
+
+
+def is_complete(directory: Path) -> bool:
+    return (directory / "manifest.json").is_file()
+
+
+def ready(checkpoint: Path, cache_dir: Path, batch: int) -> bool:
+    """A converted model for this checkpoint and batch is in cache_dir and OpenVINO is installed:
+    a CPU process needs no Paddle."""
+    try:
+        return available() and is_complete(model_dir(cache_dir, sha256_file(checkpoint, store=cache_dir),
+                                                      batch))
+    except OSError:
+        return False
+
+
+def explain_precision(precision: str, directory: Path | None = None) -> tuple[str, str]:
+    """`[engine].precision` on this CPU -> (fp32 | bf16 | int8, why)."""
+    bf16 = sorted(BF16_FLAGS & cpu_flags())
+    gate = read_int8_gate(directory) if directory is not None else None
+    if precision == "int8" or (precision == "auto" and gate and gate.get("used")):
+        if gate and gate.get("used"):
+            return "int8", (f"int8 passed its gate ({gate['psnr']:.1f} dB >= "
+                            f"{gate['threshold']:.0f} dB against fp32 on the templates)")
+        why = ("int8 failed its gate" if gate else "int8 not calibrated (run `python -m engine "
+               "prepare`)")
+        if precision == "int8":
+            return ("bf16" if bf16 else "fp32"), why
+    how = "auto: " if precision == "auto" else ""
+    if precision in ("auto", "bf16", "int8") and bf16:
+        return "bf16", f"{how}the CPU has {'/'.join(bf16)}, so bf16 on OpenVINO"
+    if precision == "bf16":
+        return "fp32", "this CPU has neither AMX nor AVX512-BF16: fp32 on OpenVINO"
+    return "fp32", ("fp32 as configured" if precision == "fp32"
+                    else f"{how}the CPU has neither AMX nor AVX512-BF16, so fp32 on OpenVINO")
+
+
+def _threads() -> int:
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return os.cpu_count() or 1
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    if a.shape != b.shape or not np.isfinite(a).all():
+        return 0.0
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return 200.0 if mse == 0 else float(10 * np.log10(1.0 / mse))
+
+
+def _core(precision: str, directory: Path) -> Any:
+    import openvino as ov
+
+    core = ov.Core()
+    # OpenVINO's compiled-model cache: a warm start imports the compiled blobs instead of compiling
+    # the generator again (about half the load time, measured on the 2-vCPU EPYC); per CPU kind
+    core.set_property({"CACHE_DIR": str(directory / "compiled")})
+    hint = {"bf16": "bf16"}.get(precision, "f32")  # int8 IR: its int8 ops run int8, the rest f32
+    core.set_property("CPU", {"INFERENCE_NUM_THREADS": _threads(), "PERFORMANCE_HINT": "LATENCY",
+                              "INFERENCE_PRECISION_HINT": hint})
+    return core
+
+
+def _exported_name(port: Any) -> str:
+    names = port.get_names()
+    known = sorted(n for n in names if n in _SHAPES or n == "frames")
+    return known[0] if known else port.get_any_name()
+
+
+class _Compiled:
+    """One compiled model and its infer request (forwards are serialised by a lock)."""
+
+    def __init__(self, core: Any, xml: Path) -> None:
+        self.model = core.compile_model(core.read_model(str(xml)), "CPU")
+        self.request = self.model.create_infer_request()
+        # a tensor may carry several names (paddle2onnx adds e.g. "auto.cast.0"): the exported one
+        self.inputs = [_exported_name(i) for i in self.model.inputs]
+        self.batch = {}  # input -> fixed batch, where static
+        for name, i in zip(self.inputs, self.model.inputs):
+            shape = i.get_partial_shape()
+            if shape.rank.is_static and shape[0].is_static:
+                self.batch[name] = shape[0].get_length()
+        self._lock = threading.Lock()
+
+    def __call__(self, **arrays: np.ndarray) -> list[np.ndarray]:
+        with self._lock:
+            feed = {n: np.ascontiguousarray(arrays[n], dtype=np.float32) for n in self.inputs}
+            result = self.request.infer(feed)
+            return [np.array(result[o]) for o in self.model.outputs]
+
+
+class OpenVinoRunner:
+    """ModelRunner on OpenVINO IR: fp32, bf16 (AMX/AVX512-BF16) or an int8 generator that passed
+    its gate. Never imports Paddle."""
+
+    device = "cpu"
+    fallback_reason: str | None = None
+
+    def __init__(self, directory: Path, precision: str = "fp32") -> None:
+        self.directory = Path(directory)
+        self.precision = precision
+        self.name = f"openvino-cpu-{precision}"
+        core = _core(precision, self.directory)
+        self._kp = _Compiled(core, self.directory / "kp_detector.xml")
+        self._encoder = _Compiled(core, self.directory / "encoder.xml")
+        generator = (self.directory / INT8_DIR / "generator.xml" if precision == "int8"
+                     else self.directory / "generator.xml")
+        self._generator = _Compiled(core, generator)
+        self.batch = self._generator.batch.get("source", 1)
+        self._features: OrderedDict[bytes, np.ndarray] = OrderedDict()
+
+    def keypoints(self, frames: np.ndarray) -> Keypoints:
+        value, jacobian = self._kp(frames=frames)
+        return value, jacobian
+
+    def _source_features(self, source: np.ndarray) -> np.ndarray:
+        import hashlib
+
+        rows = [source[0]] * len(source) if source.strides[0] == 0 else list(source)
+        keys = [hashlib.blake2b(np.ascontiguousarray(r, np.float32), digest_size=16).digest()
+                for r in (rows[:1] if source.strides[0] == 0 else rows)]
+        if source.strides[0] == 0:
+            keys = keys * len(source)
+        missing = {k: r for k, r in zip(keys, rows) if k not in self._features}
+        if missing:
+            (computed,) = self._encoder(source=np.stack(list(missing.values())))
+            for k, f in zip(missing, computed):
+                self._features[k] = f
+        for k in keys:
+            self._features.move_to_end(k)
+        out = np.stack([self._features[k] for k in keys])
+        while len(self._features) > _FEATURE_CACHE:
+            self._features.popitem(last=False)
+        return out
+
+    def generate(self, source: np.ndarray, kp_source: Keypoints, kp_driving: Keypoints) -> np.ndarray:
+        features = self._source_features(source)
+        inputs = {"features": features, "source": source, "kd_value": kp_driving[0],
+                  "kd_jacobian": kp_driving[1], "ks_value": kp_source[0], "ks_jacobian": kp_source[1]}
+        return self._forward(inputs)
+
+    def generate_features(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The generator on ready inputs (features included): calibration and the int8 gate."""
+        return self._forward(inputs)
+
+    def _forward(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        n, b = len(inputs["source"]), self.batch
+        out = []
+        for start in range(0, n, b):  # the generator has a fixed batch: pad the last one
+            chunk = {k: v[start:start + b] for k, v in inputs.items()}
+            rows = len(chunk["source"])
+            if rows < b:
+                chunk = {k: np.concatenate([v, np.repeat(v[-1:], b - rows, 0)]) for k, v in chunk.items()}
+            (prediction,) = self._generator(**chunk)
+            out.append(prediction[:rows])
+        return out[0] if len(out) == 1 else np.concatenate(out)
+
+
+def load_reference(directory: Path) -> dict[str, np.ndarray]:
+    with np.load(directory / REFERENCE) as ref:
+        return {k: ref[k] for k in ref.files}
+
+
+def check(runner: OpenVinoRunner, strict: bool = False) -> float:
+    """PSNR of the runner's frame against the dynamic graph's reference frame; with strict (fp32
+    at conversion) the keypoints and the frame must match within FP32_TOLERANCE."""
+    ref = load_reference(runner.directory)
+    value, _ = runner.keypoints(ref["source"])
+    frame = runner.generate(ref["source"], (ref["ks_value"], ref["ks_jacobian"]),
+                            (ref["kd_value"], ref["kd_jacobian"]))
+    runner._features.clear()
+    quality = _psnr(frame, ref["expected"])
+    if strict:
+        kp_err = float(np.abs(value - ref["ks_value"]).max())
+        frame_err = float(np.abs(frame - ref["expected"]).max())
+        if not (kp_err < FP32_TOLERANCE and frame_err < FP32_TOLERANCE):
+            raise OpenVinoUnavailable(f"the OpenVINO fp32 model differs from the reference "
+                                      f"(keypoints {kp_err:.2g}, frame {frame_err:.2g})")
+    return quality
+
+
+def _cpu_kind() -> str:
+    """What decides OpenVINO's kernels: a cache on a shared volume may meet another CPU."""
+    import openvino as ov
+
+    flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8",
+                                  "avx512_vnni", "avx_vnni"})
+    return f"{ov.get_version().split('-')[0]}:{','.join(flags)}"
+
+
+def checked_quality(runner: OpenVinoRunner) -> float:
+    """The reference PSNR of this runner's precision on this CPU kind, measured once and kept."""
+    path = runner.directory / "checks.json"
+    key = f"{runner.precision}@{_cpu_kind()}"
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key not in known:
+        known[key] = check(runner)
+        tmp = path.with_name(f".checks.{os.getpid()}.{uuid.uuid4().hex[:6]}.json")
+        tmp.write_text(json.dumps(known, indent=1))
+        os.replace(tmp, path)
+    return float(known[key])
+
+
+def load_runner(directory: Path, precision: str) -> tuple[OpenVinoRunner, float, str]:
+    """The runner for `[engine].precision` (auto/fp32/bf16/int8) -> (runner, reference dB, why).
+
+    A lossy precision further than MIN_PSNR_DB from the reference gives way to fp32."""
+    if not is_complete(directory):
+        raise OpenVinoUnavailable(f"no OpenVINO model in {directory}")
+    resolved, why = explain_precision(precision, directory)
+    runner = OpenVinoRunner(directory, resolved)
+    quality = checked_quality(runner)
+    if resolved != "fp32" and quality < MIN_PSNR_DB:
+        log.warning("OpenVINO %s is only %.1f dB from the reference; using fp32", resolved, quality)
+        why = f"{resolved} only {quality:.1f} dB from the reference: fp32"
+        runner = OpenVinoRunner(directory, "fp32")
+        quality = checked_quality(runner)
+    return runner, quality, why
+
+
+# --- conversion (export time: Paddle, paddle2onnx and OpenVINO) ---------------------------------
+
+def convert(networks: Any, paddle_dir: Path, target: Path, batch: int) -> Path:
+    """Convert a Paddle Inference export (engine/runner_inference.py) into OpenVINO IR in
+    `target`, atomically; the generator is re-traced with a fixed batch. Raises
+    OpenVinoUnavailable when a step fails or the fp32 model misses the reference."""
+    if is_complete(target):
+        return target
+    started = time.monotonic()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        tmp.mkdir()
+        _export_fixed_generator(networks, tmp / "paddle", batch)
+        sources = {"kp_detector": paddle_dir / "kp_detector", "encoder": paddle_dir / "encoder",
+                   "generator": tmp / "paddle" / "generator"}
+        for name, prefix in sources.items():
+            _to_ir(prefix, tmp / f"{name}.xml", tmp / f"{name}.onnx")
+        shutil.rmtree(tmp / "paddle")
+        shutil.copy(paddle_dir / REFERENCE, tmp / REFERENCE)
+        quality = check(OpenVinoRunner(tmp, "fp32"), strict=True)
+        (tmp / "manifest.json").write_text(json.dumps(
+            {"version": VERSION, "batch": batch, "models": list(MODELS),
+             "fp32_reference_db": round(quality, 2)}, indent=1))
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not is_complete(target):
+                raise
+    except OpenVinoUnavailable:
+        raise
+    except Exception as exc:
+        raise OpenVinoUnavailable(f"converting to OpenVINO failed: {type(exc).__name__}: "
+                                  f"{' '.join(str(exc).split())[:200]}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("converted FOMM to OpenVINO IR in %s (%.1f s)", target, time.monotonic() - started)
+    for old in target.parent.glob(f"v*-{target.name.split('-')[1]}-b*"):
+        if old != target and old.name.split("-b")[-1] == str(batch):
+            shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _export_fixed_generator(networks: Any, prefix_dir: Path, batch: int) -> None:
+    from .paddle_compat import import_paddle
+
+    paddle = import_paddle()
+    from paddle.static import InputSpec
+
+    from .networks import IMAGE_SIZE, NUM_KP
+    from .rewrites import FastGenerator, GeneratorDecoder, GeneratorEncoder
+
+    generator = FastGenerator(networks.generator, IMAGE_SIZE, "transposed")
+    feature = [batch, *GeneratorEncoder(generator).output_shape()]
+    value, jacobian = [batch, NUM_KP, 2], [batch, NUM_KP, 2, 2]
+    spec = [InputSpec(feature, "float32", "features"),
+            InputSpec([batch, 3, IMAGE_SIZE, IMAGE_SIZE], "float32", "source"),
+            InputSpec(value, "float32", "kd_value"), InputSpec(jacobian, "float32", "kd_jacobian"),
+            InputSpec(value, "float32", "ks_value"), InputSpec(jacobian, "float32", "ks_jacobian")]
+    layer = GeneratorDecoder(generator)
+    layer.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
+        paddle.jit.save(static, str(prefix_dir / "generator"))
+
+
+def _to_ir(prefix: Path, xml: Path, onnx_file: Path) -> None:
+    import contextlib
+    import io
+
+    import openvino as ov
+    import paddle2onnx
+
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paddle2onnx.export(str(prefix) + ".json", str(prefix) + ".pdiparams", str(onnx_file),
+                           opset_version=17, enable_onnx_checker=True, enable_optimize=False)
+    model = ov.convert_model(str(onnx_file))
+    ov.save_model(model, str(xml), compress_to_fp16=False)  # fp32 weights: the gates compare to them
+    onnx_file.unlink()
+
+
+# --- int8 behind a gate --------------------------------------------------------------------------
+
+def read_int8_gate(directory: Path) -> dict | None:
+    try:
+        return json.loads((Path(directory) / INT8_DIR / "gate.json").read_text())
+    except (OSError, ValueError):
+        return None
