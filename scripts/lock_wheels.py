@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.markers import Marker
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHONS = ("3.11", "3.12", "3.13")
 WITH_DEPS = ("requirements-cpu.txt", "requirements-dev.txt")
@@ -60,6 +62,19 @@ def read_pins(file: Path) -> list[Pin]:
         elif not line.startswith("-"):
             pins.append(Pin(line, file.name))
     return pins
+
+
+def for_python(pins: list[Pin], python: str) -> list[Pin]:
+    """The pins that apply to `python`, their environment markers dropped: pip would evaluate a
+    marker for the Python running it, not for the --python-version it checks."""
+    environment = {"python_version": python, "python_full_version": f"{python}.0"}
+    kept = []
+    for pin in pins:
+        requirement, _, marker = pin.line.partition(";")
+        if marker.strip() and not Marker(marker.strip()).evaluate(environment):
+            continue
+        kept.append(Pin(requirement.strip(), pin.source))
+    return kept
 
 
 def unsatisfied(pip_output: str) -> str | None:
@@ -121,8 +136,8 @@ def main() -> int:
     problems = 0
 
     def check(python: str) -> list[str]:
-        return (missing_wheels(with_deps, python, deps=True)
-                + missing_wheels(no_deps, python, deps=False))
+        return (missing_wheels(for_python(with_deps, python), python, deps=True)
+                + missing_wheels(for_python(no_deps, python), python, deps=False))
 
     # pip spends its time fetching metadata from the index: the versions are checked side by side
     with ThreadPoolExecutor(len(args.python)) as pool:

@@ -20,6 +20,11 @@ def translated(code: str, key: str) -> str:
     return gettext.translation(DOMAIN, LOCALES_DIR, [BY_CODE[code].locale]).pgettext(key, MESSAGES[key])
 
 
+def help_text(code: str) -> str:
+    """/help's answer: the help, then the privacy line (storage.retention_days = 7)."""
+    return f"{translated(code, 'help')}\n\n{translated(code, 'privacy_line').format(days=7)}"
+
+
 def chosen_language(settings, user_id: int) -> str | None:
     with sqlite3.connect(settings.storage.url.split(":///", 1)[1]) as raw:
         return raw.execute("SELECT chosen_language FROM users WHERE id = ?", (user_id,)).fetchone()[0]
@@ -34,8 +39,7 @@ async def test_help_privacy_and_the_command_menu_answer_in_the_users_language(tg
         mark = tg.mark()
         tg.send_text(user, dm, "/help")
         answers[language_code] = await reply_text(tg, dm, mark)
-        privacy_line = translated(code, "privacy_line").format(days=7)
-        assert answers[language_code] == f"{translated(code, 'help')}\n\n{privacy_line}", language_code
+        assert answers[language_code] == help_text(code), language_code
         mark = tg.mark()
         tg.send_text(user, dm, "/privacy")
         assert await reply_text(tg, dm, mark) == translated(code, "privacy").format(days=7), language_code
@@ -78,17 +82,17 @@ async def test_language_is_chosen_by_its_owner_and_kept(tg: FakeTelegram, make_s
 
         mark = tg.mark()
         tg.send_text(ann, grp, "/help")  # in a group: the asker's language, not the group's or bob's
-        assert await reply_text(tg, grp, mark) == translated("ru", "help")
+        assert await reply_text(tg, grp, mark) == help_text("ru")
         mark = tg.mark()
         tg.send_text(bob, grp, "/help")
-        assert await reply_text(tg, grp, mark) == translated("es", "help")
+        assert await reply_text(tg, grp, mark) == help_text("es")
 
     async with running_bot(settings, engine_instance):  # a restart: the choice is kept with the user
         assert chosen_language(settings, ann["id"]) == "ru"
         dm = tg.private_chat(ann)
         mark = tg.mark()
         tg.send_text(ann, dm, "/help")
-        assert await reply_text(tg, dm, mark) == translated("ru", "help")
+        assert await reply_text(tg, dm, mark) == help_text("ru")
 
         mark = tg.mark()
         tg.send_text(ann, dm, "/language")
@@ -103,4 +107,4 @@ async def test_language_is_chosen_by_its_owner_and_kept(tg: FakeTelegram, make_s
         assert chosen_language(settings, ann["id"]) is None
         mark = tg.mark()
         tg.send_text(ann, dm, "/help")
-        assert await reply_text(tg, dm, mark) == translated("en", "help")
+        assert await reply_text(tg, dm, mark) == help_text("en")
