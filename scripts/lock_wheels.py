@@ -5,8 +5,11 @@ version of the requirement files.)
 
 For each version, pip resolves the CPU set-up's pins (requirements-cpu.txt with requirements.txt,
 and requirements-dev.txt) against the package index as that Python would, binary wheels only
-(`pip install --dry-run --only-binary=:all: --python-version X --ignore-installed`), with their
-dependencies; ppgan (requirements-nodeps.txt, installed with --no-deps) alone. pip stops at the first
+(`pip install --dry-run --only-binary=:all: --python-version X --ignore-installed`): for the Python
+running it with their dependencies, for the others each pin alone (--no-deps: pip evaluates the
+markers of a dependency's metadata, e.g. paddle2onnx's `onnxoptimizer; python_version < "3.12"`, for
+the Python running it, not the one checked; the lock pins every dependency anyway); ppgan
+(requirements-nodeps.txt, installed with --no-deps) alone. pip stops at the first
 pin it cannot satisfy, so that pin is named, left out, and the rest resolved again until all the
 others pass. Exit 0 when every pin resolves for every version, 1 otherwise (each missing pin named),
 2 when the index cannot be reached. The GPU wheel (requirements-gpu.txt) lives on PaddlePaddle's
@@ -136,7 +139,8 @@ def main() -> int:
     problems = 0
 
     def check(python: str) -> list[str]:
-        return (missing_wheels(for_python(with_deps, python), python, deps=True)
+        running = f"{sys.version_info.major}.{sys.version_info.minor}"
+        return (missing_wheels(for_python(with_deps, python), python, deps=python == running)
                 + missing_wheels(for_python(no_deps, python), python, deps=False))
 
     # pip spends its time fetching metadata from the index: the versions are checked side by side
