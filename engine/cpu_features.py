@@ -104,3 +104,12 @@ def describe_cpu(flags: frozenset[str] | None = None) -> str:
 
     return (f"{cpu_model()}, {usable_cpus()} CPUs; AVX-512 {has('avx512f')}, "
             f"AVX512-BF16 {has('avx512_bf16')}, AMX-BF16 {has('amx_bf16')}")
+
+
+def compute_threads() -> int:
+    """Threads for the model runners: OMP_NUM_THREADS when set (paddle_compat.set_threads sets it
+    from [engine].threads), else every CPU the process may use."""
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return usable_cpus()

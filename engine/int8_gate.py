@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .runner_openvino import INT8_DIR, OpenVinoRunner, _psnr, read_int8_gate
+from .quality import psnr
+from .runner_openvino import INT8_DIR, OpenVinoRunner, read_int8_gate
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def judge(fp32: OpenVinoRunner, held_out: Sequence[dict[str, np.ndarray]], templ
     worst = 200.0
     for batch in held_out:
         a, b = int8.generate_features(batch), fp32.generate_features(batch)
-        worst = min(worst, min(_psnr(x, y) for x, y in zip(a, b)))
+        worst = min(worst, min(psnr(x, y) for x, y in zip(a, b)))
     gate = {"psnr": round(worst, 2), "threshold": threshold, "used": worst >= threshold,
             "templates": sorted(templates), "frames": len(held_out) * fp32.batch,
             "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}

@@ -37,7 +37,8 @@ from typing import Callable
 
 import numpy as np
 
-from .cpu_features import BF16_FLAGS, cpu_flags, usable_cpus
+from .cpu_features import BF16_FLAGS, compute_threads, cpu_flags
+from .quality import psnr
 from .hashing import sha256_file
 from .networks import IMAGE_SIZE, NUM_KP, Networks, load_networks
 from .paddle_compat import import_paddle
@@ -181,12 +182,6 @@ def export_models(networks: Networks, target: Path) -> Path:
     return target
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    if a.shape != b.shape or not np.isfinite(a).all():
-        return 0.0
-    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
-    return 200.0 if mse == 0 else float(10 * np.log10(1.0 / mse))
-
 
 def _write_reference(directory: Path, networks: Networks) -> None:
     """Save a test input and the dynamic graph's fp32 output next to the exported models."""
@@ -216,7 +211,7 @@ def reference_psnr(runner: ModelRunner, reference: dict[str, np.ndarray]) -> flo
     """PSNR (dB) of any runner's frame against the reference frame (200 when identical)."""
     frame = runner.generate(reference["source"], (reference["ks_value"], reference["ks_jacobian"]),
                             (reference["kd_value"], reference["kd_jacobian"]))
-    return _psnr(frame, reference["expected"])
+    return psnr(frame, reference["expected"])
 
 
 def check_accuracy(runner: InferenceRunner, directory: Path) -> float:
@@ -231,7 +226,7 @@ def check_accuracy(runner: InferenceRunner, directory: Path) -> float:
     frame = runner.generate(source, (ref["ks_value"], ref["ks_jacobian"]),
                             (ref["kd_value"], ref["kd_jacobian"]))
     runner._features.clear()
-    quality = _psnr(frame, ref["expected"])
+    quality = psnr(frame, ref["expected"])
     if runner.precision == "fp32" and runner.device == "cpu":
         kp_err = float(np.abs(value - ref["ks_value"]).max())
         frame_err = float(np.abs(frame - ref["expected"]).max())
@@ -301,12 +296,6 @@ def resolve_precision(device: str, precision: str, gpu_id: int = 0) -> str:
     return resolved
 
 
-def _threads() -> int:
-    try:
-        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
-    except ValueError:
-        return usable_cpus()
-
 
 class _Predictor:
     """One Paddle Inference predictor with its input/output handles, created and run on the paddle
@@ -333,7 +322,7 @@ class _Predictor:
         else:
             config.disable_gpu()
             config.enable_onednn()
-            config.set_cpu_math_library_num_threads(_threads())
+            config.set_cpu_math_library_num_threads(compute_threads())
             if precision == "bf16":
                 config.enable_onednn_bfloat16()
                 # With this fuse the residual convs stay fp32 (5 of the 12 bottleneck convs).

@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from .cpu_features import BF16_FLAGS, cpu_flags
+from .cpu_features import BF16_FLAGS, compute_threads, cpu_flags
+from .quality import psnr
 from .hashing import sha256_file
 from .runner_types import Keypoints
 
@@ -100,18 +101,6 @@ def explain_precision(precision: str, directory: Path | None = None) -> tuple[st
                     else f"{how}the CPU has neither AMX nor AVX512-BF16, so fp32 on OpenVINO")
 
 
-def _threads() -> int:
-    try:
-        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
-    except ValueError:
-        return os.cpu_count() or 1
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    if a.shape != b.shape or not np.isfinite(a).all():
-        return 0.0
-    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
-    return 200.0 if mse == 0 else float(10 * np.log10(1.0 / mse))
 
 
 def _core(precision: str, directory: Path) -> Any:
@@ -122,7 +111,7 @@ def _core(precision: str, directory: Path) -> Any:
     # the generator again (about half the load time, measured on the 2-vCPU EPYC); per CPU kind
     core.set_property({"CACHE_DIR": str(directory / "compiled")})
     hint = {"bf16": "bf16"}.get(precision, "f32")  # int8 IR: its int8 ops run int8, the rest f32
-    core.set_property("CPU", {"INFERENCE_NUM_THREADS": _threads(), "PERFORMANCE_HINT": "LATENCY",
+    core.set_property("CPU", {"INFERENCE_NUM_THREADS": compute_threads(), "PERFORMANCE_HINT": "LATENCY",
                               "INFERENCE_PRECISION_HINT": hint})
     return core
 
@@ -235,7 +224,7 @@ def check(runner: OpenVinoRunner, strict: bool = False) -> float:
     frame = runner.generate(ref["source"], (ref["ks_value"], ref["ks_jacobian"]),
                             (ref["kd_value"], ref["kd_jacobian"]))
     runner._features.clear()
-    quality = _psnr(frame, ref["expected"])
+    quality = psnr(frame, ref["expected"])
     if strict:
         kp_err = float(np.abs(value - ref["ks_value"]).max())
         frame_err = float(np.abs(frame - ref["expected"]).max())
