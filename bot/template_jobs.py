@@ -114,6 +114,6 @@ async def import_own_template_job(run: JobRun, engine: Engine) -> None:
         await own_templates.sweep(run.db, run.settings, engine)
         return
     await jobs.mark_done(run.db, job.id)
-    metrics.JOBS.labels("done").inc()
+    metrics.job_entered("done", job.kind)
     log.info("job %s imported template %s for %s %s", job.id, folder, owner.kind, owner.id)
     await run.status.final(t(lang, "own_template_ready", name=name), job.source_message_id)
