@@ -82,7 +82,8 @@ class DeliveryStage(Stage):
             await self._fail(job, status, "render_expired" if job.parent_job_id else "delivery_failed",
                              "the file to send is gone")
             return
-        await status.show(t(lang, "sending", title=job.template_title or ""), force=True)
+        if not job.parked_tries:  # a retry keeps "waiting for Telegram" up rather than flicker back
+            await status.show(t(lang, "sending", title=job.template_title or ""), force=True)
         await chat_action(self.bot, job.chat_id, _ACTIONS[kind])
 
         async def migrated(new_chat_id: int) -> None:
