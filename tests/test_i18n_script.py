@@ -21,7 +21,7 @@ ZH, EN = "zh", "en"
 _TEXTS: dict[str, dict[str, str]] = {
     "cancelled": {ZH: "🚫 已取消。", EN: "🚫 Cancelled."},
     "done": {ZH: "✅ 完成：{title}", EN: "✅ Finished: {title}"},
-    "template_ready": {ZH: "✅ 模板「{name}」好了。", EN: "✅ Your template \\"{name}\\" is ready."},
+    "sample_ready": {ZH: "✅ 模板「{name}」好了。", EN: "🧪 Sample batch {name} finished baking."},
     "privacy_info": {ZH: "我们保存：\\n• 你的 ID\\n• 你的照片 {days} 天", EN: "We keep:\\n• your id\\n• your photos for {days} days"},
 }
 '''
@@ -42,25 +42,25 @@ def test_old_texts_are_absorbed_translated_and_compiled(tmp_path: Path, capsys) 
     old = tmp_path / "old_texts.py"
     old.write_text(OLD_TEXTS, encoding="utf-8")
 
-    assert absorb(old, root) == ["template_ready", "privacy_info"]
+    assert absorb(old, root) == ["sample_ready", "privacy_info"]
     assert "English differs, left as it is: done" in capsys.readouterr().out
     messages = _messages(root)
-    assert messages["template_ready"] == '✅ Your template "{name}" is ready.'
+    assert messages["sample_ready"] == "🧪 Sample batch {name} finished baking."
     assert messages["privacy_info"] == "We keep:\n• your id\n• your photos for {days} days"
     update(root)
     problems = catalogue_problems(root / "bot/locales/ru/LC_MESSAGES/bot.po", root / "bot/locales/ru/LC_MESSAGES/bot.mo",
                                   messages)
-    assert sorted(problems) == ["privacy_info: untranslated", "template_ready: untranslated"]
+    assert sorted(problems) == ["privacy_info: untranslated", "sample_ready: untranslated"]
     zh = catalogue_problems(root / "bot/locales/zh_Hans/LC_MESSAGES/bot.po",
                             root / "bot/locales/zh_Hans/LC_MESSAGES/bot.mo", messages)
     assert zh == []  # the Chinese came with the old texts
 
     translations = tmp_path / "translations.json"
     translations.write_text('''{
-      "ru": {"template_ready": "✅ Шаблон «{name}» готов.", "privacy_info": "Мы храним:\\n• твой id\\n• твои фото {days} дн."},
-      "es": {"template_ready": "✅ Tu plantilla «{name}» está lista.", "privacy_info": "Guardamos:\\n• tu id\\n• tus fotos {days} días"},
-      "pt": {"template_ready": "✅ Seu modelo \\"{name}\\" está pronto.", "privacy_info": "Guardamos:\\n• seu id\\n• suas fotos por {days} dias"},
-      "id": {"template_ready": "✅ Templat \\"{name}\\" sudah siap.", "privacy_info": "Kami menyimpan:\\n• id-mu\\n• fotomu selama {days} hari"}
+      "ru": {"sample_ready": "✅ Шаблон «{name}» готов.", "privacy_info": "Мы храним:\\n• твой id\\n• твои фото {days} дн."},
+      "es": {"sample_ready": "✅ Tu plantilla «{name}» está lista.", "privacy_info": "Guardamos:\\n• tu id\\n• tus fotos {days} días"},
+      "pt": {"sample_ready": "✅ Seu modelo \\"{name}\\" está pronto.", "privacy_info": "Guardamos:\\n• seu id\\n• suas fotos por {days} dias"},
+      "id": {"sample_ready": "✅ Templat \\"{name}\\" sudah siap.", "privacy_info": "Kami menyimpan:\\n• id-mu\\n• fotomu selama {days} hari"}
     }''', encoding="utf-8")
     fill(translations, root)
     update(root)
