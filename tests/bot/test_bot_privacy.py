@@ -17,7 +17,7 @@ import pytest
 from bot_helpers import (REPO_ROOT, TOKEN, eventually, first_button, keyboard_for, reply_text, running_bot,
                          settings_of, write_config)
 from settings import Settings, load_settings
-from test_bot_formats import press, render_for
+from test_bot_formats import finished, press, render_for
 from tests.fake_telegram import FakeTelegram
 from tests.gated_engine import Gate, GatedEngine
 
@@ -90,6 +90,7 @@ async def test_forget_deletes_everything_of_the_user(tg: FakeTelegram, make_sett
         await press(tg, ann, video, "Add to my pack")
         pack = f"yahey_u{ann['id']}_by_yahey_test_bot"
         await eventually(lambda: tg.sticker_set(pack) is not None, timeout=120, what="pack made")
+        await finished(app, "pack")  # inline mode lists what is recorded done, after the pack's answer
         inline = tg.inline_query(ann, "")
         await eventually(lambda: tg.inline_answer(inline) is not None, what="inline answered")
         assert len(tg.inline_answer(inline)["results"]) == 3  # the video, the GIF, the pack's sticker
