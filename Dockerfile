@@ -37,6 +37,9 @@ COPY engine ./engine
 COPY storage ./storage
 COPY migrations ./migrations
 COPY bot ./bot
+COPY pipeline ./pipeline
+COPY ops ./ops
+COPY i18n ./i18n
 COPY worker ./worker
 COPY templates ./templates
 # a few KB: GPU figures come from the image itself (`python -m engine bench`, benchmarks/bench_start.py)

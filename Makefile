@@ -55,7 +55,7 @@ bench: setup
 clean-venv:
 	rm -rf $(VENV)
 
-# The bot's texts (README "Languages"): the English messages of bot/texts.py into every catalogue
+# The bot's texts (README "Languages"): the English messages of i18n/texts.py into every catalogue
 # (new ones untranslated, changed ones fuzzy), then every catalogue compiled to the committed bot.mo.
 i18n: setup
 	$(PY) scripts/i18n.py update

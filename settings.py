@@ -152,7 +152,7 @@ class Settings(_Section):
     config_path: Path | None = None  # where these settings were read from
 
     @model_validator(mode="after")
-    def _webhook_needs_server_and_secret(self) -> "Settings":
+    def _webhook_needs_server_and_secret(self) -> Settings:
         if self.telegram.mode == "webhook":
             if not self.telegram.webhook_url or not self.telegram.webhook_secret:
                 raise ValueError("webhook mode needs [telegram].webhook_url and webhook_secret")

@@ -103,9 +103,9 @@ def _checkpoint(arg: Path | None, tmp: Path) -> Path:
 async def _burst(args: argparse.Namespace, tmp: Path) -> int:
     from bot.app import build_application
     from bot.lifecycle import run_until
-    from bot.metrics import REGISTRY
-    from bot.tuning import Tuning
     from engine import Engine
+    from ops.metrics import REGISTRY
+    from pipeline.tuning import Tuning
     from settings import load_settings
     from tests.fake_telegram import FakeTelegram
 

@@ -32,11 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from engine.convert import (OutputKind, _analysis_frames, best_loop, convert,  # noqa: E402
-                            sticker_first_kbps)
+from engine.convert import OutputKind, _analysis_frames, best_loop, convert, sticker_first_kbps  # noqa: E402
 from engine.cpu_features import cpu_model  # noqa: E402
 from engine.ffmpeg_process import run_ffmpeg  # noqa: E402
 from engine.video_io import VideoWriter, probe, read_frames  # noqa: E402
+
 
 def _renders(video: Path | None, work: Path) -> list[tuple[str, Path]]:
     """The same frames written as the engine writes a render: RGB frames into VideoWriter, with the

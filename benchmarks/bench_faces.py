@@ -26,8 +26,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -125,8 +125,9 @@ def main() -> None:
     from engine.cpu_features import cpu_model
 
     paddle_note = "paddle not loaded" if args.no_paddle else load_model()
-    import engine.faces as faces
     import haar_faces_v1
+
+    import engine.faces as faces
     from engine.faces import detect_faces, faces_in_photo
 
     if args.photo is not None:

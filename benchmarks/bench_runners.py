@@ -38,8 +38,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def inputs(frames: int, batch: int):
-    from skimage import data
     import cv2
+    from skimage import data
 
     face = cv2.resize(data.astronaut()[:300, 100:400], (IMAGE_SIZE, IMAGE_SIZE),
                       interpolation=cv2.INTER_AREA)

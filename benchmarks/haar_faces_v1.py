@@ -12,7 +12,7 @@ accepted, larger face's head or body are dropped: they are the default cascade's
 from __future__ import annotations
 
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import cv2
@@ -26,7 +26,7 @@ _DETECT_SIDE = 1280  # detect on a copy whose long side is at most this (speed)
 _SCALES = (1.0, 0.7, 0.5)  # each cascade runs at these scales; true faces are found at several
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cascade(name: str) -> cv2.CascadeClassifier:
     c = cv2.CascadeClassifier(cv2.data.haarcascades + name)
     if c.empty():  # pragma: no cover - only if the opencv wheel is broken

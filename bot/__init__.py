@@ -1,1 +1,3 @@
-"""The Telegram side: python-telegram-bot application, handlers, the render worker and delivery."""
+"""The Telegram front end: the python-telegram-bot Application (app.py only wires), its handlers,
+intake of photos, albums and grid collections, flood control and /forget. The work a request
+becomes is the pipeline's (pipeline/)."""

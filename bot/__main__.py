@@ -5,18 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-
 from typing import TYPE_CHECKING
 
-from bot.startup_checks import StartupError, checked_settings
-
+from ops.startup_checks import StartupError, checked_settings
 
 if TYPE_CHECKING:
-    from bot.tuning import Tuning
     from engine import Engine
+    from pipeline.tuning import Tuning
 
 
-def main(argv: list[str] | None = None, engine: "Engine | None" = None, tuning: "Tuning | None" = None) -> int:
+def main(argv: list[str] | None = None, engine: Engine | None = None, tuning: Tuning | None = None) -> int:
     """`engine`/`tuning`: for a harness that runs this same process with an engine it controls
     (tests/gated_bot.py); the bot itself builds both from the config."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="The 蚂蚁呀嘿 Telegram bot.")
@@ -35,7 +33,7 @@ def main(argv: list[str] | None = None, engine: "Engine | None" = None, tuning: 
 
     from bot.app import build_application
     from bot.lifecycle import run_until_signalled
-    from bot.log_masking import setup_logging
+    from ops.log_masking import setup_logging
 
     setup_logging(settings.logging.level, settings.telegram.token)
     # paddle installs its own C-level SIGTERM handler when first imported; importing it here, before

@@ -18,9 +18,9 @@ from telegram.ext import Job, JobQueue
 
 from bot import intake
 from bot.context import BotContext, Services
-from bot.keyboards import template_keyboard
-from bot.own_templates import visible_templates
-from bot.texts import t
+from i18n.texts import t
+from pipeline.keyboards import template_keyboard
+from pipeline.own_templates import visible_templates
 from storage import offers
 from storage.models import OfferKind
 
@@ -91,7 +91,7 @@ async def offer_album(svc: Services, bot: Bot, chat_id: int, user_id: int, lang:
         return
     if len(kept) > max_tiles:
         raise intake.Refusal("grid_too_many", n=max_tiles)
-    templates = await visible_templates(svc, chat_id, user_id)
+    templates = await visible_templates(svc.db, svc.settings, chat_id, user_id)
     if not templates:
         raise intake.Refusal("no_templates")
     first = photos[0]

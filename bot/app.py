@@ -25,26 +25,40 @@ from telegram.ext import (
     filters,
 )
 
-from bot import metrics
-from bot.context import CONTEXT_TYPES, BotContext, BotData, Services
-from bot.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher, broker_reachable, make_celery
-from bot.flood_control import FloodControl
 from bot.albums import AlbumCollector
-from bot.grid_collection import CANCEL_PATTERN
+from bot.context import CONTEXT_TYPES, BotContext, BotData, Services, services
+from bot.flood_control import FloodControl
 from bot.forget import ForgetStage
-from bot.handlers import (admin_templates, callbacks, commands, conversions, errors, grid, group, inline, language,
-                          own_templates, photo, privacy, start_help)
-from bot.housekeeping import daily_clean_up
-from bot.http_server import HealthReport, WebhookRoute, start_http_server
-from bot.keyboards import BACKGROUND_PATTERN, CALLBACK_PATTERN, CONVERT_PATTERN, DELETE_PATTERN, LANGUAGE_PATTERN
-from bot.reconciler import redispatch_forgotten
-from bot.stages import Stages, make_stages, stage_owner
-from bot.languages import EN, LANGUAGES
-from bot.texts import t
-from bot.tuning import Tuning
+from bot.grid_collection import CANCEL_PATTERN
+from bot.handlers import (
+    admin_templates,
+    callbacks,
+    commands,
+    conversions,
+    errors,
+    grid,
+    group,
+    inline,
+    language,
+    own_templates,
+    photo,
+    privacy,
+    start_help,
+)
+from bot.webhook import webhook_route
 from engine import Engine, clean_staging, kill_all_ffmpeg
 from engine.cpu_features import usable_cpus
 from engine.from_settings import make_engine, render_options
+from i18n.languages import EN, LANGUAGES
+from i18n.texts import t
+from ops import metrics
+from ops.http_server import HealthReport, start_http_server
+from pipeline.assembly import Stages, make_stages, stage_owner
+from pipeline.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher, broker_reachable, make_celery
+from pipeline.housekeeping import clean_up
+from pipeline.keyboards import BACKGROUND_PATTERN, CALLBACK_PATTERN, CONVERT_PATTERN, DELETE_PATTERN, LANGUAGE_PATTERN
+from pipeline.reconciler import redispatch_forgotten
+from pipeline.tuning import Tuning
 from settings import Settings
 from storage import forget, jobs, make_database, upgrade_to_head
 
@@ -70,7 +84,7 @@ def build_application(settings: Settings, engine: Engine | None = None, tuning: 
         .base_url(tg.base_url)
         .base_file_url(tg.base_file_url)
         .context_types(CONTEXT_TYPES)
-        .rate_limiter(AIORateLimiter(max_retries=0))  # 429s reach bot/telegram_calls.py, which honours retry_after
+        .rate_limiter(AIORateLimiter(max_retries=0))  # 429s reach pipeline/telegram_calls.py, which honours retry_after
         .concurrent_updates(concurrent_updates(settings))
         .media_write_timeout(tg.upload_timeout)
         .post_init(_post_init)
@@ -78,7 +92,7 @@ def build_application(settings: Settings, engine: Engine | None = None, tuning: 
         .post_shutdown(_post_shutdown)
     )
     if tg.mode == "webhook":
-        builder = builder.updater(None)  # updates arrive through bot/http_server.py
+        builder = builder.updater(None)  # updates arrive through ops/http_server.py
     app = builder.build()
     data: BotData = app.bot_data
     data.settings, data.engine, data.tuning = settings, engine, tuning
@@ -169,7 +183,7 @@ async def _post_init(app: Application) -> None:
         metrics.set_engine_info(engine.status.state, engine.status.runner, engine.status.precision,
                                 engine.status.device)
     if app.job_queue is not None:
-        app.job_queue.run_repeating(daily_clean_up, interval=tuning.clean_up_every, first=tuning.clean_up_first,
+        app.job_queue.run_repeating(_daily_clean_up, interval=tuning.clean_up_every, first=tuning.clean_up_first,
                                     name="daily-clean-up")
         app.job_queue.run_repeating(grid.sweep_expired, interval=tuning.grid_sweep_every, first=tuning.grid_sweep_every,
                                     name="grid-expiry")
@@ -187,6 +201,11 @@ async def _post_init(app: Application) -> None:
             stage.start()
     log.info("bot @%s up (%s mode, %s)", app.bot.username, settings.telegram.mode,
              "rendering here" if stages else "workers render")
+
+
+async def _daily_clean_up(context: BotContext) -> None:
+    svc = services(context)
+    await clean_up(svc.settings, svc.db)
 
 
 async def _reconcile(context: BotContext) -> None:
@@ -223,7 +242,7 @@ async def _start_http(app: Application, svc: Services) -> None:
 
     webhook = None
     if settings.telegram.mode == "webhook":
-        webhook = WebhookRoute(settings.telegram.webhook_path, settings.telegram.webhook_secret, app)
+        webhook = webhook_route(settings.telegram.webhook_path, settings.telegram.webhook_secret, app)
     data: BotData = app.bot_data
     data.http = await start_http_server(settings.http.host, settings.http.port, health, webhook,
                                         on_scrape=functools.partial(metrics.count_queue, svc.db))

@@ -9,24 +9,29 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from telegram.ext import CallbackContext, ContextTypes, ExtBot
+from telegram.ext import CallbackContext, ContextTypes, ExtBot, JobQueue
 
 from bot.flood_control import FloodControl
 from bot.keyed_locks import KeyedLocks
-from bot.tuning import Tuning
+from bot.photo_ref import PhotoRef
 from engine import Engine, RenderOptions
+from ops.http_server import HttpServer
+from pipeline.assembly import Stages
+from pipeline.dispatch import Dispatcher
+from pipeline.stage_base import Stage
+from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database
 from storage.jobs import Limits
 
-if TYPE_CHECKING:
-    from bot.albums import AlbumCollector
-    from bot.dispatch import Dispatcher
-    from bot.forget import ForgetStage
-    from bot.http_server import HttpServer
-    from bot.stages import Stages
+
+class AlbumGatherer(Protocol):
+    """bot/albums.py's AlbumCollector: an album's photos, gathered until no more come."""
+
+    def add(self, job_queue: JobQueue[Any], group_id: str, chat_id: int, user_id: int, lang: str,
+            ref: PhotoRef) -> None: ...
 
 
 @dataclass
@@ -39,11 +44,11 @@ class Services:
     stages: Stages | None  # None when workers render
     flood: FloodControl
     decode_slots: asyncio.Semaphore  # full-size image decodes at once (they compete with the render)
-    albums: AlbumCollector
+    albums: AlbumGatherer
     # /grid per chat: its message is known to the database only after Telegram answers the send,
     # and a reply to it may arrive first; edits of one collecting message one at a time
     grid_chats: KeyedLocks = field(default_factory=KeyedLocks)
-    forgetting: ForgetStage | None = None  # works through confirmed /forget requests
+    forgetting: Stage | None = None  # works through confirmed /forget requests
     started_at: float = field(default_factory=time.monotonic)
 
     @property

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bot import metrics
 from bot.context import Services
+from ops import metrics
 from storage import JobKind, forget, jobs
 from storage.models import OutputKind
 

@@ -29,13 +29,14 @@ from typing import TYPE_CHECKING
 
 from telegram import Bot
 
-from bot import grid_collection, own_templates
-from bot.housekeeping import remove_file
-from bot.paths import conversions_dir, render_path, tmp_dir
-from bot.stage import Stage
-from bot.telegram_calls import TelegramRefused, TelegramUnavailable, call_with_retries
-from bot.texts import lang_of, t
-from bot.tuning import Tuning
+from bot import grid_collection
+from i18n.texts import lang_of, t
+from pipeline import own_templates
+from pipeline.housekeeping import remove_file
+from pipeline.paths import conversions_dir, render_path, tmp_dir
+from pipeline.stage_base import Stage
+from pipeline.telegram_calls import TelegramRefused, TelegramUnavailable, call_with_retries
+from pipeline.tuning import Tuning
 from storage import OwnerKind, forget, owned_templates, users
 from storage.models import ForgetRequest, utcnow
 from storage.owned_templates import Owner

@@ -19,9 +19,9 @@ from telegram.error import TelegramError
 
 from bot import intake
 from bot.context import Services
-from bot.keyboards import template_buttons
-from bot.own_templates import visible_templates
-from bot.texts import lang_of, t
+from i18n.texts import lang_of, t
+from pipeline.keyboards import template_buttons
+from pipeline.own_templates import visible_templates
 from storage import Offer, offers, users
 from storage.models import OfferKind, utcnow
 
@@ -45,7 +45,7 @@ def collection_text(lang: str, photos: list[dict[str, Any]], max_tiles: int) -> 
 async def collection_keyboard(svc: Services, offer: Offer, lang: str) -> InlineKeyboardMarkup:
     rows: list[list[InlineKeyboardButton]] = []
     if len(offers.photos_of(offer)) >= MIN_PHOTOS:  # the group's own templates, then the public ones
-        rows += template_buttons(offer.id, await visible_templates(svc, offer.chat_id, offer.owner_id), lang)
+        rows += template_buttons(offer.id, await visible_templates(svc.db, svc.settings, offer.chat_id, offer.owner_id), lang)
     rows.append([InlineKeyboardButton(t(lang, "grid_cancel"), callback_data=f"{CANCEL_PREFIX}:{offer.id}")])
     return InlineKeyboardMarkup(rows)
 

@@ -18,16 +18,25 @@ from dataclasses import dataclass
 from telegram import Bot, Message, ReplyParameters
 from telegram.error import BadRequest, TelegramError
 
-from bot import metrics
 from bot.context import Services
 from bot.flood_control import Verdict
-from bot.keyboards import template_keyboard
-from bot.own_templates import visible_templates
-from bot.render_choices import choices_json, effective_options
-from bot.result_cache import result_key
-from bot.texts import t
-from engine import (BadImage, EngineState, ImageTooLarge, ImageTooSmall, Template, animated_count, check_size,
-                    faces_in_photo)
+from bot.photo_ref import PhotoRef
+from engine import (
+    BadImage,
+    EngineState,
+    ImageTooLarge,
+    ImageTooSmall,
+    Template,
+    animated_count,
+    check_size,
+    faces_in_photo,
+)
+from i18n.texts import t
+from ops import metrics
+from pipeline.keyboards import template_keyboard
+from pipeline.own_templates import visible_templates
+from pipeline.render_choices import choices_json, effective_options
+from pipeline.result_cache import result_key
 from storage import JobKind, Offer, forget, jobs, offers
 
 log = logging.getLogger(__name__)
@@ -47,12 +56,6 @@ class Ignored(Exception):
     """Dropped without an answer (a duplicate, a flood the user was already told about)."""
 
 
-@dataclass(frozen=True)
-class PhotoRef:
-    message_id: int
-    file_id: str
-    file_unique_id: str
-    file_size: int | None
 
 
 def photo_of(message: Message) -> PhotoRef | None:
@@ -145,7 +148,7 @@ def offer_text(lang: str, faces: int, max_faces: int) -> str:
 async def offer(svc: Services, bot: Bot, chat_id: int, ref: PhotoRef, requester: int, lang: str,
                 faces: int) -> Message:
     """Record the photo and answer it with one button per template (the owner's own first)."""
-    templates = await visible_templates(svc, chat_id, requester)
+    templates = await visible_templates(svc.db, svc.settings, chat_id, requester)
     if not templates:
         raise Refusal("no_templates")
     row = await offers.create(svc.db, chat_id=chat_id, owner_id=requester, photo_message_id=ref.message_id,
@@ -211,7 +214,7 @@ async def _enqueue(svc: Services, new: jobs.NewJob, lang: str) -> Queued:
 
 
 async def queue_job(svc: Services, new: jobs.NewJob, lang: str) -> Queued:
-    """Queue a render-stage job within the limits (bot/own_templates.py's imports). Raises Refusal."""
+    """Queue a render-stage job within the limits (pipeline/own_templates.py's imports). Raises Refusal."""
     return await _enqueue(svc, new, lang)
 
 

@@ -1,6 +1,6 @@
 """A user's /template NAME, before the download: the name, the clip's size and length from
 Telegram's metadata, the owner's count and the daily quota are checked, then the import is queued
-as a render-stage job (bot/template_jobs.py runs it). Everything a user can get wrong is an
+as a render-stage job (pipeline/template_jobs.py runs it). Everything a user can get wrong is an
 intake.Refusal."""
 
 from __future__ import annotations

@@ -108,9 +108,9 @@ def _settings(config: Path | None):
 
 
 def _render(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     import dataclasses
+
+    from tqdm import tqdm
 
     from . import TooManyPhotos, load_template, load_template_dir
     from .from_settings import make_engine, render_options

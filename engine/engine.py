@@ -23,10 +23,10 @@ from .frame_rate import capped_rate
 from .grid import DEFAULT_MAX_TILES, TileStep, build_grid
 from .images import load_photo
 from .networks import WEIGHTS_FETCH_HINT
+from .options import DEFAULT_OPTIONS, RenderOptions
 from .paddle_compat import set_threads
 from .runner_types import ModelRunner
 from .segmentation import PersonSegmenter, SegmenterUnavailable, make_segmenter
-from .options import DEFAULT_OPTIONS, RenderOptions
 from .templates import Template
 from .video_io import VideoWriter
 

@@ -26,10 +26,11 @@ import ctypes
 import logging
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -68,7 +69,7 @@ class Box:
     def area(self) -> float:
         return self.w * self.h
 
-    def scaled(self, s: float) -> "Box":
+    def scaled(self, s: float) -> Box:
         return Box(self.x * s, self.y * s, self.w * s, self.h * s)
 
 
@@ -90,7 +91,7 @@ class Face(Box):
         (lx, ly), (rx, ry) = self.landmarks[0], self.landmarks[1]
         return math.degrees(math.atan2(ry - ly, rx - lx))
 
-    def scaled(self, s: float) -> "Face":
+    def scaled(self, s: float) -> Face:
         return Face(self.x * s, self.y * s, self.w * s, self.h * s, self.score,
                     tuple((x * s, y * s) for x, y in self.landmarks))
 

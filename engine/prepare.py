@@ -128,8 +128,8 @@ def int8_verdict(engine: Engine, templates: list[Template]) -> str | None:
     runner = engine.runner
     if not isinstance(runner, OpenVinoRunner) or importlib.util.find_spec("nncf") is None:
         return None
-    from .int8_gate import Sample, calibrate
     from .face_crop import SIZE
+    from .int8_gate import Sample, calibrate
     from .video_io import read_frames
 
     samples = []

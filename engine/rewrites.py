@@ -33,8 +33,7 @@ import paddle.nn.functional as F  # noqa: E402
 from paddle import nn  # noqa: E402
 from ppgan.models.generators.occlusion_aware import OcclusionAwareGenerator  # noqa: E402
 from ppgan.modules.dense_motion import DenseMotionNetwork  # noqa: E402
-from ppgan.modules.first_order import (  # noqa: E402
-    AntiAliasInterpolation2d, Hourglass, UpBlock2d, make_coordinate_grid)
+from ppgan.modules.first_order import AntiAliasInterpolation2d, Hourglass, UpBlock2d, make_coordinate_grid  # noqa: E402
 from ppgan.modules.keypoint_detector import KPDetector  # noqa: E402
 
 # Per-axis taps turning "nearest x2 upsample, then 3-tap conv (pad 1)" into a 4-tap stride-2

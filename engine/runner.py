@@ -13,17 +13,25 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from .networks import Networks
+from .runner_dygraph import DygraphRunner
+from .runner_inference import (
+    ExportError,
+    check_paddle_version,
+    checkpoint_digest,
+    exports_by_other_paddles,
+    load_inference_runner,
+    one_line,
+    paddle_version,
+    resolve_networks,
+    resolve_precision,
+)
 from .runner_openvino import available as openvino_available
 from .runner_openvino import convert as convert_to_openvino
 from .runner_openvino import is_complete as openvino_converted
 from .runner_openvino import load_runner as load_openvino_runner
 from .runner_openvino import model_dir as openvino_dir
 from .runner_openvino import ready as openvino_ready
-from .networks import Networks
-from .runner_dygraph import DygraphRunner
-from .runner_inference import (ExportError, check_paddle_version, checkpoint_digest,
-                               exports_by_other_paddles, one_line, load_inference_runner,
-                               paddle_version, resolve_networks, resolve_precision)
 from .runner_types import Keypoints, ModelRunner
 
 __all__ = ["Keypoints", "ModelRunner", "make_runner", "fallback_reason", "openvino_runner"]

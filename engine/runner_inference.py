@@ -32,17 +32,17 @@ import time
 import uuid
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from .cpu_features import BF16_FLAGS, compute_threads, cpu_flags
-from .quality import psnr
 from .hashing import sha256_file
 from .networks import IMAGE_SIZE, NUM_KP, Networks, load_networks
 from .paddle_compat import import_paddle
 from .paddle_thread import on_paddle_thread
+from .quality import psnr
 from .runner_dygraph import DygraphRunner
 from .runner_types import Keypoints, ModelRunner
 

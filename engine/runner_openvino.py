@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from .cpu_features import BF16_FLAGS, compute_threads, cpu_flags
-from .quality import psnr
 from .hashing import sha256_file
+from .quality import psnr
 from .runner_types import Keypoints
 
 log = logging.getLogger(__name__)

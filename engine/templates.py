@@ -19,18 +19,31 @@ import tomllib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .cancel import CancelToken
-from .errors import (BadTemplateVideo, EngineError, FfmpegTimeout, RenderCancelled, TemplateMissing, TemplateNoFace,
-                     TemplateSeveralFaces, TemplateTooLong)
+from .errors import (
+    BadTemplateVideo,
+    EngineError,
+    FfmpegTimeout,
+    RenderCancelled,
+    TemplateMissing,
+    TemplateNoFace,
+    TemplateSeveralFaces,
+    TemplateTooLong,
+)
 from .faces import detect_faces
 from .ffmpeg_process import run_ffmpeg
 from .hashing import sha256_file
 from .video_io import VideoInfo, probe, read_sample_frames
 
-if TYPE_CHECKING:
-    from .engine import Engine
+
+class MotionPreparer(Protocol):
+    """What an import and a deletion need of the Engine (engine/engine.py imports this module)."""
+
+    def prepare_template(self, template: Template, cancel: CancelToken | None = None) -> object: ...
+
+    def forget_template(self, template: Template) -> object: ...
 
 TEMPLATE_FILE = "template.toml"
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -196,7 +209,7 @@ def _imported_as(root: Path, import_id: str) -> Template | None:
     return None
 
 
-def import_template(video: Path, title: str, templates_dir: Path, engine: "Engine | None" = None,
+def import_template(video: Path, title: str, templates_dir: Path, engine: MotionPreparer | None = None,
                     min_seconds: float = 1.0, max_seconds: float = 30.0, *, import_id: str | None = None,
                     cancel: CancelToken | None = None, folder_name: str | None = None,
                     one_face: bool = False) -> Template:
@@ -252,7 +265,7 @@ def import_template(video: Path, title: str, templates_dir: Path, engine: "Engin
     return load_template_dir(folder)
 
 
-def delete_template(template: Template, engine: "Engine | None" = None) -> None:
+def delete_template(template: Template, engine: MotionPreparer | None = None) -> None:
     """Remove a template: out of every list at once (renamed to a hidden folder), then its cached
     motion and its files."""
     if engine is not None:

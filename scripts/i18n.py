@@ -2,15 +2,15 @@
 
     .venv/bin/python scripts/i18n.py update              # `make i18n`: extract, update every .po, compile every .mo
     .venv/bin/python scripts/i18n.py fill TRANSLATIONS.json  # {"ru": {"key": "…"}, "es": {…}, …} into the .po files
-    .venv/bin/python scripts/i18n.py absorb OLD_TEXTS.py     # e.g. <(git show BRANCH:bot/texts.py)
+    .venv/bin/python scripts/i18n.py absorb OLD_TEXTS.py     # e.g. <(git show BRANCH:i18n/texts.py)
 
-`update` runs pybabel: the English messages of bot/texts.py (keyword N_: the key is the msgctxt, the
-text the msgid) into bot/locales/bot.pot (not committed), every catalogue updated from it (new
+`update` runs pybabel: the English messages of i18n/texts.py (keyword N_: the key is the msgctxt, the
+text the msgid) into i18n/locales/bot.pot (not committed), every catalogue updated from it (new
 messages untranslated, changed ones fuzzy, obsolete ones dropped), then compiled to bot.mo.
 
-`absorb` brings texts written the old way (bot/texts.py's `{"key": {ZH: ..., EN: ...}}` dict, from
-branches made before the catalogues) in: it appends each key of the old dict that bot/texts.py lacks as `N_("key", "English")` and puts
-its Chinese into the zh_Hans catalogue; keys whose English differs from bot/texts.py are listed, not
+`absorb` brings texts written the old way (i18n/texts.py's `{"key": {ZH: ..., EN: ...}}` dict, from
+branches made before the catalogues) in: it appends each key of the old dict that i18n/texts.py lacks as `N_("key", "English")` and puts
+its Chinese into the zh_Hans catalogue; keys whose English differs from i18n/texts.py are listed, not
 changed (decide by hand). `fill` writes translations, keyed by language code (ru, es, pt, id, zh),
 into the catalogues.
 """
@@ -26,7 +26,7 @@ from babel.messages.frontend import CommandLineInterface
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
-START_OF_MESSAGES = "MESSAGES: dict[str, str] = _unique(["  # in bot/texts.py
+START_OF_MESSAGES = "MESSAGES: dict[str, str] = _unique(["  # in i18n/texts.py
 END_OF_MESSAGES = "\n])\n"
 
 
@@ -43,13 +43,13 @@ def _old_texts(path: Path) -> dict[str, dict[str, str]]:
     exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # our own old module
     texts = namespace.get("_TEXTS")
     if not isinstance(texts, dict):
-        raise SystemExit(f"{path}: no _TEXTS dict (is it an old bot/texts.py?)")
+        raise SystemExit(f"{path}: no _TEXTS dict (is it an old i18n/texts.py?)")
     return texts
 
 
 def _messages(root: Path) -> dict[str, str]:
     namespace: dict[str, object] = {}
-    source = (root / "bot" / "texts.py").read_text(encoding="utf-8")
+    source = (root / "i18n" / "texts.py").read_text(encoding="utf-8")
     start = source.index(START_OF_MESSAGES)
     body = source[start:source.index(END_OF_MESSAGES, start) + len(END_OF_MESSAGES)]
     exec("def N_(key, text):\n    return key, text\n_unique = dict\n" + body, namespace)
@@ -57,13 +57,13 @@ def _messages(root: Path) -> dict[str, str]:
 
 
 def _catalogue_path(root: Path, locale: str) -> Path:
-    return root / "bot" / "locales" / locale / "LC_MESSAGES" / "bot.po"
+    return root / "i18n" / "locales" / locale / "LC_MESSAGES" / "bot.po"
 
 
 def _locales(root: Path) -> dict[str, str]:
-    """Language code -> catalogue folder, from bot/languages.py."""
+    """Language code -> catalogue folder, from i18n/languages.py."""
     sys.path.insert(0, str(root))
-    from bot.languages import LANGUAGES
+    from i18n.languages import LANGUAGES
 
     return {language.code: language.locale for language in LANGUAGES if language.locale}
 
@@ -89,10 +89,10 @@ def absorb(old_path: Path, root: Path = ROOT) -> list[str]:
     for key in old:
         if key in messages and old[key].get("en") != messages[key]:
             print(f"English differs, left as it is: {key}\n  old branch: {old[key].get('en')!r}\n"
-                  f"  bot/texts.py: {messages[key]!r}")
+                  f"  i18n/texts.py: {messages[key]!r}")
     if not added:
         return []
-    texts = root / "bot" / "texts.py"
+    texts = root / "i18n" / "texts.py"
     source = texts.read_text(encoding="utf-8")
     end = source.index(END_OF_MESSAGES, source.index(START_OF_MESSAGES))
     entries = "".join(f"\n    N_({json.dumps(key)},{_literal(old[key]['en'])})," for key in added)
@@ -116,7 +116,7 @@ def fill(translations_path: Path, root: Path = ROOT) -> None:
 
 
 def update(root: Path = ROOT) -> None:
-    locales, texts = root / "bot" / "locales", root / "bot" / "texts.py"
+    locales, texts = root / "i18n" / "locales", root / "i18n" / "texts.py"
     pot = locales / "bot.pot"
     for args in (
         ["extract", "--no-default-keywords", "--keyword=N_:1c,2", "--no-location", "--no-wrap",

@@ -1,5 +1,5 @@
 """Retention: finished job rows, old offers and idle users past `storage.retention_days` are
-deleted; the file side (bot/housekeeping.py) asks which results rows still name."""
+deleted; the file side (pipeline/housekeeping.py) asks which results rows still name."""
 
 from __future__ import annotations
 

@@ -17,8 +17,18 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
-from storage.models import (ACTIVE_STATUSES, QUOTA_KINDS, RENDER_STAGE_KINDS, RENDER_STATUSES, Job, JobKind,
-                            JobStatus, Offer, OutputKind, utcnow)
+from storage.models import (
+    ACTIVE_STATUSES,
+    QUOTA_KINDS,
+    RENDER_STAGE_KINDS,
+    RENDER_STATUSES,
+    Job,
+    JobKind,
+    JobStatus,
+    Offer,
+    OutputKind,
+    utcnow,
+)
 
 
 class LimitError(Exception):

@@ -121,7 +121,7 @@ class Job(Base):
     template_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     template_title: Mapped[str | None] = mapped_column(String(256), nullable=True)  # imports: the new title
     # What the result depends on besides the photo: the template's content hash and the render
-    # options (bot/result_cache.py). Two jobs with equal photo and key have interchangeable videos.
+    # options (pipeline/result_cache.py). Two jobs with equal photo and key have interchangeable videos.
     result_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -2,7 +2,7 @@
 
 A folder (inside [user_templates].dir) is named by its clip's content, so the same clip imported
 by two owners is one folder, one cached motion, and two rows. This module only keeps the rows; the
-bot removes a folder once no row names it and no active job uses it (bot/own_templates.py).
+bot removes a folder once no row names it and no active job uses it (pipeline/own_templates.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Owner:
     id: int
 
     @classmethod
-    def of_chat(cls, chat_id: int, user_id: int) -> "Owner":
+    def of_chat(cls, chat_id: int, user_id: int) -> Owner:
         """In a private chat (its id is the user's) the user, in a group the group."""
         return cls(OwnerKind.USER, user_id) if chat_id == user_id else cls(OwnerKind.CHAT, chat_id)
 

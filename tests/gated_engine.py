@@ -60,7 +60,7 @@ class FileGate(Gate):
         return (self.folder / "open").exists()
 
 
-def gated_process_args(argv: list[str]) -> tuple[FileGate, list[str], "Any"]:
+def gated_process_args(argv: list[str]) -> tuple[FileGate, list[str], Any]:
     """For tests/gated_bot.py and tests/gated_worker.py: `--gate DIR` taken out of the command line;
     returns the gate, the rest of the arguments, and the settings their `--config` names."""
     from settings import load_settings

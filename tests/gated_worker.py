@@ -12,9 +12,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> int:
-    from bot.retry_policy import RetryPolicy
-    from bot.tuning import Tuning
     from engine.from_settings import make_engine
+    from pipeline.retry_policy import RetryPolicy
+    from pipeline.tuning import Tuning
     from tests.gated_engine import GatedEngine, gated_process_args
     from worker.__main__ import main as worker_main
 

@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from bot.tuning import Tuning
+from pipeline.tuning import Tuning
 from settings import DEFAULT_CONFIG, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from telegram import Update
 from telegram.ext import ApplicationBuilder, CommandHandler
 
-from bot import metrics
-from bot.http_server import HealthReport, WebhookRoute, start_http_server
+from bot.webhook import webhook_route
+from ops import metrics
+from ops.http_server import HealthReport, WebhookRoute, start_http_server
 from tests.fake_telegram import FakeTelegram
 
 TOKEN = "123456:TEST-token"
@@ -176,7 +177,7 @@ async def webhook_bot(unused_tcp_port):
         async with app:
             await app.start()
             server = await start_http_server("127.0.0.1", unused_tcp_port, healthy,
-                                             WebhookRoute("/telegram", SECRET, app))
+                                             webhook_route("/telegram", SECRET, app))
             try:
                 yield SimpleNamespace(tg=tg, server=server, app=app, seen=seen)
             finally:
@@ -230,7 +231,7 @@ async def test_telegram_delivers_to_the_webhook_end_to_end(webhook_bot):
 
 
 def test_webhook_needs_a_secret():
-    from bot.http_server import HttpServer
+    from ops.http_server import HttpServer
 
     with pytest.raises(ValueError, match="secret"):
         HttpServer("127.0.0.1", 0, healthy, WebhookRoute("/telegram", "", object()))

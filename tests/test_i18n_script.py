@@ -7,7 +7,7 @@ import importlib.util
 import shutil
 from pathlib import Path
 
-from bot.languages import LANGUAGES
+from i18n.languages import LANGUAGES
 from scripts.i18n import absorb, fill, update
 from tests.bot.test_catalogues import catalogue_problems
 
@@ -48,11 +48,11 @@ def test_old_texts_are_absorbed_translated_and_compiled(tmp_path: Path, capsys) 
     assert messages["sample_ready"] == "🧪 Sample batch {name} finished baking."
     assert messages["privacy_info"] == "We keep:\n• your id\n• your photos for {days} days"
     update(root)
-    problems = catalogue_problems(root / "bot/locales/ru/LC_MESSAGES/bot.po", root / "bot/locales/ru/LC_MESSAGES/bot.mo",
+    problems = catalogue_problems(root / "i18n/locales/ru/LC_MESSAGES/bot.po", root / "i18n/locales/ru/LC_MESSAGES/bot.mo",
                                   messages)
     assert sorted(problems) == ["privacy_info: untranslated", "sample_ready: untranslated"]
-    zh = catalogue_problems(root / "bot/locales/zh_Hans/LC_MESSAGES/bot.po",
-                            root / "bot/locales/zh_Hans/LC_MESSAGES/bot.mo", messages)
+    zh = catalogue_problems(root / "i18n/locales/zh_Hans/LC_MESSAGES/bot.po",
+                            root / "i18n/locales/zh_Hans/LC_MESSAGES/bot.mo", messages)
     assert zh == []  # the Chinese came with the old texts
 
     translations = tmp_path / "translations.json"

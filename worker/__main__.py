@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 from settings import ConfigError, load_settings
 
 if TYPE_CHECKING:
-    from bot.tuning import Tuning
     from engine import Engine
+    from pipeline.tuning import Tuning
 
 log = logging.getLogger("worker")
 
 
-def main(argv: list[str] | None = None, engine: "Engine | None" = None, tuning: "Tuning | None" = None) -> int:
+def main(argv: list[str] | None = None, engine: Engine | None = None, tuning: Tuning | None = None) -> int:
     """`engine`/`tuning`: for a harness that runs this same process with an engine it controls."""
     parser = argparse.ArgumentParser(prog="python -m worker", description="A 蚂蚁呀嘿 render worker.")
     parser.add_argument("--config", default=None, help="path to config.toml (default: the repository's)")
@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None, engine: "Engine | None" = None, tuning: 
     parser.add_argument("--http-port", type=int, default=0, help="serve /healthz and /metrics here (0: off)")
     parser.add_argument("celery", nargs=argparse.REMAINDER, help="`celery ...`: run a celery command instead")
     args = parser.parse_args(argv)
-    from bot.dispatch import make_celery
-    from bot.startup_checks import StartupError, checked_settings
+    from ops.startup_checks import StartupError, checked_settings
+    from pipeline.dispatch import make_celery
 
     if args.celery:  # e.g. `celery inspect ping`: the same app, broker and queues
         try:
@@ -57,10 +57,10 @@ def main(argv: list[str] | None = None, engine: "Engine | None" = None, tuning: 
 
     from celery.signals import worker_shutting_down
 
-    from bot.log_masking import setup_logging
-    from bot.tuning import Tuning as DefaultTuning
     from engine.paddle_compat import import_paddle
     from engine.runner import needs_paddle
+    from ops.log_masking import setup_logging
+    from pipeline.tuning import Tuning as DefaultTuning
     from worker.runtime import WorkerFailed, WorkerRuntime
     from worker.tasks import register
 

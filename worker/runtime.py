@@ -18,14 +18,14 @@ from typing import TypeVar
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
-from bot import metrics
-from bot.dispatch import CeleryDispatcher, make_celery
-from bot.housekeeping import clean_files
-from bot.http_server import HealthReport, HttpServer, start_http_server
-from bot.stages import Stages, make_stages, stage_owner
-from bot.tuning import Tuning
 from engine import Engine
 from engine.from_settings import make_engine
+from ops import metrics
+from ops.http_server import HealthReport, HttpServer, start_http_server
+from pipeline.assembly import Stages, make_stages, stage_owner
+from pipeline.dispatch import CeleryDispatcher, make_celery
+from pipeline.housekeeping import clean_files
+from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database, jobs, make_database, upgrade_to_head
 

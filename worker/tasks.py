@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from celery import Celery, Task
 
-from bot.dispatch import CONVERT_TASK, RENDER_TASK
+from pipeline.dispatch import CONVERT_TASK, RENDER_TASK
 from worker.runtime import WorkerRuntime
 
 

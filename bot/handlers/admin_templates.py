@@ -12,11 +12,12 @@ import re
 
 from telegram import Message, Update
 
-from bot import metrics, own_templates
 from bot.context import BotContext, Services
 from bot.handlers.common import refuse_unless_admin, reply, visit
-from bot.texts import t
 from engine import list_templates
+from i18n.texts import t
+from ops import metrics
+from pipeline import own_templates
 from storage import JobKind, jobs
 
 log = logging.getLogger(__name__)

@@ -9,11 +9,12 @@ import logging
 from telegram import CallbackQuery, Update
 from telegram.error import TelegramError
 
-from bot import intake, own_templates
+from bot import intake
 from bot.context import BotContext, Services
 from bot.handlers.common import visit
-from bot.keyboards import find_template, parse_background, parse_callback, template_keyboard
-from bot.texts import t
+from i18n.texts import t
+from pipeline import own_templates
+from pipeline.keyboards import find_template, parse_background, parse_callback, template_keyboard
 from storage import Offer, offers
 from storage.models import OfferKind
 
@@ -46,7 +47,7 @@ async def on_template_pressed(update: Update, context: BotContext) -> None:
         await query.answer(t(lang, "not_yours"), show_alert=True)
         return
     # Only what this chat shows this presser: another owner's template is refused like a gone one.
-    template = find_template(parsed[1], row.id, await own_templates.visible_templates(svc, row.chat_id, presser))
+    template = find_template(parsed[1], row.id, await own_templates.visible_templates(svc.db, svc.settings, row.chat_id, presser))
     if template is None:
         await query.answer(t(lang, "template_gone"), show_alert=True)
         return
@@ -54,7 +55,7 @@ async def on_template_pressed(update: Update, context: BotContext) -> None:
         await query.answer(t(lang, "offer_expired"), show_alert=True)
         return
     await query.answer()
-    await own_templates.used(svc, row.chat_id, presser, template)
+    await own_templates.used(svc.db, row.chat_id, presser, template)
     # The keyboard (or collecting) message becomes the job's status message.
     status_id = query.message.message_id
     try:
@@ -90,6 +91,6 @@ async def on_background_pressed(update: Update, context: BotContext) -> None:
     await query.answer(t(lang, "background_on" if chosen else "background_off"))
     try:
         await query.edit_message_reply_markup(template_keyboard(
-            row.id, await own_templates.visible_templates(svc, row.chat_id, row.owner_id), lang, chosen))
+            row.id, await own_templates.visible_templates(svc.db, svc.settings, row.chat_id, row.owner_id), lang, chosen))
     except TelegramError as err:
         log.info("offer %s: keyboard not updated: %s", row.id, err)

@@ -7,8 +7,8 @@ from telegram import ReplyParameters, Update
 from bot.context import BotContext
 from bot.handlers.common import refuse_unless_admin, reply, visit
 from bot.handlers.own_templates import own_section
-from bot.texts import state, t
 from engine import list_templates
+from i18n.texts import state, t
 from storage import JobStatus, jobs
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardMarkup, Message, ReplyParameters, Update
 
 from bot.context import BotContext, Services, services
-from bot.texts import lang_of, t
+from i18n.texts import lang_of, t
 from storage import users
 
 

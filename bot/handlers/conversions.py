@@ -9,8 +9,8 @@ from telegram import Update
 from bot import conversions
 from bot.context import BotContext
 from bot.handlers.common import visit
-from bot.keyboards import parse_conversion
-from bot.texts import t
+from i18n.texts import t
+from pipeline.keyboards import parse_conversion
 
 
 async def on_conversion_pressed(update: Update, context: BotContext) -> None:

@@ -7,7 +7,7 @@ import logging
 from telegram import Update
 
 from bot.context import BotContext
-from bot.texts import lang_of, t
+from i18n.texts import lang_of, t
 from storage import users
 
 log = logging.getLogger(__name__)

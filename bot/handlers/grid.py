@@ -9,7 +9,7 @@ from bot import grid_collection, intake
 from bot.context import BotContext, services
 from bot.grid_collection import CANCEL_PREFIX
 from bot.handlers.common import reply, visit
-from bot.texts import t
+from i18n.texts import t
 from storage import offers
 
 

@@ -3,12 +3,17 @@ their stored file_ids, newest first, for them only; with none yet, a button open
 
 from __future__ import annotations
 
-from telegram import (InlineQueryResultCachedMpeg4Gif, InlineQueryResultCachedSticker,
-                      InlineQueryResultCachedVideo, InlineQueryResultsButton, Update)
+from telegram import (
+    InlineQueryResultCachedMpeg4Gif,
+    InlineQueryResultCachedSticker,
+    InlineQueryResultCachedVideo,
+    InlineQueryResultsButton,
+    Update,
+)
 
 from bot.context import BotContext
 from bot.handlers.common import visit
-from bot.texts import t
+from i18n.texts import t
 from storage import jobs
 from storage.models import OutputKind
 

@@ -10,8 +10,8 @@ from telegram.error import TelegramError
 
 from bot.context import BotContext
 from bot.handlers.common import reply, visit
-from bot.keyboards import language_keyboard, parse_language
-from bot.texts import lang_of, t
+from i18n.texts import lang_of, t
+from pipeline.keyboards import language_keyboard, parse_language
 from storage import users
 
 log = logging.getLogger(__name__)

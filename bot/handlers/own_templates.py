@@ -9,12 +9,13 @@ import re
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
-from bot import intake, own_templates
+from bot import intake
 from bot.context import BotContext, Services
 from bot.handlers.common import reply, visit
-from bot.keyboards import own_templates_keyboard, parse_delete
 from bot.own_template_intake import Clip, check_request, queue_import
-from bot.texts import t
+from i18n.texts import t
+from pipeline import own_templates
+from pipeline.keyboards import own_templates_keyboard, parse_delete
 from storage import owned_templates
 from storage.owned_templates import Owner
 

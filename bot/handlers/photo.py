@@ -7,7 +7,7 @@ from telegram import Message, Update
 from bot import intake
 from bot.context import BotContext, Services
 from bot.handlers.common import reply, visit
-from bot.texts import t
+from i18n.texts import t
 
 
 async def on_photo(update: Update, context: BotContext) -> None:

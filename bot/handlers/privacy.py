@@ -11,7 +11,7 @@ from telegram.error import TelegramError
 
 from bot.context import BotContext, services
 from bot.handlers.common import reply, visit
-from bot.texts import lang_of, t
+from i18n.texts import lang_of, t
 from storage import forget, users
 
 log = logging.getLogger(__name__)

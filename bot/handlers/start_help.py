@@ -6,7 +6,7 @@ from telegram import Update
 
 from bot.context import BotContext
 from bot.handlers.common import reply, visit
-from bot.texts import t
+from i18n.texts import t
 
 
 async def start_help(update: Update, context: BotContext) -> None:

@@ -6,16 +6,16 @@ from __future__ import annotations
 import asyncio
 import inspect
 import socket
-from datetime import timedelta
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.app import build_application
 from bot.lifecycle import run_until
-from bot.retry_policy import RetryPolicy
-from bot.tuning import Tuning
+from pipeline.retry_policy import RetryPolicy
+from pipeline.tuning import Tuning
 from settings import Settings
 from tests.fake_telegram import Call, FakeTelegram
 

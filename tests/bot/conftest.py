@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bot_helpers import TOKEN, running_bot, write_config
+
 from settings import Settings, load_settings
 from tests.fake_telegram import FakeTelegram
 

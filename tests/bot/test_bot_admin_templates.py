@@ -7,9 +7,8 @@ import subprocess
 from pathlib import Path
 
 import imageio_ffmpeg
+from bot_helpers import ADMIN_ID, eventually, first_button, keyboard_for, reply_text, running_bot, services_of
 
-from bot_helpers import (ADMIN_ID, eventually, first_button, keyboard_for, reply_text, running_bot,
-                         services_of)
 from engine import list_templates
 from tests.fake_telegram import FakeTelegram
 from tests.gated_engine import Gate, GatedEngine

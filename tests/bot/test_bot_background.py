@@ -8,9 +8,9 @@ import io
 import json
 
 import numpy as np
+from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, settings_of
 from PIL import Image
 
-from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, settings_of
 from tests.fake_telegram import FakeTelegram
 from tests.media_probe import assert_telegram_video
 

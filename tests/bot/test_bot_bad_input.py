@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, reply_text, running_bot, settings_of
 from PIL import Image
 
-from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, reply_text, running_bot, settings_of
 from tests.fake_telegram import FakeTelegram
 from tests.gated_engine import Gate, GatedEngine
 

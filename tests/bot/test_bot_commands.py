@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 
 import aiohttp
+from bot_helpers import ADMIN_ID, free_port, reply_text, running_bot, settings_of
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot_helpers import ADMIN_ID, free_port, reply_text, running_bot, settings_of
 from tests.fake_telegram import FakeTelegram
 
 
@@ -72,6 +72,7 @@ async def test_webhook_mode_with_health_and_metrics(tg: FakeTelegram, make_setti
 async def test_ready_before_the_first_render_with_progress_on_healthz(tg: FakeTelegram, make_settings,
                                                                       engine_instance, face_photo) -> None:
     from bot_helpers import eventually, first_button, keyboard_for, services_of
+
     from tests.gated_engine import Gate, GatedEngine
 
     port = free_port()

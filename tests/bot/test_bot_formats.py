@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, running_bot, settings_of
+
 from tests.fake_telegram import FakeTelegram
 from tests.media_probe import assert_cut_out, assert_gif, assert_sticker, assert_telegram_video, assert_video_note
 

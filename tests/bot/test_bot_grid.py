@@ -5,8 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot_helpers import (eventually, first_button, jobs_rows, keyboard_for, reply_text, running_bot, services_of,
-                         settings_of)
+from bot_helpers import (
+    eventually,
+    first_button,
+    jobs_rows,
+    keyboard_for,
+    reply_text,
+    running_bot,
+    services_of,
+    settings_of,
+)
+
 from tests.fake_telegram import FakeTelegram
 from tests.media_probe import assert_telegram_video
 

@@ -10,10 +10,11 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-from bot.housekeeping import clean_up
-from bot.log_masking import MASK, TokenMaskingFilter
-from bot.paths import render_path, tmp_dir
 from bot_helpers import TOKEN
+
+from ops.log_masking import MASK, TokenMaskingFilter
+from pipeline.housekeeping import clean_up
+from pipeline.paths import render_path, tmp_dir
 from settings import load_settings
 from storage import Database, jobs, upgrade_to_head, users
 
@@ -95,7 +96,7 @@ async def test_retention_holds_on_every_host_when_the_clock_moves_on(tmp_path: P
     conversions, the file_id cache (cached answers) and temp folders included."""
     from sqlalchemy import text
 
-    from bot.housekeeping import clean_files
+    from pipeline.housekeeping import clean_files
     from storage import offers
     from storage.models import OutputKind, utcnow
 

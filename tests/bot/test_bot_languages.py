@@ -6,10 +6,11 @@ from __future__ import annotations
 import gettext
 import sqlite3
 
-from bot.app import COMMANDS
-from bot.languages import BY_CODE, DOMAIN, EN, LOCALES_DIR
-from bot.texts import MESSAGES
 from bot_helpers import reply_text, running_bot
+
+from bot.app import COMMANDS
+from i18n.languages import BY_CODE, DOMAIN, EN, LOCALES_DIR
+from i18n.texts import MESSAGES
 from tests.fake_telegram import FakeTelegram
 
 

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import aiohttp
+from bot_helpers import eventually, first_button, free_port, keyboard_for, running_bot
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot_helpers import eventually, first_button, free_port, keyboard_for, running_bot
 from tests.fake_telegram import FakeTelegram
 from tests.gated_engine import Gate, GatedEngine
 

@@ -13,13 +13,12 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 import pytest
-
-from bot.housekeeping import clean_up
 from bot_helpers import ADMIN_ID, eventually, jobs_rows, keyboard_for, reply_text, services_of, settings_of
 from sqlalchemy import update
-
-from storage.models import OwnedTemplate, utcnow
 from test_bot_admin_templates import faceless_video, reversed_clip
+
+from pipeline.housekeeping import clean_up
+from storage.models import OwnedTemplate, utcnow
 from tests.fake_telegram import FakeTelegram
 from tests.media_probe import assert_telegram_video
 

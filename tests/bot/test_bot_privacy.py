@@ -13,11 +13,20 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from bot_helpers import (REPO_ROOT, TOKEN, eventually, first_button, keyboard_for, reply_text, running_bot,
-                         settings_of, write_config)
-from settings import Settings, load_settings
+from bot_helpers import (
+    REPO_ROOT,
+    TOKEN,
+    eventually,
+    first_button,
+    keyboard_for,
+    reply_text,
+    running_bot,
+    settings_of,
+    write_config,
+)
 from test_bot_formats import finished, press, render_for
+
+from settings import Settings, load_settings
 from tests.fake_telegram import FakeTelegram
 from tests.gated_engine import Gate, GatedEngine
 

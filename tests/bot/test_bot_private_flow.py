@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.metrics import REGISTRY
 from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, reply_text, running_bot, settings_of
+
+from ops.metrics import REGISTRY
 from tests.fake_telegram import FakeTelegram
 from tests.gated_engine import Gate, GatedEngine
 from tests.media_probe import assert_telegram_video

@@ -15,9 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from bot_helpers import REPO_ROOT, TOKEN, eventually, first_button, free_port, jobs_rows, keyboard_for, write_config
 
-from bot_helpers import (REPO_ROOT, TOKEN, eventually, first_button, free_port, jobs_rows, keyboard_for,
-                         write_config)
 from tests.fake_telegram import FakeTelegram
 
 pytestmark = pytest.mark.timeout(600)

@@ -4,13 +4,13 @@ file_id cache, not yet confirmed sent) are sent on the next start without render
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
-from datetime import timedelta
-
-from bot.metrics import REGISTRY
-from bot.paths import render_path
 from bot_helpers import eventually, jobs_rows, running_bot
+
+from ops.metrics import REGISTRY
+from pipeline.paths import render_path
 from storage import Database, Job, jobs, upgrade_to_head, users
 from tests.fake_telegram import FakeTelegram
 

@@ -13,13 +13,23 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 import pillow_heif
+from bot_helpers import (
+    ADMIN_ID,
+    eventually,
+    first_button,
+    free_port,
+    jobs_rows,
+    keyboard_for,
+    reply_text,
+    running_bot,
+    services_of,
+    settings_of,
+)
 from PIL import Image
 
-from bot.metrics import REGISTRY
-from bot_helpers import (ADMIN_ID, eventually, first_button, free_port, jobs_rows, keyboard_for, reply_text,
-                         running_bot, services_of, settings_of)
 from engine import Engine
 from engine.video_io import ffmpeg_exe
+from ops.metrics import REGISTRY
 from tests.fake_telegram import FakeTelegram
 from tests.gated_engine import Gate, GatedEngine
 from tests.media_probe import assert_telegram_video

@@ -1,4 +1,4 @@
-"""The gettext catalogues: every message of bot/texts.py translated in every language, its English
+"""The gettext catalogues: every message of i18n/texts.py translated in every language, its English
 current (not fuzzy), its placeholders kept, and the committed .mo compiled from the .po as it is.
 `catalogue_problems` is run on the real catalogues and on damaged copies (it must name each fault)."""
 
@@ -13,8 +13,8 @@ import pytest
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po, write_po
 
-from bot.languages import BY_CODE, DOMAIN, EN, LANGUAGES, LOCALES_DIR, lang_of
-from bot.texts import MESSAGES, t
+from i18n.languages import BY_CODE, DOMAIN, EN, LANGUAGES, LOCALES_DIR, lang_of
+from i18n.texts import MESSAGES, t
 
 TRANSLATED = [language for language in LANGUAGES if language.code != EN]
 
@@ -31,7 +31,7 @@ def catalogue_problems(po_path: Path, mo_path: Path, messages: dict[str, str]) -
         po = read_po(f)
     found = {m.context: m for m in po if m.id}
     problems += [f"missing {key}" for key in messages if key not in found]
-    problems += [f"not in bot/texts.py: {key}" for key in found if key not in messages]
+    problems += [f"not in i18n/texts.py: {key}" for key in found if key not in messages]
     for key, english in messages.items():
         entry = found.get(key)
         if entry is None:
@@ -123,7 +123,7 @@ def test_texts_come_from_the_compiled_catalogues() -> None:
 
 
 def test_two_messages_with_one_key_are_refused() -> None:
-    from bot.texts import _unique
+    from i18n.texts import _unique
 
     with pytest.raises(ValueError, match="'done'"):
         _unique([("done", "✅ Done"), ("cancelled", "🚫 Cancelled."), ("done", "✅ Finished")])

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 import telegram
 
-from bot.retry_policy import RetryPolicy, retry_time
-from bot.telegram_calls import TelegramRefused, TelegramUnavailable, call_with_retries
+from pipeline.retry_policy import RetryPolicy, retry_time
+from pipeline.telegram_calls import TelegramRefused, TelegramUnavailable, call_with_retries
 from tests.fake_telegram import FakeTelegram
 
 NOW = datetime(2026, 11, 27, 12, 0, 0)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
 from bot_helpers import REPO_ROOT, eventually, first_button, free_port, keyboard_for, write_config
+
 from storage import Database, jobs
 from tests.fake_telegram import FakeTelegram
 from tests.services import RABBITMQ_URL, postgresql_database, require

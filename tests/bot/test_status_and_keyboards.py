@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import telegram
 
-from bot.keyboards import (find_template, parse_background, parse_callback, parse_conversion, result_keyboard,
-                           template_keyboard)
-from storage.models import OutputKind
-from bot.status_messages import StatusMessage, status_interval
 from engine import Template
+from pipeline.keyboards import (
+    find_template,
+    parse_background,
+    parse_callback,
+    parse_conversion,
+    result_keyboard,
+    template_keyboard,
+)
+from pipeline.status_messages import StatusMessage, status_interval
+from storage.models import OutputKind
 from tests.fake_telegram import FakeTelegram
 
 

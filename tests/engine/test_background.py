@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 
 from engine import Engine, RenderOptions
-from engine.background import (DEFAULT_BACKGROUND, NO_PERSON_NOTE, BadBackground, clean_background,
-                               parse_background, person_mask)
+from engine.background import (
+    DEFAULT_BACKGROUND,
+    NO_PERSON_NOTE,
+    BadBackground,
+    clean_background,
+    parse_background,
+    person_mask,
+)
 from engine.face_crop import aligned_region
 from engine.faces import Box, detect_faces
 from engine.images import load_photo

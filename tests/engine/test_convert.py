@@ -18,11 +18,10 @@ import numpy as np
 import pytest
 
 from engine import BadRender, CancelToken, OutputKind, RenderCancelled, convert
-from engine.convert import (NOTE_MIN_SIDE, STICKER_MAX_BYTES, NoteCrop, best_loop, note_crop,
-                            sticker_first_kbps)
-from engine.sticker_cut import sticker_cut
+from engine.convert import NOTE_MIN_SIDE, STICKER_MAX_BYTES, NoteCrop, best_loop, note_crop, sticker_first_kbps
 from engine.faces import Box, detect_faces
 from engine.ffmpeg_process import ffmpeg_exe, live_count
+from engine.sticker_cut import sticker_cut
 from engine.video_io import VideoWriter
 from tests.media_probe import assert_cut_out, assert_gif, assert_sticker, assert_video_note, sticker_alpha
 

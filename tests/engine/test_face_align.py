@@ -9,11 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.face_crop import (ROLL_MIN_DEGREES, SIZE, aligned_region, crop_face, face_region,
-                              paste_face)
+from engine.face_crop import ROLL_MIN_DEGREES, SIZE, aligned_region, crop_face, face_region, paste_face
 from engine.faces import Face, detect_faces
 from tests.conftest import shared
-
 
 # Pupil centres picked by hand on enlarged crops, in each image's own pixels.
 _PUPILS = {"astronaut": ((203.1, 101.3), (246.3, 102.8)),

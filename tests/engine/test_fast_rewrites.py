@@ -15,8 +15,7 @@ paddle = import_paddle()
 
 from ppgan.models.generators.occlusion_aware import OcclusionAwareGenerator  # noqa: E402
 from ppgan.modules.dense_motion import DenseMotionNetwork  # noqa: E402
-from ppgan.modules.first_order import (  # noqa: E402
-    AntiAliasInterpolation2d, UpBlock2d, kp2gaussian)
+from ppgan.modules.first_order import AntiAliasInterpolation2d, UpBlock2d, kp2gaussian  # noqa: E402
 from ppgan.modules.keypoint_detector import KPDetector  # noqa: E402
 
 from engine import rewrites  # noqa: E402

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import Engine, EngineState, EngineError
+from engine import Engine, EngineError, EngineState
 from engine import runner_inference as ri
 from engine.device import DEFAULT_BATCH_SIZE, GpuInfo, explain_device
 from engine.paddle_compat import import_paddle

@@ -17,7 +17,6 @@ from engine.faces import detect_faces
 from engine.grid import EMPTY_RGB, build_grid, compose_grid, cut_tile, grid_layout
 from engine.images import load_photo
 from engine.video_io import probe, read_frames
-
 from tests.conftest import REPO_ROOT, _astronaut, _read_rgb, _save_rgb, shared
 
 MAX_SIDE = RenderOptions().max_side

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import (CheckpointMissing, Engine, NoFaceFound, RenderCancelled, RenderOptions)
+from engine import CheckpointMissing, Engine, NoFaceFound, RenderCancelled, RenderOptions
 from engine.face_crop import aligned_region, face_region
 from engine.faces import detect_faces
 from engine.images import load_photo

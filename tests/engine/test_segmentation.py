@@ -18,8 +18,16 @@ import pytest
 
 from engine.assets import fetch_humanseg
 from engine.errors import DownloadError
-from engine.segmentation import (HUMANSEG_FILES, SELFIE_MODEL, SELFIE_SHA256, HumanSegSegmenter,
-                                 SegmenterUnavailable, SelfieSegmenter, make_segmenter, read_deploy)
+from engine.segmentation import (
+    HUMANSEG_FILES,
+    SELFIE_MODEL,
+    SELFIE_SHA256,
+    HumanSegSegmenter,
+    SegmenterUnavailable,
+    SelfieSegmenter,
+    make_segmenter,
+    read_deploy,
+)
 from tests.engine.humanseg_standin import SIZE, expected_probability, export_standin
 
 # The astronaut (scikit-image, 512x512) outlined by hand: hair, face, neck, the suit's collar ring,

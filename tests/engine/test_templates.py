@@ -9,8 +9,15 @@ import cv2
 import numpy as np
 import pytest
 
-from engine import (BadTemplateVideo, TemplateMissing, delete_template, import_template, list_templates,
-                    load_template, load_template_dir)
+from engine import (
+    BadTemplateVideo,
+    TemplateMissing,
+    delete_template,
+    import_template,
+    list_templates,
+    load_template,
+    load_template_dir,
+)
 from engine.driving import face_track_crop
 from engine.video_io import VideoWriter, probe
 from tests.conftest import _astronaut

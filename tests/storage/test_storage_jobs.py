@@ -9,9 +9,8 @@ from datetime import timedelta
 import pytest
 
 from storage import Database, JobKind, JobStatus, jobs
-from storage.models import OutputKind
 from storage.cleanup import purge_before
-from storage.models import utcnow
+from storage.models import OutputKind, utcnow
 
 OPEN = jobs.Limits(max_queue=100, daily_quota=100)
 LEASE = timedelta(minutes=2)

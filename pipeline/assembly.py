@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 from telegram import Bot
 
-from bot.conversion_stage import ConversionStage
-from bot.delivery_stage import DeliveryStage
-from bot.render_stage import RenderStage
-from bot.tuning import Tuning
 from engine import Engine
 from engine.from_settings import render_options
+from pipeline.conversion_stage import ConversionStage
+from pipeline.delivery_stage import DeliveryStage
+from pipeline.render_stage import RenderStage
+from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database
 

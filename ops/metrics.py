@@ -1,11 +1,11 @@
-"""Prometheus metrics of the bot, in their own registry (served at GET /metrics by bot/http_server.py).
+"""Prometheus metrics of the bot, in their own registry (served at GET /metrics by ops/http_server.py).
 
 A dedicated CollectorRegistry (not prometheus_client's global one) so tests and in-process restarts
 never collide on duplicate names. Tests read values with `REGISTRY.get_sample_value(name, labels)`.
 
 `yahey_queue_length` is computed at each scrape: the /metrics handler (async, on the event loop that
 owns the database) counts the queue before it renders this registry, which prometheus_client reads
-synchronously (bot/http_server.py `on_scrape`). The gauge then holds the last count taken.
+synchronously (ops/http_server.py `on_scrape`). The gauge then holds the last count taken.
 """
 
 from __future__ import annotations
@@ -16,8 +16,15 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
-from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector,
-                               disable_created_metrics)
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+    disable_created_metrics,
+)
 
 from storage import Database, jobs
 from storage.models import JobKind, utcnow
@@ -90,7 +97,7 @@ def set_engine_info(state: str, runner: str | None, precision: str | None, devic
 
 
 async def count_queue(db: Database) -> None:
-    """At each scrape (bot/http_server.py on_scrape): the queue as the database has it now."""
+    """At each scrape (ops/http_server.py on_scrape): the queue as the database has it now."""
     QUEUE_LENGTH.set(await jobs.queue_length(db))
 
 

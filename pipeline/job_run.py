@@ -17,13 +17,13 @@ from pathlib import Path
 
 from telegram import Bot
 
-from bot import metrics
-from bot.retry_policy import retry_time
-from bot.status_messages import StatusMessage
-from bot.telegram_calls import TelegramRefused, TelegramUnavailable, call_with_retries
-from bot.texts import t
-from bot.tuning import Tuning
 from engine import CancelToken
+from i18n.texts import t
+from ops import metrics
+from pipeline.retry_policy import retry_time
+from pipeline.status_messages import StatusMessage
+from pipeline.telegram_calls import TelegramRefused, TelegramUnavailable, call_with_retries
+from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database, Job, jobs
 from storage.models import utcnow

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.tuning import Tuning
+from pipeline.tuning import Tuning
 from storage import Database, Job, JobKind, JobStatus, jobs
 from storage.models import utcnow
 
@@ -33,7 +33,7 @@ class Stage:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        # How a job this stage puts back in line is announced again (bot/dispatch.py); on one box
+        # How a job this stage puts back in line is announced again (pipeline/dispatch.py); on one box
         # the stage's own loop finds it.
         self.redispatch: Callable[[int, datetime | None], None] = lambda job_id, at: None
 

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.languages import BY_CODE, LANGUAGES
-from bot.texts import t
 from engine import Template
+from i18n.languages import BY_CODE, LANGUAGES
+from i18n.texts import t
 from storage.models import OutputKind
 
 PREFIX = "t"

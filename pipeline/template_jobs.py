@@ -8,13 +8,25 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot import metrics, own_templates
-from bot.job_run import JobRun
-from bot.texts import t
-from engine import (BadTemplateVideo, Engine, EngineError, NoFaceFound, RenderCancelled, TemplateMissing,
-                    TemplateNoFace, TemplateSeveralFaces, TemplateTooLong, delete_template, import_template,
-                    load_template)
+from engine import (
+    BadTemplateVideo,
+    Engine,
+    EngineError,
+    NoFaceFound,
+    RenderCancelled,
+    TemplateMissing,
+    TemplateNoFace,
+    TemplateSeveralFaces,
+    TemplateTooLong,
+    delete_template,
+    import_template,
+    load_template,
+)
 from engine.hashing import sha256_file
+from i18n.texts import t
+from ops import metrics
+from pipeline import own_templates
+from pipeline.job_run import JobRun
 from storage import jobs, owned_templates
 from storage.owned_templates import Owner
 

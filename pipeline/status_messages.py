@@ -14,7 +14,7 @@ import time
 from telegram import Bot
 from telegram.error import BadRequest, RetryAfter, TelegramError
 
-from bot.telegram_calls import send_text
+from pipeline.telegram_calls import send_text
 from storage import Job
 
 log = logging.getLogger(__name__)

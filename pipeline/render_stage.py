@@ -1,8 +1,8 @@
 """The render stage: claim → download → render → hand over, one job at a time under the render lock.
 
-It never sends a video: a finished render becomes a `delivering` job for bot/delivery_stage.py, so
+It never sends a video: a finished render becomes a `delivering` job for pipeline/delivery_stage.py, so
 a slow chat or a flood wait never keeps the GPU idle. Template imports and deletions are GPU-side
-work too and run here, under the same lock (bot/template_jobs.py).
+work too and run here, under the same lock (pipeline/template_jobs.py).
 
 The stage holds a lease on the job it works on (renewed every heartbeat) so that a stage in another
 process can take over the job of one that died; in the one-box set-up the bot releases its own
@@ -27,19 +27,32 @@ from pathlib import Path
 
 from telegram import Bot
 
-from bot import metrics, own_templates, template_jobs
-from bot.job_run import CANCEL_OWNER, CANCEL_SHUTDOWN, JobRun
-from bot.paths import render_path, tmp_dir
-from bot.render_choices import effective_options, render_notes
-from bot.stage import Stage
-from bot.status_messages import StatusMessage
-from bot.telegram_calls import chat_action
-from bot.texts import t
-from bot.tuning import Tuning
-from engine import (BadImage, CancelToken, Engine, EngineError, GridTooSmall, ImageTooLarge, ImageTooSmall,
-                    NoFaceFound,
-                    RenderCancelled, RenderOptions, RenderResult, TemplateMissing, list_templates)
+from engine import (
+    BadImage,
+    CancelToken,
+    Engine,
+    EngineError,
+    GridTooSmall,
+    ImageTooLarge,
+    ImageTooSmall,
+    NoFaceFound,
+    RenderCancelled,
+    RenderOptions,
+    RenderResult,
+    TemplateMissing,
+    list_templates,
+)
 from engine.prepare import prepare
+from i18n.texts import t
+from ops import metrics
+from pipeline import own_templates, template_jobs
+from pipeline.job_run import CANCEL_OWNER, CANCEL_SHUTDOWN, JobRun
+from pipeline.paths import render_path, tmp_dir
+from pipeline.render_choices import effective_options, render_notes
+from pipeline.stage_base import Stage
+from pipeline.status_messages import StatusMessage
+from pipeline.telegram_calls import chat_action
+from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database, Job, JobKind, jobs
 from storage.models import RENDER_STAGE_KINDS

@@ -16,15 +16,15 @@ from pathlib import Path
 
 from telegram import Bot
 
-from bot import metrics
-from bot.job_run import CANCEL_OWNER, CANCEL_SHUTDOWN, JobRun
-from bot.paths import conversions_dir, tmp_dir
-from bot.stage import Stage
-from bot.status_messages import StatusMessage
-from bot.tuning import Tuning
 from engine import BadRender, CancelToken, EngineError, OutputTooLarge, RenderCancelled, convert
 from engine import OutputKind as Format
 from engine.faces import Box
+from ops import metrics
+from pipeline.job_run import CANCEL_OWNER, CANCEL_SHUTDOWN, JobRun
+from pipeline.paths import conversions_dir, tmp_dir
+from pipeline.stage_base import Stage
+from pipeline.status_messages import StatusMessage
+from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database, Job, JobKind, jobs
 from storage.models import OutputKind

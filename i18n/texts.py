@@ -1,5 +1,5 @@
 """Everything the bot says. The English source of each message is here, under a key; its
-translations are in gettext catalogues, bot/locales/<locale>/LC_MESSAGES/bot.po (the key is the
+translations are in gettext catalogues, i18n/locales/<locale>/LC_MESSAGES/bot.po (the key is the
 message's msgctxt, the English its msgid), compiled to the committed bot.mo next to each.
 README "Languages" says how to add a message or a language (`make i18n`).
 
@@ -9,7 +9,7 @@ There are no plural forms: a count goes after a label ("Jobs in the queue: {queu
 
 from __future__ import annotations
 
-from bot.languages import EN, ZH, catalogue, lang_of
+from i18n.languages import EN, ZH, catalogue, lang_of
 
 __all__ = ["EN", "ZH", "MESSAGES", "lang_of", "state", "t"]
 
@@ -24,7 +24,7 @@ def _unique(pairs: list[tuple[str, str]]) -> dict[str, str]:
     messages: dict[str, str] = {}
     for key, text in pairs:
         if key in messages:
-            raise ValueError(f"two messages are keyed {key!r} in bot/texts.py")
+            raise ValueError(f"two messages are keyed {key!r} in i18n/texts.py")
         messages[key] = text
     return messages
 
@@ -200,7 +200,7 @@ MESSAGES: dict[str, str] = _unique([
 
 
 def t(lang: str, key: str, **values: object) -> str:
-    """The message `key` in `lang` (a code of bot.languages.LANGUAGES; any other gets English), with `values` filled in."""
+    """The message `key` in `lang` (a code of i18n.languages.LANGUAGES; any other gets English), with `values` filled in."""
     text = catalogue(lang).pgettext(key, MESSAGES[key])
     return text.format(**values) if values else text
 

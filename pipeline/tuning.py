@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.retry_policy import RetryPolicy
+from pipeline.retry_policy import RetryPolicy
 
 
 @dataclass(frozen=True)

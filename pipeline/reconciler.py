@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from bot.dispatch import Dispatcher
+from pipeline.dispatch import Dispatcher
 from storage import Database, JobKind, jobs
 
 log = logging.getLogger(__name__)

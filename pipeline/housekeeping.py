@@ -1,5 +1,5 @@
 """Daily clean-up: rows past storage.retention_days (PTB JobQueue on the bot), users' own templates
-unused for [user_templates].expire_days (with their folders and motion: bot/own_templates.py), and
+unused for [user_templates].expire_days (with their folders and motion: pipeline/own_templates.py), and
 the files of one host's data folder (the bot's, and every worker's own: worker/runtime.py runs
 `clean_files` too).
 
@@ -18,9 +18,8 @@ import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot import own_templates
-from bot.context import BotContext, services
-from bot.paths import conversions_dir, renders_dir
+from pipeline import own_templates
+from pipeline.paths import conversions_dir, renders_dir
 from settings import Settings
 from storage import Database, jobs
 from storage.cleanup import kept_files, purge_before
@@ -91,7 +90,3 @@ def remove_file(path: Path) -> int:
         log.warning("cannot remove %s: %s", path, err)
         return 0
 
-
-async def daily_clean_up(context: BotContext) -> None:
-    svc = services(context)
-    await clean_up(svc.settings, svc.db)

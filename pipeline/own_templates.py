@@ -15,7 +15,6 @@ import dataclasses
 import logging
 from datetime import datetime, timedelta
 
-from bot.context import Services
 from engine import Engine, Template, TemplateMissing, delete_template, list_templates, load_template
 from engine.driving import MotionCache
 from engine.hashing import sha256_file
@@ -52,18 +51,18 @@ def _as_template(settings: Settings, row: OwnedTemplate) -> Template | None:
     return dataclasses.replace(found, title=row.name, title_zh=None, title_en=None)
 
 
-async def visible_templates(svc: Services, chat_id: int, user_id: int) -> list[Template]:
+async def visible_templates(db: Database, settings: Settings, chat_id: int, user_id: int) -> list[Template]:
     """What a keyboard in this chat offers this user: the owner's own templates first (in a
     private chat the user's, in a group the group's), then the public ones."""
-    rows = await owned_templates.for_owner(svc.db, Owner.of_chat(chat_id, user_id))
-    own = [tpl for tpl in (_as_template(svc.settings, row) for row in rows) if tpl is not None]
-    return own + list_templates(svc.templates_dir)
+    rows = await owned_templates.for_owner(db, Owner.of_chat(chat_id, user_id))
+    own = [tpl for tpl in (_as_template(settings, row) for row in rows) if tpl is not None]
+    return own + list_templates(settings.templates.dir)
 
 
-async def used(svc: Services, chat_id: int, user_id: int, template: Template) -> None:
+async def used(db: Database, chat_id: int, user_id: int, template: Template) -> None:
     """A render of an owned template was asked for: it does not expire for another while."""
     if template.id.startswith(JOB_PREFIX):
-        await owned_templates.touch(svc.db, Owner.of_chat(chat_id, user_id), template.id.removeprefix(JOB_PREFIX))
+        await owned_templates.touch(db, Owner.of_chat(chat_id, user_id), template.id.removeprefix(JOB_PREFIX))
 
 
 # --- deleting -----------------------------------------------------------------------------------

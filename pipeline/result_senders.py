@@ -13,12 +13,12 @@ from pathlib import Path
 
 from telegram import Bot, Message, ReplyParameters
 
-from bot.keyboards import result_keyboard
-from bot.render_choices import caption_notes
-from bot.retry_policy import RetryPolicy
-from bot.sticker_pack import EMOJI, add_to_pack
-from bot.telegram_calls import send_text
-from bot.texts import t
+from i18n.texts import t
+from pipeline.keyboards import result_keyboard
+from pipeline.render_choices import caption_notes
+from pipeline.retry_policy import RetryPolicy
+from pipeline.sticker_pack import EMOJI, add_to_pack
+from pipeline.telegram_calls import send_text
 from settings import Settings
 from storage import Database, Job
 from storage.models import OutputKind

@@ -5,7 +5,7 @@
 - ChatMigrated (a group became a supergroup) is followed: the caller's on_migrate moves the job.
 - RetryAfter (flood control) is waited out when short; a longer one, and timeouts, network errors
   and 5xx answers that outlast the immediate retries, raise TelegramUnavailable: the caller parks
-  the job (bot/retry_policy.py) instead of failing it.
+  the job (pipeline/retry_policy.py) instead of failing it.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.warnings import PTBDeprecationWarning
 
-from bot import metrics
-from bot.retry_policy import RetryPolicy
+from ops import metrics
+from pipeline.retry_policy import RetryPolicy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -4,7 +4,7 @@ Telegram webhook. It runs on the bot's own event loop (no thread); bot/app.py wi
 /healthz answers 200 while the bot can do its work (the model may still be loading: "model" and
 "engine" say so, with progress) and 503 when it cannot: the database is unreachable, the model
 failed to load, or (queue mode) the broker is unreachable. /metrics first runs `on_scrape` (counts
-the queue, bot/metrics.py), bounded by the same timeout, then renders the registry. Webhook mode follows PTB's custom-webhook pattern: updates POSTed to the path with
+the queue, ops/metrics.py), bounded by the same timeout, then renders the registry. Webhook mode follows PTB's custom-webhook pattern: updates POSTed to the path with
 the right X-Telegram-Bot-Api-Secret-Token go to app.update_queue; a missing or wrong secret gets
 403, a body that is not an update 400.
 """
@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.metrics import REGISTRY
+from ops.metrics import REGISTRY
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,9 @@ class HealthReport:
 class WebhookRoute:
     path: str  # e.g. settings.telegram.webhook_path, "/telegram"
     secret: str  # settings.telegram.webhook_secret, also given to set_webhook(secret_token=...)
-    application: Any  # telegram.ext.Application built with .updater(None)
+    # Decodes one update's JSON and puts it in the application's queue (bot/webhook.py); raises
+    # ValueError for a body that is not an update.
+    deliver: Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class HttpServer:
@@ -130,17 +132,14 @@ class HttpServer:
         if not hmac.compare_digest(given.encode(), self._webhook.secret.encode()):
             log.warning("webhook: refused a request without the right secret from %s", request.remote)
             return web.Response(status=403, text="forbidden")
-        from telegram import Update  # only webhook mode needs telegram here
-
         try:
             data = json.loads(await request.read())
             if not isinstance(data, dict) or "update_id" not in data:
                 raise ValueError("not an update")
-            update = Update.de_json(data, self._webhook.application.bot)
+            await self._webhook.deliver(data)
         except Exception as exc:  # any malformed body is the sender's problem, not a 500
             log.warning("webhook: bad update body: %s", exc)
             return web.Response(status=400, text="bad update")
-        await self._webhook.application.update_queue.put(update)
         return web.Response(status=200)
 
 

@@ -2,15 +2,15 @@
 applied over the configured RenderOptions by whichever stage renders it, and what the render then
 has to say about them (a grid's photo left out, a background that could not be cleaned), stored
 with the result and worded in the caption. The choices are part of the result's cache key
-(bot/result_cache.py hashes the effective options)."""
+(pipeline/result_cache.py hashes the effective options)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 
-from bot.texts import t
 from engine import RenderOptions, RenderResult
+from i18n.texts import t
 
 
 def choices_json(clean_background: bool) -> str | None:

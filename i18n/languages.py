@@ -3,7 +3,7 @@
 A user's language is the one they chose with /language, else the one their Telegram app sends
 (`language_code`, an IETF tag such as "pt-br" or "zh-hans"), else English. The bot stores and
 passes around the two-letter code (also what setMyCommands takes); the catalogue of a code is
-bot/locales/<locale>/LC_MESSAGES/bot.mo, compiled from the bot.po beside it.
+i18n/locales/<locale>/LC_MESSAGES/bot.mo, compiled from the bot.po beside it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ EN, ZH, RU, ES, PT, ID = "en", "zh", "ru", "es", "pt", "id"
 @dataclass(frozen=True)
 class Language:
     code: str  # ISO 639-1: kept with users and jobs, and the language_code of setMyCommands
-    locale: str  # its catalogue's folder under bot/locales ("" for English, the source language)
+    locale: str  # its catalogue's folder under i18n/locales ("" for English, the source language)
     name: str  # in the language itself, for the /language keyboard
 
 

@@ -1,5 +1,5 @@
 """The delivery stage: claim a finished job → send it → record the outcome. A few sends at a time,
-never under the render lock. What is sent depends on the job (bot/result_senders.py): the video,
+never under the render lock. What is sent depends on the job (pipeline/result_senders.py): the video,
 or a round note, a sticker, a GIF, a sticker for the user's pack.
 
 A send that Telegram refuses for good (the user blocked the bot, a bad request) fails the job with
@@ -24,15 +24,15 @@ from datetime import timedelta
 from telegram import Bot
 from telegram.constants import ChatAction
 
-from bot import metrics
-from bot.result_senders import Sent, media_of, send_result
-from bot.retry_policy import retry_time
-from bot.stage import Stage
-from bot.status_messages import StatusMessage
-from bot.sticker_pack import PACK_LIMIT, PackFull, UserUnknown
-from bot.telegram_calls import TelegramRefused, TelegramUnavailable, call_with_retries, chat_action
-from bot.texts import t
-from bot.tuning import Tuning
+from i18n.texts import t
+from ops import metrics
+from pipeline.result_senders import Sent, media_of, send_result
+from pipeline.retry_policy import retry_time
+from pipeline.stage_base import Stage
+from pipeline.status_messages import StatusMessage
+from pipeline.sticker_pack import PACK_LIMIT, PackFull, UserUnknown
+from pipeline.telegram_calls import TelegramRefused, TelegramUnavailable, call_with_retries, chat_action
+from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database, Job, JobStatus, jobs
 from storage.models import OutputKind, utcnow

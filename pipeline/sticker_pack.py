@@ -15,9 +15,9 @@ from pathlib import Path
 from telegram import Bot, InputSticker
 from telegram.constants import StickerFormat
 
-from bot.retry_policy import RetryPolicy
-from bot.telegram_calls import TelegramRefused, call_with_retries
-from bot.texts import t
+from i18n.texts import t
+from pipeline.retry_policy import RetryPolicy
+from pipeline.telegram_calls import TelegramRefused, call_with_retries
 from storage import Database, users
 
 log = logging.getLogger(__name__)

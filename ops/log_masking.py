@@ -67,7 +67,7 @@ def setup_logging(level: str, token: str) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("aiosqlite").setLevel(logging.INFO)  # one DEBUG line per cursor call
     # With max_retries=0 the rate limiter logs every 429 as an ERROR with a traceback before
-    # handing it to bot/telegram_calls.py, which retries it and logs its own one line.
+    # handing it to pipeline/telegram_calls.py, which retries it and logs its own one line.
     logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
 
 
