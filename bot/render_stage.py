@@ -39,7 +39,7 @@ from bot.tuning import Tuning
 from engine import (BadImage, CancelToken, Engine, EngineError, GridTooSmall, ImageTooLarge, ImageTooSmall,
                     NoFaceFound,
                     RenderCancelled, RenderOptions, RenderResult, TemplateMissing, list_templates)
-from engine.prepare import prepare
+from engine.tools.prepare import prepare
 from settings import Settings
 from storage import Database, Job, JobKind, jobs
 from storage.models import RENDER_STAGE_KINDS

@@ -20,7 +20,7 @@ from .face_crop import FaceRegion, aligned_region, crop_face, paste_face
 from .faces import Box
 from .motion import best_frame, normalize_kp
 from .options import RenderOptions
-from .runner_types import Keypoints, ModelRunner
+from .model.runner_types import Keypoints, ModelRunner
 from .video_io import VideoWriter
 
 

@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None, engine: "Engine | None" = None, tuning: 
 
     from bot.log_masking import setup_logging
     from bot.tuning import Tuning as DefaultTuning
-    from engine.paddle_compat import import_paddle
-    from engine.runner import needs_paddle
+    from engine.model.paddle_compat import import_paddle
+    from engine.model.choose import needs_paddle
     from worker.runtime import WorkerFailed, WorkerRuntime
     from worker.tasks import register
 

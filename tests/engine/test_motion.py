@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.motion import best_frame, normalize_kp
-from engine.paddle_compat import import_paddle
+from engine.model.paddle_compat import import_paddle
 
 paddle = import_paddle()
 
