@@ -3,7 +3,7 @@
 Nothing else in the project reads the environment on its own account: the bot, the engine CLI and
 the tests all call `load_settings`, then pass plain values down. Libraries that read it themselves
 are the exception, named where they are used: paddle reads OMP_NUM_THREADS at import (set by
-engine/paddle_compat.py from [engine].threads before paddle loads).
+engine/model/paddle_compat.py from [engine].threads before paddle loads).
 """
 
 from __future__ import annotations

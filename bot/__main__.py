@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None, engine: Engine | None = None, tuning: Tu
     # the stop signals are hooked up below, keeps SIGTERM a graceful stop (the model still loads
     # later, in the worker, while the bot already answers).
     if renders_here:
-        from engine.paddle_compat import import_paddle
+        from engine.model.paddle_compat import import_paddle
 
         import_paddle(settings.engine.threads)
     app = build_application(settings, engine, tuning) if tuning else build_application(settings, engine)

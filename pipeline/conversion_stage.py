@@ -1,5 +1,5 @@
 """The conversion stage: claim → convert → hand over. A kept render becomes a round video note, a
-sticker or a GIF (ffmpeg only, engine/convert.py), beside the render stage and never behind it;
+sticker or a GIF (ffmpeg only, engine/convert/), beside the render stage and never behind it;
 the delivery stage sends the result.
 
 Conversions are jobs like renders: restart-safe (the output is written aside and handed over in

@@ -42,7 +42,7 @@ from engine import (
     TemplateMissing,
     list_templates,
 )
-from engine.prepare import prepare
+from engine.tools.prepare import prepare
 from i18n.texts import t
 from ops import metrics
 from pipeline import own_templates, template_jobs

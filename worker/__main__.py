@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None, engine: Engine | None = None, tuning: Tu
 
     from celery.signals import worker_shutting_down
 
-    from engine.paddle_compat import import_paddle
-    from engine.runner import needs_paddle
+    from engine.model.choose import needs_paddle
+    from engine.model.paddle_compat import import_paddle
     from ops.log_masking import setup_logging
     from pipeline.tuning import Tuning as DefaultTuning
     from worker.runtime import WorkerFailed, WorkerRuntime
