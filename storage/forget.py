@@ -52,7 +52,8 @@ async def claim(db: Database, owner: str, lease: timedelta, now: datetime | None
         if candidate is None:
             return None
         result = await session.execute(update(ForgetRequest).where(ForgetRequest.id == candidate, claimable).values(
-            lease_owner=owner, lease_until=now + lease if now else db.now(lease.total_seconds()), next_attempt_at=None, attempts=ForgetRequest.attempts + 1))
+            lease_owner=owner, lease_until=now + lease if now else db.now(lease.total_seconds()), next_attempt_at=None,
+            attempts=ForgetRequest.attempts + 1))
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return None
         return await session.get(ForgetRequest, candidate, populate_existing=True)
@@ -122,8 +123,8 @@ class Stopping:
 
 
 async def stop_jobs(db: Database, user_id: int, now: datetime | None = None) -> Stopping:
-    """The user's jobs (and conversions of them): queued ones, deliveries no stage holds and jobs whose stage died are cancelled at once; jobs
-    a live stage holds are flagged (`cancel_requested`: render and conversion stages poll it at
+    """The user's jobs (and conversions of them): queued ones, deliveries no stage holds and jobs
+    whose stage died are cancelled at once; jobs a live stage holds are flagged (`cancel_requested`: render and conversion stages poll it at
     every heartbeat, on any host). The request waits until `running` is empty."""
     at: Any = now or db.now()
     live = and_(Job.lease_until.is_not(None), Job.lease_until >= at)

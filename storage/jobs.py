@@ -382,8 +382,11 @@ async def give_up_exhausted(db: Database, kinds: Sequence[JobKind] | None, max_a
     """Fail the jobs of these kinds (None: deliveries) whose attempts are used up and that no stage
     holds: each was claimed `max_attempts` times and never came to an outcome (the process died
     with it). Returns them as failed, for their owners to be told."""
+    exhausted = _exhausted(db, kinds, max_attempts)
+    async with db.read() as session:  # mostly none: no write lock for that
+        if await session.scalar(select(Job.id).where(exhausted).limit(1)) is None:
+            return []
     async with db.write() as session:
-        exhausted = _exhausted(db, kinds, max_attempts)
         ids = list(await session.scalars(select(Job.id).where(exhausted).order_by(Job.id)
                                          .with_for_update(skip_locked=True)))
         if not ids:
