@@ -124,8 +124,9 @@ class Stopping:
 
 async def stop_jobs(db: Database, user_id: int, now: datetime | None = None) -> Stopping:
     """The user's jobs (and conversions of them): queued ones, deliveries no stage holds and jobs
-    whose stage died are cancelled at once; jobs a live stage holds are flagged (`cancel_requested`: render and conversion stages poll it at
-    every heartbeat, on any host). The request waits until `running` is empty."""
+    whose stage died are cancelled at once; jobs a live stage holds are flagged
+    (`cancel_requested`: render and conversion stages poll it at every heartbeat, on any host).
+    The request waits until `running` is empty."""
     at: Any = now or db.now()
     live = and_(Job.lease_until.is_not(None), Job.lease_until >= at)
     async with db.read() as session:  # their jobs, and conversions others asked of them
