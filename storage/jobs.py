@@ -357,13 +357,15 @@ async def claim_conversion(db: Database, owner: str, lease: timedelta | float, *
     return await claim_render(db, owner, lease, max_attempts=max_attempts, job_id=job_id, kinds=(JobKind.CONVERT,))
 
 
-async def claim_delivery(db: Database, owner: str, lease: timedelta | float, *,
-                         max_attempts: int) -> ClaimedJob | None:
+async def claim_delivery(db: Database, owner: str, lease: timedelta | float, *, max_attempts: int,
+                         job_id: int | None = None) -> ClaimedJob | None:
     """The longest-waiting due delivery whose lease is free, now leased to `owner` under a new
     claim, its delivery attempt counted and its `next_attempt_at` cleared (a claimed job is not due:
-    idle stages do not poll for it)."""
+    idle stages do not poll for it). `job_id`: that job only."""
     claimable = and_(Job.status == JobStatus.DELIVERING, _due(db), _lease_free(db),
                      Job.delivery_attempts < max_attempts)
+    if job_id is not None:
+        claimable = and_(claimable, Job.id == job_id)
     return await _claim(db, claimable, [func.coalesce(Job.next_attempt_at, Job.rendered_at), Job.id], {
         "lease_owner": owner, "lease_until": db.now(_seconds(lease)), "next_attempt_at": None,
         "delivery_attempts": Job.delivery_attempts + 1})
