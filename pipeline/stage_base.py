@@ -265,7 +265,7 @@ class Stage(StageLoop[ClaimedJob]):
 
     async def seconds_until_due(self) -> float | None:
         """A parked job due, or a lease running out (a dead stage's job to take over)."""
-        return await jobs.seconds_until_due(self.db, self.waits_in, self.kinds, self.leased_in)
+        return await jobs.seconds_until_due(self.db, self.waits_in, self.kinds, self.leased_in, others_than=self.owner)
 
     async def work_on(self, item: ClaimedJob) -> None:
         """The work under its lease; an error ends in a decision (after_error), and if even that

@@ -438,12 +438,15 @@ async def retry_in(db: Database, job_id: int) -> float | None:
 
 
 async def seconds_until_due(db: Database, status: JobStatus, kinds: Sequence[JobKind] | None = None,
-                            leased_in: JobStatus | None = None) -> float | None:
+                            leased_in: JobStatus | None = None, others_than: str | None = None) -> float | None:
     """Seconds (by the database's clock) until the earliest job parked in `status` (of these
-    kinds) becomes due, or until the earliest lease in `leased_in` runs out (a takeover): what an
-    idle stage waits for. None: nothing parked or leased."""
+    kinds) becomes due, or until the earliest lease in `leased_in` runs out (a takeover; leases of
+    owner `others_than`, the asking process's own live ones, left out): what an idle stage waits
+    for. None: nothing parked or leased."""
     parked = [Job.status == status, Job.next_attempt_at.is_not(None)]
     leased = [Job.status == (leased_in or status), Job.lease_until.is_not(None)]
+    if others_than is not None:
+        leased.append(Job.lease_owner != others_than)
     if kinds is not None:
         parked.append(_kinds(kinds))
         leased.append(_kinds(kinds))
