@@ -76,7 +76,7 @@ async def test_hand_over_then_delivery_claim_lease_and_done(db: Database) -> Non
 
 async def test_a_parked_delivery_waits_for_its_time_then_is_claimed_again(db: Database) -> None:
     await jobs.enqueue(db, new_job(1), OPEN)
-    job = await rendered(db)
+    await rendered(db)
     claim = await jobs.claim_delivery(db, "deliver-a", LEASE, max_attempts=MAX)
     assert claim is not None and claim.next_attempt_at is None
     assert await jobs.reschedule_delivery(db, claim, 300.0, "network after 3 tries")  # Telegram away: uncounted
