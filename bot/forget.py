@@ -33,7 +33,7 @@ from bot import grid_collection
 from i18n.texts import lang_of, t
 from pipeline import own_templates
 from pipeline.housekeeping import remove_file
-from pipeline.paths import conversions_dir, render_path, tmp_dir
+from pipeline.paths import conversions_dir, job_id_of, renders_dir, tmp_dir
 from pipeline.stage_base import StageLoop
 from pipeline.telegram_calls import TelegramRefused, TelegramUnavailable, call_with_retries
 from pipeline.tuning import Tuning
@@ -189,12 +189,13 @@ def remove_job_files(data_dir: Path, job_ids: list[int], paths: list[str]) -> in
     removed = 0
     for path in paths:
         removed += remove_file(Path(path))
-    conversions = conversions_dir(data_dir)
+    wanted = set(job_ids)
+    for folder in (renders_dir(data_dir), conversions_dir(data_dir)):
+        if folder.is_dir():
+            for made in folder.iterdir():
+                if job_id_of(made) in wanted:
+                    removed += remove_file(made)
     for job_id in job_ids:
-        removed += remove_file(render_path(data_dir, job_id))
-        if conversions.is_dir():
-            for made in conversions.glob(f"{job_id}.*"):
-                removed += remove_file(made)
         work = tmp_dir(data_dir, job_id)
         if work.is_dir():
             removed += sum(1 for f in work.rglob("*") if f.is_file())

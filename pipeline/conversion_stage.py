@@ -21,7 +21,7 @@ from engine import OutputKind as Format
 from engine.faces import Box
 from ops import metrics
 from pipeline.job_run import CANCEL_LEASE_LOST, CANCEL_OWNER, CANCEL_SHUTDOWN, JobRun, tell_owners_failed
-from pipeline.paths import conversions_dir, tmp_dir
+from pipeline.paths import conversions_dir, result_name, tmp_dir
 from pipeline.stage_base import Lease, Stage
 from pipeline.status_messages import StatusMessage
 from pipeline.tuning import Tuning
@@ -111,7 +111,7 @@ class ConversionStage(Stage):
             await run.fail("render_expired", "render gone")
             return
         kind = FORMATS[OutputKind(job.output_kind)]
-        out = conversions_dir(self.settings.storage.data_dir) / f"{job.id}.{EXTENSIONS[kind]}"
+        out = conversions_dir(self.settings.storage.data_dir) / result_name(job.id, job.claim, EXTENSIONS[kind])
         out.parent.mkdir(parents=True, exist_ok=True)
         log.info("job %s: converting the render of job %s to a %s", job.id, parent.id, kind)
         try:

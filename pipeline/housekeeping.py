@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from pipeline import own_templates
-from pipeline.paths import conversions_dir, renders_dir
+from pipeline.paths import conversions_dir, job_id_of, renders_dir
 from settings import Settings
 from storage import Database, jobs
 from storage.cleanup import kept_files, purge_before
@@ -55,8 +55,8 @@ async def clean_files(settings: Settings, db: Database, now: datetime | None = N
         for kept in folder.iterdir():
             if not kept.is_file() or str(kept) in named:
                 continue
-            stem = kept.name.split(".", 1)[0]
-            if (stem.isdigit() and int(stem) not in ids) or kept.stat().st_mtime < cutoff:
+            job_id = job_id_of(kept)
+            if (job_id is not None and job_id not in ids) or kept.stat().st_mtime < cutoff:
                 removed += remove_file(kept)
     tmp = data / "tmp"
     if tmp.is_dir():

@@ -241,7 +241,7 @@ class RenderStage(Stage):
         finally:
             reporter.cancel()
             await asyncio.gather(reporter, return_exceptions=True)
-        final = render_path(self.settings.storage.data_dir, job.id)
+        final = render_path(self.settings.storage.data_dir, job.id, job.claim)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(result.path, final)
         metrics.RENDER_SECONDS.observe(result.seconds)

@@ -33,7 +33,7 @@ async def test_clean_up_removes_old_jobs_renders_and_stale_temp_folders(tmp_path
     for n in range(3):
         job, _ = await jobs.enqueue(db, jobs.NewJob(1, 1, n, f"f{n}", f"u{n}", template_id="t"),
                                     jobs.Limits(10, 10, exempt=True))
-        video = render_path(data, job.id)
+        video = render_path(data, job.id, "claim")
         video.parent.mkdir(parents=True, exist_ok=True)
         video.write_bytes(b"mp4")
         await job_steps.rendered(db, job.id, str(video))
@@ -60,8 +60,8 @@ async def test_clean_up_removes_old_jobs_renders_and_stale_temp_folders(tmp_path
 
     assert (deleted, removed) == (1, 2)
     assert await jobs.get(db, old_id) is None and await jobs.get(db, new_id) is not None
-    assert not render_path(data, old_id).exists() and not orphan.exists()
-    assert render_path(data, new_id).exists() and render_path(data, active_id).exists()
+    assert not render_path(data, old_id, "claim").exists() and not orphan.exists()
+    assert render_path(data, new_id, "claim").exists() and render_path(data, active_id, "claim").exists()
     # Stale folders of finished (or unknown) jobs go; an active job's and a fresh one stay.
     assert not tmp_dir(data, old_id).exists() and not tmp_dir(data, 998).exists()
     assert tmp_dir(data, active_id).exists() and fresh.exists()
@@ -115,12 +115,12 @@ async def test_retention_holds_on_every_host_when_the_clock_moves_on(tmp_path: P
         await users.touch(db, user_id, "en")
     exempt = jobs.Limits(10, 10, exempt=True)
     video, _ = await jobs.enqueue(db, jobs.NewJob(1, 1, 1, "f1", "u1", template_id="t", result_key="k"), exempt)
-    made = render_path(own, video.id)  # rendered on the worker's host ...
+    made = render_path(own, video.id, "claim")  # rendered on the worker's host ...
     made.parent.mkdir(parents=True)
     made.write_bytes(b"mp4")
-    await job_steps.rendered(db, video.id, str(render_path(shared, video.id)))
-    render_path(shared, video.id).parent.mkdir(parents=True)
-    render_path(shared, video.id).write_bytes(b"mp4")  # ... and kept in the shared folder
+    await job_steps.rendered(db, video.id, str(render_path(shared, video.id, "claim")))
+    render_path(shared, video.id, "claim").parent.mkdir(parents=True)
+    render_path(shared, video.id, "claim").write_bytes(b"mp4")  # ... and kept in the shared folder
     await job_steps.done(db, video.id, "v1")
     gif = await jobs.add(db, jobs.NewJob(1, 1, 1, "f1", "u1", kind="convert", output_kind=OutputKind.GIF,
                                          parent_job_id=video.id, result_key="k"))
@@ -157,3 +157,14 @@ async def test_retention_holds_on_every_host_when_the_clock_moves_on(tmp_path: P
                        and "bot.db" not in p.name)
         assert files == [f"tmp/{active.id}/photo"]  # only the job still in line
     await db.close()
+
+
+def test_result_files_are_named_by_job_and_claim():
+    """A stage that lost its claim writes a file of its own: the claim that has the job keeps its render."""
+    from pipeline.paths import job_id_of
+
+    data = Path("/data")
+    winner, loser = render_path(data, 12, "a" * 32), render_path(data, 12, "b" * 32)
+    assert winner != loser and job_id_of(winner) == job_id_of(loser) == 12
+    assert job_id_of(Path("/data/renders/12.mp4")) == 12  # as older versions named it
+    assert job_id_of(Path("/data/renders/orphan.mp4")) is None

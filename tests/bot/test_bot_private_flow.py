@@ -72,7 +72,8 @@ async def test_photo_to_video_with_sound_despite_a_429(tg: FakeTelegram, make_se
         assert job["result_file_id"] == delivered.result["video"]["file_id"] and job["attempts"] == 1
         data_dir = settings.storage.data_dir
         await eventually(lambda: not (data_dir / "tmp" / str(job["id"])).exists(), what="temp folder removed")
-        assert (data_dir / "renders" / f"{job['id']}.mp4").read_bytes() == delivered.files["video"]
+        (kept,) = (data_dir / "renders").glob(f"{job['id']}-*.mp4")  # named by the job and its claim
+        assert kept.read_bytes() == delivered.files["video"]
 
 
 async def test_same_photo_and_template_answered_from_the_file_id_cache(tg: FakeTelegram, bot_app,

@@ -35,7 +35,7 @@ async def test_rendered_but_unsent_job_is_sent_on_start_without_rendering(
     await users.touch(db, ann["id"], "en")
     job, _ = await jobs.enqueue(db, jobs.NewJob(ann["id"], dm["id"], photo["message_id"], "f", "u", "en", "short",
                                                 template_title="Short"), jobs.Limits(10, 10))
-    video = render_path(settings.storage.data_dir, job.id)
+    video = render_path(settings.storage.data_dir, job.id, "claim")
     video.parent.mkdir(parents=True)
     shutil.copyfile(templates_root / "short" / "video.mp4", video)
     await job_steps.rendered(db, job.id, str(video), "dead-run", width=256, height=256, duration=0.2, seconds=3.0)
