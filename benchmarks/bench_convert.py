@@ -38,6 +38,7 @@ from engine.cpu_features import cpu_model  # noqa: E402
 from engine.ffmpeg_process import run_ffmpeg  # noqa: E402
 from engine.video_io import VideoWriter, probe, read_frames  # noqa: E402
 
+
 def _renders(video: Path | None, work: Path) -> list[tuple[str, Path]]:
     """The same frames written as the engine writes a render: RGB frames into VideoWriter, with the
     template's song muxed in the same pass."""

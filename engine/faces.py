@@ -26,10 +26,11 @@ import ctypes
 import logging
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -68,7 +69,7 @@ class Box:
     def area(self) -> float:
         return self.w * self.h
 
-    def scaled(self, s: float) -> "Box":
+    def scaled(self, s: float) -> Box:
         return Box(self.x * s, self.y * s, self.w * s, self.h * s)
 
 
@@ -90,7 +91,7 @@ class Face(Box):
         (lx, ly), (rx, ry) = self.landmarks[0], self.landmarks[1]
         return math.degrees(math.atan2(ry - ly, rx - lx))
 
-    def scaled(self, s: float) -> "Face":
+    def scaled(self, s: float) -> Face:
         return Face(self.x * s, self.y * s, self.w * s, self.h * s, self.score,
                     tuple((x * s, y * s) for x, y in self.landmarks))
 
@@ -177,8 +178,8 @@ def _overlaps(a: np.ndarray, b: np.ndarray) -> bool:
     if inter == 0.0:
         return False
     area_a, area_b = a[2] * a[3], b[2] * b[3]
-    return (inter / (area_a + area_b - inter) > _NMS_IOU
-            or inter / min(area_a, area_b) > _NMS_CONTAINED)
+    return bool(inter / (area_a + area_b - inter) > _NMS_IOU
+                or inter / min(area_a, area_b) > _NMS_CONTAINED)
 
 
 def _nms(rows: np.ndarray) -> list[np.ndarray]:
@@ -263,7 +264,7 @@ def align_face(rgb: np.ndarray, face: Face) -> Face:
     for _ in range(_ALIGN_STEPS):
         # photo -> crop: turn by `angle` (counter-clockwise as seen) about the face's centre.
         matrix = cv2.getRotationMatrix2D((face.cx, face.cy), angle, side / m)
-        matrix[:, 2] += (side / 2 - face.cx, side / 2 - face.cy)
+        matrix[:, 2] += np.array((side / 2 - face.cx, side / 2 - face.cy))
         # Only the crop is turned to BGR, not the whole photo (once per face and step).
         crop = cv2.warpAffine(rgb, matrix, (side, side), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)

@@ -31,14 +31,14 @@ log = logging.getLogger(__name__)
 STDERR_LINES = 20  # kept for the log and the error message
 STALL_S = 60.0  # one frame read or written by ffmpeg never legitimately takes this long
 
-_live: "weakref.WeakSet[FfmpegProcess]" = weakref.WeakSet()
+_live: weakref.WeakSet[FfmpegProcess] = weakref.WeakSet()
 _live_lock = threading.Lock()
 
 
 def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
 class FfmpegProcess:

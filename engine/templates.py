@@ -17,13 +17,22 @@ import re
 import shutil
 import tomllib
 import uuid
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .cancel import CancelToken
-from .errors import (BadTemplateVideo, EngineError, FfmpegTimeout, RenderCancelled, TemplateMissing, TemplateNoFace,
-                     TemplateSeveralFaces, TemplateTooLong)
+from .errors import (
+    BadTemplateVideo,
+    EngineError,
+    FfmpegTimeout,
+    RenderCancelled,
+    TemplateMissing,
+    TemplateNoFace,
+    TemplateSeveralFaces,
+    TemplateTooLong,
+)
 from .faces import detect_faces
 from .ffmpeg_process import run_ffmpeg
 from .hashing import sha256_file
@@ -65,7 +74,7 @@ class Template:
         return parts[0] if len(parts) == 1 else hashlib.sha256(":".join(parts).encode()).hexdigest()
 
 
-def _read(folder: Path) -> tuple[Template, dict]:
+def _read(folder: Path) -> tuple[Template, dict[str, Any]]:
     toml_path = folder / TEMPLATE_FILE
     if not toml_path.is_file():
         raise TemplateMissing(f"no {TEMPLATE_FILE} in {folder}")
@@ -118,7 +127,7 @@ def load_template_dir(folder: Path) -> Template:
 
 def list_templates(templates_dir: Path) -> list[Template]:
     """Templates whose video exists, sorted by id (broken folders are skipped)."""
-    out = []
+    out: list[Template] = []
     root = Path(templates_dir)
     if not root.is_dir():
         return out
@@ -196,7 +205,7 @@ def _imported_as(root: Path, import_id: str) -> Template | None:
     return None
 
 
-def import_template(video: Path, title: str, templates_dir: Path, engine: "Engine | None" = None,
+def import_template(video: Path, title: str, templates_dir: Path, engine: Engine | None = None,
                     min_seconds: float = 1.0, max_seconds: float = 30.0, *, import_id: str | None = None,
                     cancel: CancelToken | None = None, folder_name: str | None = None,
                     one_face: bool = False) -> Template:
@@ -252,7 +261,7 @@ def import_template(video: Path, title: str, templates_dir: Path, engine: "Engin
     return load_template_dir(folder)
 
 
-def delete_template(template: Template, engine: "Engine | None" = None) -> None:
+def delete_template(template: Template, engine: Engine | None = None) -> None:
     """Remove a template: out of every list at once (renamed to a hidden folder), then its cached
     motion and its files."""
     if engine is not None:
@@ -262,7 +271,7 @@ def delete_template(template: Template, engine: "Engine | None" = None) -> None:
     shutil.rmtree(hidden, ignore_errors=True)
 
 
-def clean_staging(templates_dir: Path, keep: set[str] = frozenset()) -> int:  # type: ignore[assignment]
+def clean_staging(templates_dir: Path, keep: AbstractSet[str] = frozenset()) -> int:
     """Remove leftover import/delete folders (not those of imports in `keep`); returns how many."""
     root = Path(templates_dir)
     if not root.is_dir():

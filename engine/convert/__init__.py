@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..cancel import CancelToken
 from ..video_io import probe
-from .core import (BadRender, ConvertResult, NoteCrop, OutputKind, OutputTooLarge, StickerTry, check_render,
-                   stopped)
+from .core import BadRender, ConvertResult, NoteCrop, OutputKind, OutputTooLarge, StickerTry, check_render, stopped
 from .gif import GIF_MAX_BYTES, gif
 from .note import NOTE_MAX_S, NOTE_MIN_SIDE, note, note_crop
 from .sticker import STICKER_MAX_BYTES, STICKER_MAX_S, best_loop, sticker, sticker_first_kbps

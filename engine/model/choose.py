@@ -13,9 +13,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import ExportError, one_line
-from .export import (NetworksSource, check_paddle_version, checkpoint_digest, export_models,
-                     exports_by_other_paddles, is_complete, model_dir, paddle_version,
-                     resolve_networks)
+from .export import (
+    NetworksSource,
+    check_paddle_version,
+    checkpoint_digest,
+    export_models,
+    exports_by_other_paddles,
+    is_complete,
+    model_dir,
+    paddle_version,
+    resolve_networks,
+)
 from .networks import Networks, load_networks
 from .precision import min_psnr_db, resolve_precision
 from .runner_dygraph import DygraphRunner
@@ -105,6 +113,16 @@ def openvino_runner(networks: NetworksSource, checkpoint: Path, cache_dir: Path,
         convert(nets, paddle_dir, directory, batch_size)
     runner, quality, why = load_openvino_runner(directory, precision)
     log.info("model runner %s (%s): %.1f dB from the fp32 dynamic graph", runner.name, why, quality)
+
+    def reload() -> Networks:
+        # the checkpoint again rather than `networks`, so the converted path's dygraph weights
+        # (~230 MB, when this process converted) can be freed
+        return load_networks(checkpoint)
+
+    # a forward failing mid-render (a broken compiled blob, an OpenVINO bug on this CPU) goes on
+    # with Paddle Inference, as if OpenVINO had never loaded (Paddle is imported only then)
+    runner.fallback_factory = lambda: paddle_runner(reload, reload, checkpoint, cache_dir, "cpu",
+                                                    precision)
     return runner
 
 

@@ -33,8 +33,7 @@ import paddle.nn.functional as F  # noqa: E402
 from paddle import nn  # noqa: E402
 from ppgan.models.generators.occlusion_aware import OcclusionAwareGenerator  # noqa: E402
 from ppgan.modules.dense_motion import DenseMotionNetwork  # noqa: E402
-from ppgan.modules.first_order import (  # noqa: E402
-    AntiAliasInterpolation2d, Hourglass, UpBlock2d, make_coordinate_grid)
+from ppgan.modules.first_order import AntiAliasInterpolation2d, Hourglass, UpBlock2d, make_coordinate_grid  # noqa: E402
 from ppgan.modules.keypoint_detector import KPDetector  # noqa: E402
 
 # Per-axis taps turning "nearest x2 upsample, then 3-tap conv (pad 1)" into a 4-tap stride-2
@@ -54,8 +53,10 @@ def _padding(conv: nn.Conv2D) -> int:
     pad = conv._padding
     if isinstance(pad, int):
         return pad
-    assert len(set(pad)) == 1, f"asymmetric padding {pad}"
-    return int(pad[0])
+    assert not isinstance(pad, str) and len(set(pad)) == 1, f"asymmetric padding {pad}"
+    first = pad[0]
+    assert isinstance(first, int), f"padding {pad}"
+    return first
 
 
 def _buffer(layer: nn.Layer, name: str, value: np.ndarray) -> None:

@@ -8,10 +8,10 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from .download import download
 from ..errors import DownloadError
 from ..hashing import sha256_file
 from ..segmentation import HUMANSEG_FILES, HumanSegSegmenter
+from .download import download
 
 WEIGHTS_URL = "https://paddlegan.bj.bcebos.com/applications/first_order_model/vox-cpk.pdparams"
 # The published file is ~229 MB; its sha256 could not be recorded offline. The download is checked

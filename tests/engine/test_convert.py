@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 
 from engine import BadRender, CancelToken, OutputKind, RenderCancelled, convert
-from engine.convert import (NOTE_MIN_SIDE, STICKER_MAX_BYTES, NoteCrop, best_loop, note_crop,
-                            sticker_first_kbps)
+from engine.convert import NOTE_MIN_SIDE, STICKER_MAX_BYTES, NoteCrop, best_loop, note_crop, sticker_first_kbps
 from engine.convert.sticker_cut import sticker_cut
 from engine.faces import Box, detect_faces
 from engine.ffmpeg_process import ffmpeg_exe, live_count

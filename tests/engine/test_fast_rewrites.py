@@ -19,7 +19,7 @@ from ppgan.modules.first_order import (  # noqa: E402
     AntiAliasInterpolation2d, UpBlock2d, kp2gaussian)
 from ppgan.modules.keypoint_detector import KPDetector  # noqa: E402
 
-from engine import rewrites  # noqa: E402
+from engine.model import rewrites  # noqa: E402
 
 TOL = 1e-4
 NUM_KP = 10

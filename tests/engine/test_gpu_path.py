@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import Engine, EngineState, EngineError
+from engine import Engine, EngineError, EngineState
 from engine.model import choose, export
 from engine.model import precision as model_precision
 from engine.model import runner_inference as ri
