@@ -1,10 +1,13 @@
 """Benchmark: where a warm `python -m engine render` process spends its time, phase by phase.
 
-Prepares a cache once (`python -m engine prepare`: export/convert, template motion), then runs a
-render as its own process `--runs` times and prints, for each: start-up (process start -> the
-first generator forward, split into interpreter + imports, model load, template motion, photo +
-face detection), ms per frame of the animation loop, encode (last forward -> MP4 closed), the
-whole process's wall time and peak RSS; then the best and the median. Usage:
+Prepares a cache once (`python -m engine prepare`: export/convert, template motion), then runs
+`python -m engine render` (its `main`, timed from outside) as its own process `--runs` times and
+prints, for each: the interpreter's start, the imports before the CLI runs, the model load (on its
+own thread, beside reading the template and the photo and finding its faces) and how long the
+render then waited for it, **start-up** (process start -> the first generator forward), ms per
+frame of the animation loop, encode (last forward -> MP4 closed), the whole process's wall time,
+CPU time (user + system: steadier than wall time on a shared machine) and peak RSS; then the best
+and the median. Usage:
 
     python benchmarks/bench_render_phases.py [--frames 90] [--runs 5] [--checkpoint C]
                                              [--photo P] [--video V] [--max-fps F]
@@ -15,14 +18,18 @@ Without --checkpoint it uses full-size random vox-256 weights (the same shapes a
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "media"
@@ -36,54 +43,66 @@ def _since_process_start() -> float:
     return float(Path("/proc/uptime").read_text().split()[0]) - start
 
 
-def child(config: Path, photo: Path, out: Path, max_fps: float) -> None:
+class _TimedRunner:
+    """The engine's runner with each generator forward's (start, end, frames) recorded."""
+
+    def __init__(self, runner: Any, forwards: list[tuple[float, float, int]]) -> None:
+        self._runner, self._forwards = runner, forwards
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._runner, name)
+
+    def generate(self, source: Any, kp_source: Any, kp_driving: Any) -> Any:
+        start = time.monotonic()
+        result = self._runner.generate(source, kp_source, kp_driving)
+        self._forwards.append((start, time.monotonic(), len(source)))
+        return result
+
+
+def child(config: Path, photo: Path, out: Path) -> None:
+    """`python -m engine render` itself (engine.tools.cli.main), its phases timed from outside."""
     t_python = _since_process_start()
     t0 = time.monotonic() - t_python  # the process's start on the monotonic clock
     sys.path.insert(0, str(ROOT))
-    import dataclasses
-
-    from engine import load_template
-    from engine.faces import detect_faces
-    from engine.from_settings import make_engine, render_options
-    from engine.images import load_photo
-    from settings import load_settings
+    import engine.engine as engine_module
+    from engine.tools.cli import main as cli_main
 
     marks = {"imports": time.monotonic()}
-    s = load_settings(config)
-    engine = make_engine(s)
-    engine.load()
-    marks["model"] = time.monotonic()
-    template = load_template("bench", s.templates.dir)
-    engine.motion(template)
-    marks["motion"] = time.monotonic()
-    options = dataclasses.replace(render_options(s), max_faces=1, max_fps=max_fps)
-    data = photo.read_bytes()
-    detect_faces(load_photo(data, options.max_side), max_faces=1)  # what render() does first
-    marks["faces"] = time.monotonic()
-    runner = engine.runner
     forwards: list[tuple[float, float, int]] = []
-    generate = runner.generate
+    loads: list[tuple[float, float]] = []
+    names: list[str] = []
+    real_animate, real_load = engine_module.animate, engine_module.Engine.load
 
-    def timed(source, kp_source, kp_driving):
+    def animate(image: Any, boxes: Any, runner: Any, *rest: Any, **kw: Any) -> Any:
+        marks.setdefault("animate", time.monotonic())
+        names.append(runner.name)
+        return real_animate(image, boxes, _TimedRunner(runner, forwards), *rest, **kw)
+
+    def load(self: Any) -> None:
         start = time.monotonic()
-        result = generate(source, kp_source, kp_driving)
-        forwards.append((start, time.monotonic(), len(source)))
-        return result
+        real_load(self)
+        if not loads:
+            loads.append((start, time.monotonic()))
 
-    runner.generate = timed
-    marks["render_call"] = time.monotonic()
-    result = engine.render(data, template, out, options)
+    engine_module.animate = animate  # type: ignore[assignment]  # timing only
+    engine_module.Engine.load = load  # type: ignore[method-assign]  # timing only
+    argv = ["render", str(photo), "--template", "bench", "--config", str(config), "--out", str(out),
+            "--max-faces", "1"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        code = cli_main(argv)
     done = time.monotonic()
+    if code != 0:
+        sys.exit(f"render exited {code}")
     first_start = forwards[0][0]
-    loop = forwards[-1][1] - first_start
-    # the render call repeats the photo decode and face detection timed above: counted once
-    start_up = first_start - t0 - (marks["render_call"] - marks["motion"])
+    frames = sum(n for _, _, n in forwards)
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({
-        "runner": runner.name, "frames": result.frames, "python": t_python,
-        "imports": marks["imports"] - t0 - t_python, "model": marks["model"] - marks["imports"],
-        "motion": marks["motion"] - marks["model"], "faces": marks["faces"] - marks["motion"],
-        "start_up": start_up, "ms_per_frame": 1000 * loop / result.frames,
-        "encode": done - forwards[-1][1]}))
+        "runner": names[0], "frames": frames, "python": t_python,
+        "imports": marks["imports"] - t0 - t_python,
+        "model": loads[0][1] - loads[0][0] if loads else 0.0,
+        "model_wait": max(0.0, (loads[0][1] if loads else 0.0) - marks.get("animate", 0.0)),
+        "start_up": first_start - t0, "ms_per_frame": 1000 * (forwards[-1][1] - first_start) / frames,
+        "encode": done - forwards[-1][1], "cpu": cpu.ru_utime + cpu.ru_stime}))
 
 
 def main() -> int:
@@ -97,7 +116,7 @@ def main() -> int:
     ap.add_argument("--max-fps", type=float, default=0.0)
     args = ap.parse_args()
     if args.child:
-        child(Path(args.child[0]), Path(args.child[1]), Path(args.child[2]), args.max_fps)
+        child(Path(args.child[0]), Path(args.child[1]), Path(args.child[2]))
         return 0
     sys.path.insert(0, str(ROOT))
     from benchmarks.bench_vs_ppgan import _checkpoint, _cpu_model, _make_template
@@ -108,7 +127,8 @@ def main() -> int:
         _, n = _make_template(args.video, args.frames, tmp / "templates" / "bench")
         config = tmp / "config.toml"
         config.write_text(f'[engine]\ncheckpoint = "{checkpoint}"\ncache_dir = "{tmp / "cache"}"\n\n'
-                          f'[templates]\ndir = "{tmp / "templates"}"\n', encoding="utf-8")
+                          f'[render]\nmax_fps = {args.max_fps}\n\n[templates]\ndir = "{tmp / "templates"}"\n',
+                          encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
         t = time.monotonic()
         # the bot's own start-up preparation (export, convert, motion; no int8 calibration)
@@ -122,7 +142,7 @@ def main() -> int:
         rows = []
         for i in range(args.runs):
             cmd = [sys.executable, __file__, "--child", str(config), str(args.photo),
-                   str(tmp / f"out{i}.mp4"), "--max-fps", str(args.max_fps)]
+                   str(tmp / f"out{i}.mp4")]
             t = time.monotonic()
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)
@@ -136,7 +156,7 @@ def main() -> int:
             rows.append(row)
     print(f"CPU: {_cpu_model()} x{os.cpu_count()}; {n} frames; runner {rows[0]['runner']}; "
           f"{rows[0]['frames']} frames rendered (max_fps {args.max_fps or 'off'})")
-    keys = ["python", "imports", "model", "motion", "faces", "start_up", "ms_per_frame", "encode", "wall",
+    keys = ["python", "imports", "model", "model_wait", "start_up", "ms_per_frame", "encode", "wall", "cpu",
             "peak_gib"]
     print(" ".join(f"{k:>12}" for k in ["run", *keys]))
     for i, r in enumerate(rows, 1):

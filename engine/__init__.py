@@ -6,7 +6,7 @@ Pure compute: no Telegram, no SQL. Importing this package does not import paddle
 from .background import DEFAULT_BACKGROUND, BadBackground, clean_background, parse_background
 from .cancel import CancelToken
 from .convert import BadRender, ConvertResult, OutputKind, OutputTooLarge, convert
-from .engine import Engine, EngineState, EngineStatus, RenderOptions, RenderResult
+from .engine import Engine, EngineState, EngineStatus, RenderResult
 from .errors import (
                      BadImage,
                      BadTemplateVideo,
@@ -28,6 +28,7 @@ from .faces import MIN_FACE_PX, Box, Face, animated_count, faces_in_photo
 from .ffmpeg_process import kill_all as kill_all_ffmpeg
 from .grid import DEFAULT_MAX_TILES, GridLayout, grid_layout
 from .images import check_image, check_size
+from .options import RenderOptions
 from .segmentation import SEGMENTERS, PersonSegmenter, SegmenterUnavailable, make_segmenter
 from .templates import (
                      Template,

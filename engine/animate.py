@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ class _Face:
     kp_driving: Keypoints  # all frames, normalised for this face
 
 
-def _prepare_faces(photo: np.ndarray, boxes: list[Box], runner: ModelRunner,
+def _prepare_faces(photo: np.ndarray, boxes: Sequence[Box], runner: ModelRunner,
                    motion: DrivingMotion, options: RenderOptions) -> list[_Face]:
     regions = [aligned_region(photo, b) for b in boxes]
     sources = np.stack([crop_face(photo, r) for r in regions])
@@ -55,7 +56,7 @@ class _CompositingWriter:
 
     def __init__(self, photo: np.ndarray, faces: list[_Face], writer: VideoWriter) -> None:
         self._photo, self._faces, self._writer = photo, faces, writer
-        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="compose-encode", daemon=True)
         self._thread.start()
@@ -88,7 +89,7 @@ class _CompositingWriter:
             raise self._error
 
 
-def animate(photo: np.ndarray, boxes: list[Box], runner: ModelRunner, motion: DrivingMotion,
+def animate(photo: np.ndarray, boxes: Sequence[Box], runner: ModelRunner, motion: DrivingMotion,
             writer: VideoWriter, options: RenderOptions, batch_size: int,
             progress: Callable[[float], None] | None = None,
             cancelled: Callable[[], bool] | None = None) -> int:

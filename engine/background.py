@@ -191,7 +191,7 @@ def _closeup_pass(small: np.ndarray, rect: Rect, segmenter: PersonSegmenter, pro
 def _person_regions(prob: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
     """bool mask of the connected person regions (probability > 0.5) that hold a face."""
     _, labels = cv2.connectedComponents((prob > 0.5).astype(np.uint8), connectivity=8)
-    kept = set()
+    kept: set[int] = set()
     for box in boxes:
         kept.update(int(v) for v in np.unique(_inside(labels, box)))
     kept.discard(0)
@@ -238,4 +238,4 @@ def _blurred_background(small: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     total = float(weight.sum())
     mean = weighted.reshape(-1, 3).sum(0) / total if total > 0 else img.mean((0, 1))
     eps = 0.02  # where no background is near (behind a big person), fade to its mean colour
-    return np.clip((num + eps * mean) / (den + eps) + 0.5, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip((num + eps * mean) / (den + eps) + 0.5, 0, 255), np.uint8)

@@ -80,7 +80,9 @@ def face_track_crop(video: Path, info: VideoInfo, cancel: CancelToken | None = N
 def compute_motion(video: Path, runner: ModelRunner, batch_size: int, crop: Crop | None,
                    fps: float, cancel: CancelToken | None = None) -> DrivingMotion:
     """Run the keypoint detector over the video, streaming `batch_size` frames at a time."""
-    values, jacobians, batch = [], [], []
+    values: list[np.ndarray] = []
+    jacobians: list[np.ndarray] = []
+    batch: list[np.ndarray] = []
 
     def flush() -> None:
         frames = np.stack(batch).astype(np.float32).transpose(0, 3, 1, 2) / 255.0

@@ -117,6 +117,19 @@ class Engine:
         assert self._runner is not None
         return self._runner
 
+    def start_loading(self) -> None:
+        """Load the model on a background thread, so that a process about to render reads the
+        photo and finds its faces meanwhile (OpenVINO compiles with the GIL released). A failure
+        is raised again by the next `load()` (a render's), which then tries once more."""
+        if self._runner is None:
+            threading.Thread(target=self._load_quietly, name="engine-load", daemon=True).start()
+
+    def _load_quietly(self) -> None:
+        try:
+            self.load()
+        except BaseException:  # noqa: BLE001 - the render's own load() raises it, with its status
+            log.debug("background model load failed; the render's load raises it", exc_info=True)
+
     def load(self) -> None:
         """Load the networks once (CheckpointMissing names `python -m engine weights fetch`)."""
         with self._lock:
@@ -235,7 +248,7 @@ class Engine:
 
         return step
 
-    def _render_image(self, image: np.ndarray, boxes: list[Box], template: Template, out_path: Path,
+    def _render_image(self, image: np.ndarray, boxes: Sequence[Box], template: Template, out_path: Path,
                       options: RenderOptions, progress: Callable[[float], None] | None,
                       cancel: CancelToken | None, t0: float,
                       skipped: tuple[int, ...] = ()) -> RenderResult:

@@ -51,7 +51,7 @@ def _ellipse_alpha(side: int) -> np.ndarray:
     # PaddleGAN's rectangle is 0.8 x 1.0 (half-width x half-height) of the face size m = side/2.
     m = side / 2
     feather = max(1.0, _FEATHER * side)
-    mask = np.zeros((side, side), np.float32)
+    mask: np.ndarray = np.zeros((side, side), np.float32)
     axes = (max(1, int(0.8 * m - feather)), max(1, int(m - feather)))
     cv2.ellipse(mask, (side // 2, side // 2), axes, 0, 0, 360, 1.0, -1)
     k = int(feather) * 2 + 1
@@ -76,7 +76,7 @@ def face_region(box: Box) -> FaceRegion:
     # Pixel centres: the face's centre is at (cx - x0 - 0.5) in this square's pixel indices.
     px, py = box.cx - x0 - 0.5, box.cy - y0 - 0.5
     turn = cv2.getRotationMatrix2D((px, py), angle, 1.0)
-    turn[:, 2] += ((crop_side - 1) / 2 - px, (crop_side - 1) / 2 - py)
+    turn[:, 2] += np.array(((crop_side - 1) / 2 - px, (crop_side - 1) / 2 - py))
     alpha = cv2.warpAffine(_ellipse_alpha(crop_side), turn, (side, side),
                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -114,7 +114,7 @@ def paste_face(frame: np.ndarray, region: FaceRegion, prediction: np.ndarray) ->
     x0, y0, x1, y1 = region.clip(h, w)
     if x1 <= x0 or y1 <= y0:
         return
-    pred = (prediction.transpose(1, 2, 0) * 255.0).clip(0, 255).astype(np.uint8)
+    pred: np.ndarray = (prediction.transpose(1, 2, 0) * 255.0).clip(0, 255).astype(np.uint8)
     crop_side = region.crop_side or region.side
     interp = cv2.INTER_CUBIC if crop_side > SIZE else cv2.INTER_AREA
     pred = cv2.resize(pred, (crop_side, crop_side), interpolation=interp)

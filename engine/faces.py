@@ -178,8 +178,8 @@ def _overlaps(a: np.ndarray, b: np.ndarray) -> bool:
     if inter == 0.0:
         return False
     area_a, area_b = a[2] * a[3], b[2] * b[3]
-    return (inter / (area_a + area_b - inter) > _NMS_IOU
-            or inter / min(area_a, area_b) > _NMS_CONTAINED)
+    return bool(inter / (area_a + area_b - inter) > _NMS_IOU
+                or inter / min(area_a, area_b) > _NMS_CONTAINED)
 
 
 def _nms(rows: np.ndarray) -> list[np.ndarray]:
@@ -264,7 +264,7 @@ def align_face(rgb: np.ndarray, face: Face) -> Face:
     for _ in range(_ALIGN_STEPS):
         # photo -> crop: turn by `angle` (counter-clockwise as seen) about the face's centre.
         matrix = cv2.getRotationMatrix2D((face.cx, face.cy), angle, side / m)
-        matrix[:, 2] += (side / 2 - face.cx, side / 2 - face.cy)
+        matrix[:, 2] += np.array((side / 2 - face.cx, side / 2 - face.cy))
         # Only the crop is turned to BGR, not the whole photo (once per face and step).
         crop = cv2.warpAffine(rgb, matrix, (side, side), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)

@@ -24,4 +24,5 @@ def kept_frames(count: int, fps: float, rate: float) -> np.ndarray:
     if count <= 0 or rate >= fps:
         return np.arange(max(count, 0))
     kept = max(1, round(count * rate / fps))
-    return np.minimum(np.round(np.arange(kept) * fps / rate).astype(int), count - 1)
+    ticks: np.ndarray = np.round(np.arange(kept) * fps / rate).astype(int)
+    return np.asarray(np.minimum(ticks, count - 1))

@@ -95,7 +95,7 @@ def cut_tile(photo: np.ndarray, face: Box, side: int) -> np.ndarray:
         cx, cy, scale = cx * sx, cy * sy, scale / math.sqrt(sx * sy)
     # Pixel centres: the face's centre is at (cx - 0.5, cy - 0.5) in pixel indices.
     matrix = cv2.getRotationMatrix2D((cx - 0.5, cy - 0.5), angle, scale)
-    matrix[:, 2] += ((side - 1) / 2 - (cx - 0.5), (side - 1) / 2 - (cy - 0.5))
+    matrix[:, 2] += np.array(((side - 1) / 2 - (cx - 0.5), (side - 1) / 2 - (cy - 0.5)))
     tile = cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_CUBIC,
                           borderMode=cv2.BORDER_REPLICATE)
     inside = cv2.warpAffine(np.full(image.shape[:2], 255, np.uint8), matrix, (side, side),

@@ -40,9 +40,10 @@ def sha256_file(path: Path, chunk: int = 1 << 20, store: Path | None = None) -> 
     return digest
 
 
-def _read_store(store: Path) -> dict:
+def _read_store(store: Path) -> dict[str, str]:
     try:
-        return json.loads((Path(store) / "digests.json").read_text())
+        known = json.loads((Path(store) / "digests.json").read_text())
+        return {str(k): str(v) for k, v in known.items()} if isinstance(known, dict) else {}
     except (OSError, ValueError):
         return {}
 

@@ -46,7 +46,7 @@ def normalize_kp(kp_source: Keypoints, kp_driving: Keypoints, kp_initial: Keypoi
 def _shape_normalised(value: np.ndarray) -> np.ndarray:
     centred = value - value.mean(axis=-2, keepdims=True)
     area = _hull_area(centred)
-    return centred / np.sqrt(area) if area > 0 else centred
+    return np.asarray(centred / np.sqrt(area)) if area > 0 else centred
 
 
 def best_frame(kp_source_value: np.ndarray, driving_values: np.ndarray) -> int:

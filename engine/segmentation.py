@@ -127,7 +127,8 @@ def read_deploy(folder: Path) -> DeploySpec:
         deploy = yaml.safe_load((folder / "deploy.yaml").read_text(encoding="utf-8"))["Deploy"]
         model, params = folder / deploy["model"], folder / deploy["params"]
         width = height = 0
-        mean, std = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # PaddleSeg's Normalize defaults
+        mean: tuple[float, ...] = (0.5, 0.5, 0.5)  # PaddleSeg's Normalize defaults
+        std: tuple[float, ...] = (0.5, 0.5, 0.5)
         for t in deploy.get("transforms") or []:
             kind = t.get("type")
             if kind == "Resize":
@@ -148,7 +149,7 @@ def read_deploy(folder: Path) -> DeploySpec:
     if not (model.is_file() and params.is_file()):
         raise SegmenterUnavailable(f"{folder} lacks {model.name} or {params.name}: "
                                    f"{HUMANSEG_FETCH_HINT}")
-    return DeploySpec(model, params, width, height, mean, std)  # type: ignore[arg-type]
+    return DeploySpec(model, params, width, height, (mean[0], mean[1], mean[2]), (std[0], std[1], std[2]))
 
 
 class HumanSegSegmenter:
@@ -185,7 +186,7 @@ class HumanSegSegmenter:
         self._input.reshape(list(x.shape))
         self._input.copy_from_cpu(np.ascontiguousarray(x))
         self._predictor.run()
-        return self._output.copy_to_cpu()
+        return np.asarray(self._output.copy_to_cpu())
 
     def mask(self, rgb: np.ndarray) -> np.ndarray:
         _check_rgb(rgb)
@@ -205,7 +206,7 @@ def _check_program(path: Path) -> None:
     from google.protobuf.message import DecodeError
     from paddle.base.proto import framework_pb2
 
-    program = framework_pb2.ProgramDesc()
+    program = framework_pb2.ProgramDesc()  # type: ignore[attr-defined]  # protobuf-generated, untyped
     try:
         program.ParseFromString(path.read_bytes())
     except (OSError, DecodeError) as exc:
@@ -221,9 +222,9 @@ def _person_probability(out: np.ndarray) -> np.ndarray:
         if scores.min() < 0.0 or scores.max() > 1.0:  # exported with --output_op none: logits
             scores = np.exp(scores - scores.max(axis=0))
             scores /= scores.sum(axis=0)
-        return scores[1]
+        return np.asarray(scores[1])
     if out.ndim == 3 or (out.ndim == 4 and out.shape[1] == 1):  # --output_op argmax: labels
-        return (out.reshape(out.shape[-2:]) == 1).astype(np.float32)
+        return np.asarray(out.reshape(out.shape[-2:]) == 1, np.float32)
     raise SegmenterUnavailable(f"PP-HumanSeg model gave an output of shape {out.shape}, expected "
                                f"[1, 2, H, W] (softmax) or [1, H, W] (argmax)")
 

@@ -17,9 +17,10 @@ import re
 import shutil
 import tomllib
 import uuid
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .cancel import CancelToken
 from .errors import (
@@ -78,7 +79,7 @@ class Template:
         return parts[0] if len(parts) == 1 else hashlib.sha256(":".join(parts).encode()).hexdigest()
 
 
-def _read(folder: Path) -> tuple[Template, dict]:
+def _read(folder: Path) -> tuple[Template, dict[str, Any]]:
     toml_path = folder / TEMPLATE_FILE
     if not toml_path.is_file():
         raise TemplateMissing(f"no {TEMPLATE_FILE} in {folder}")
@@ -131,7 +132,7 @@ def load_template_dir(folder: Path) -> Template:
 
 def list_templates(templates_dir: Path) -> list[Template]:
     """Templates whose video exists, sorted by id (broken folders are skipped)."""
-    out = []
+    out: list[Template] = []
     root = Path(templates_dir)
     if not root.is_dir():
         return out
@@ -275,7 +276,7 @@ def delete_template(template: Template, engine: MotionPreparer | None = None) ->
     shutil.rmtree(hidden, ignore_errors=True)
 
 
-def clean_staging(templates_dir: Path, keep: set[str] = frozenset()) -> int:  # type: ignore[assignment]
+def clean_staging(templates_dir: Path, keep: AbstractSet[str] = frozenset()) -> int:
     """Remove leftover import/delete folders (not those of imports in `keep`); returns how many."""
     root = Path(templates_dir)
     if not root.is_dir():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..cancel import CancelToken
 from ..ffmpeg_process import run_ffmpeg
@@ -18,7 +19,7 @@ def _copyable(info: VideoInfo) -> bool:
             and not info.height % 2 and info.rotation % 360 == 0)
 
 
-def gif(render: Path, info: VideoInfo, part: Path, cancel: CancelToken | None) -> dict:
+def gif(render: Path, info: VideoInfo, part: Path, cancel: CancelToken | None) -> dict[str, Any]:
     head = ["-v", "error", "-nostdin", "-y", "-i", str(render), "-map", "0:v:0", "-an", "-sn", "-dn"]
     tail = ["-movflags", "+faststart", "-f", "mp4", str(part)]
     encodes = 0

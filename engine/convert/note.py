@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -125,7 +125,8 @@ class _Placements:
         lo, hi = self.lo[:, idx].max(axis=1), self.hi[:, idx].min(axis=1)
         ok = self.ok[:, idx].all(axis=1) & (lo <= hi)
         rows = np.flatnonzero(ok)
-        key = [(s < wanted, abs(s - wanted), abs(t + s / 2 - cy)) for s, t in zip(self.side[rows], self.top[rows])]
+        key = [(s < wanted, abs(s - wanted), abs(t + s / 2 - cy))
+               for s, t in zip(self.side[rows], self.top[rows], strict=True)]
         k = int(rows[min(range(len(rows)), key=key.__getitem__)])
         side = int(self.side[k])
         x = even(min(max(min(max(cx, lo[k]), hi[k]) - side / 2, 0), self.width - side))
@@ -150,7 +151,7 @@ def _note_filter(crop: NoteCrop) -> str:
 
 
 def note(render: Path, info: VideoInfo, part: Path, faces: Sequence[Box] | None,
-          cancel: CancelToken | None) -> dict:
+          cancel: CancelToken | None) -> dict[str, Any]:
     crop = note_crop(faces, info.width, info.height)
     # Renders carry AAC already: copied, not re-encoded; anything else becomes AAC.
     codec = ["-c:a", "copy"] if info.audio_codec == "aac" else ["-c:a", "aac", "-b:a", "128k"]

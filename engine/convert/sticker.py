@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -122,7 +122,7 @@ def _sticker_size(info: VideoInfo) -> tuple[int, int]:
 
 
 def sticker(render: Path, info: VideoInfo, part: Path, faces: Sequence[Box] | None,
-             cancel: CancelToken | None) -> dict:
+             cancel: CancelToken | None) -> dict[str, Any]:
     from .sticker_cut import cut_out, sticker_cut  # cv2 and the segmentation model: stickers only
 
     # The sticker's frame grid: the render's own rate (capped at 30), also for the analysis, so a

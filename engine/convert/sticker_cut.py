@@ -161,7 +161,7 @@ def _frame_mask(small: np.ndarray, faces: Sequence[Box], segmenter: PersonSegmen
         cv2.ellipse(inner, (round(f.cx), round(f.cy)), (max(1, round(0.42 * f.w)), max(1, round(0.45 * f.h))),
                     0, 0, 360, 1.0, -1)
     np.maximum(alpha, inner, out=alpha)
-    return cv2.GaussianBlur(alpha, (0, 0), max(1.0, 0.006 * side))
+    return np.asarray(cv2.GaussianBlur(alpha, (0, 0), max(1.0, 0.006 * side)))
 
 
 def masks(frames: np.ndarray, faces: Sequence[Box], segmenter: PersonSegmenter,
@@ -200,8 +200,9 @@ def _fill(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     person = (alpha > 0.5).astype(np.uint8)
     if not person.any():
         person[:] = 1
-    num = cv2.resize(cv2.bitwise_and(rgb, rgb, mask=person), size, interpolation=cv2.INTER_AREA).astype(np.float32)
-    den = cv2.resize(person.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    num: np.ndarray = cv2.resize(cv2.bitwise_and(rgb, rgb, mask=person), size,
+                                 interpolation=cv2.INTER_AREA).astype(np.float32)
+    den: np.ndarray = cv2.resize(person.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     sigma = max(1.0, 0.03 * max(size))
     num, den = cv2.GaussianBlur(num, (0, 0), sigma), cv2.GaussianBlur(den, (0, 0), sigma)
     mean = np.array(cv2.mean(rgb, mask=person)[:3], np.float32)
@@ -219,7 +220,7 @@ def cut_out(frames: np.ndarray, faces: Sequence[Box], segmenter: PersonSegmenter
     n, h, w = frames.shape[:3]
     fade = _border_fade(w, h)
     out = np.empty((n, h, w, 4), np.uint8)
-    for i, (frame, m) in enumerate(zip(frames, small)):
+    for i, (frame, m) in enumerate(zip(frames, small, strict=True)):
         a = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) if m.shape != (h, w) else m
         a = np.clip(a * fade, 0.0, 1.0)
         out[i, ..., :3] = _fill(frame, a)

@@ -113,6 +113,16 @@ def openvino_runner(networks: NetworksSource, checkpoint: Path, cache_dir: Path,
         convert(nets, paddle_dir, directory, batch_size)
     runner, quality, why = load_openvino_runner(directory, precision)
     log.info("model runner %s (%s): %.1f dB from the fp32 dynamic graph", runner.name, why, quality)
+
+    def reload() -> Networks:
+        # the checkpoint again rather than `networks`, so the converted path's dygraph weights
+        # (~230 MB, when this process converted) can be freed
+        return load_networks(checkpoint)
+
+    # a forward failing mid-render (a broken compiled blob, an OpenVINO bug on this CPU) goes on
+    # with Paddle Inference, as if OpenVINO had never loaded (Paddle is imported only then)
+    runner.fallback_factory = lambda: paddle_runner(reload, reload, checkpoint, cache_dir, "cpu",
+                                                    precision)
     return runner
 
 

@@ -50,7 +50,7 @@ def checkpoint_digest(checkpoint: Path) -> str:
 
 
 def paddle_version() -> str:
-    return import_paddle().__version__
+    return str(import_paddle().__version__)
 
 
 def model_dir(cache_dir: Path, digest: str, paddle: str | None = None) -> Path:

@@ -102,6 +102,8 @@ def _to_ir(prefix: Path, xml: Path, onnx_file: Path) -> None:
         warnings.simplefilter("ignore")
         paddle2onnx.export(str(prefix) + ".json", str(prefix) + ".pdiparams", str(onnx_file),
                            opset_version=17, enable_onnx_checker=True, enable_optimize=False)
-    model = ov.convert_model(str(onnx_file))
+    from openvino.tools.ovc import convert_model  # not imported by the runner's import_openvino
+
+    model = convert_model(str(onnx_file))
     ov.save_model(model, str(xml), compress_to_fp16=False)  # fp32 weights: the gates compare to them
     onnx_file.unlink()

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,8 @@ from .quality import psnr
 from .runner_openvino import OpenVinoRunner
 
 log = logging.getLogger(__name__)
+
+Batch = dict[str, np.ndarray]  # the generator's inputs by name, one fixed batch
 
 THRESHOLD_DB = 38.0
 SAMPLES_PER_TEMPLATE = 16  # frames taken evenly from each template: half calibrate, half judge
@@ -47,7 +50,7 @@ class Sample:
     kp_driving: tuple[np.ndarray, np.ndarray]  # [N, 10, 2], [N, 10, 2, 2]
 
 
-def _batches(runner: OpenVinoRunner, sample: Sample, rows: np.ndarray) -> list[dict[str, np.ndarray]]:
+def _batches(runner: OpenVinoRunner, sample: Sample, rows: np.ndarray) -> list[Batch]:
     """Generator inputs (fixed batch, padded) for the given driving rows of a sample."""
     b = runner.batch
     features = runner.source_features(sample.source[None])[0]
@@ -63,9 +66,10 @@ def _batches(runner: OpenVinoRunner, sample: Sample, rows: np.ndarray) -> list[d
     return out
 
 
-def split(runner: OpenVinoRunner, samples: Sequence[Sample]) -> tuple[list[dict], list[dict]]:
+def split(runner: OpenVinoRunner, samples: Sequence[Sample]) -> tuple[list[Batch], list[Batch]]:
     """(calibration batches, held-out batches): even and odd sampled frames of every template."""
-    calibration, held_out = [], []
+    calibration: list[Batch] = []
+    held_out: list[Batch] = []
     for sample in samples:
         n = len(sample.kp_driving[0])
         rows = np.unique(np.linspace(0, n - 1, min(n, SAMPLES_PER_TEMPLATE)).round().astype(int))
@@ -75,7 +79,7 @@ def split(runner: OpenVinoRunner, samples: Sequence[Sample]) -> tuple[list[dict]
     return calibration, held_out or calibration
 
 
-def quantize(fp32: OpenVinoRunner, calibration: Sequence[dict[str, np.ndarray]]) -> Path:
+def quantize(fp32: OpenVinoRunner, calibration: Sequence[Batch]) -> Path:
     """NNCF post-training quantization of the generator -> `<dir>/int8/generator.xml`."""
     import nncf
     import openvino as ov
@@ -95,15 +99,15 @@ def quantize(fp32: OpenVinoRunner, calibration: Sequence[dict[str, np.ndarray]])
     return directory / "generator.xml"
 
 
-def judge(fp32: OpenVinoRunner, held_out: Sequence[dict[str, np.ndarray]], templates: Sequence[str],
-          threshold: float = THRESHOLD_DB) -> dict:
+def judge(fp32: OpenVinoRunner, held_out: Sequence[Batch], templates: Sequence[str],
+          threshold: float = THRESHOLD_DB) -> dict[str, Any]:
     """Compare the int8 generator with fp32 on the held-out frames; write and return the gate.
     A refused int8 model is deleted (the figure stays in gate.json)."""
     int8 = OpenVinoRunner(fp32.directory, "int8")
     worst = 200.0
     for batch in held_out:
         a, b = int8.generate_features(batch), fp32.generate_features(batch)
-        worst = min(worst, min(psnr(x, y) for x, y in zip(a, b)))
+        worst = min(worst, min(psnr(x, y) for x, y in zip(a, b, strict=True)))
     gate = {"psnr": round(worst, 2), "threshold": threshold, "used": worst >= threshold,
             "templates": sorted(templates), "frames": len(held_out) * fp32.batch,
             "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
@@ -120,7 +124,7 @@ def judge(fp32: OpenVinoRunner, held_out: Sequence[dict[str, np.ndarray]], templ
 
 
 def calibrate(fp32: OpenVinoRunner, samples: Sequence[Sample], threshold: float = THRESHOLD_DB,
-              force: bool = False) -> dict | None:
+              force: bool = False) -> dict[str, Any] | None:
     """Quantize and judge once per checkpoint (cached in gate.json, which names the templates it
     was calibrated on); `force` does it again (say after the templates changed)."""
     if not samples:

@@ -71,7 +71,7 @@ def _soft_relu(x: Any, threshold: float = 40.0, name: str | None = None) -> Any:
 
 def _matmul(x: Any, y: Any, transpose_x: bool = False, transpose_y: bool = False,
             alpha: float = 1.0, name: str | None = None) -> Any:
-    import paddle
+    paddle: Any = sys.modules["paddle"]  # loaded: the shim is installed by import_paddle
 
     out = paddle.matmul(x, y, transpose_x=transpose_x, transpose_y=transpose_y)
     return out * alpha if alpha != 1.0 else out
@@ -86,15 +86,16 @@ def install_fluid_shim() -> None:
     fluid = types.ModuleType("paddle.fluid")
     layers = types.ModuleType("paddle.fluid.layers")
     nn = types.ModuleType("paddle.fluid.layers.nn")
+    # setattr: new attributes of module objects, which no type knows
     for mod in (layers, nn):
-        mod.resize_nearest = _resize_nearest
-        mod.soft_relu = _soft_relu
-        mod.matmul = _matmul
-    layers.nn = nn
-    fluid.layers = layers
+        setattr(mod, "resize_nearest", _resize_nearest)  # noqa: B010
+        setattr(mod, "soft_relu", _soft_relu)  # noqa: B010
+        setattr(mod, "matmul", _matmul)  # noqa: B010
+    setattr(layers, "nn", nn)  # noqa: B010
+    setattr(fluid, "layers", layers)  # noqa: B010
     sys.modules.update({"paddle.fluid": fluid, "paddle.fluid.layers": layers,
                         "paddle.fluid.layers.nn": nn})
-    paddle.fluid = fluid
+    setattr(paddle, "fluid", fluid)  # noqa: B010
 
 
 def import_paddle(threads: int = 0) -> types.ModuleType:

@@ -53,8 +53,10 @@ def _padding(conv: nn.Conv2D) -> int:
     pad = conv._padding
     if isinstance(pad, int):
         return pad
-    assert len(set(pad)) == 1, f"asymmetric padding {pad}"
-    return int(pad[0])
+    assert not isinstance(pad, str) and len(set(pad)) == 1, f"asymmetric padding {pad}"
+    first = pad[0]
+    assert isinstance(first, int), f"padding {pad}"
+    return first
 
 
 def _buffer(layer: nn.Layer, name: str, value: np.ndarray) -> None:

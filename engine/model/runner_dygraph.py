@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .networks import Networks
@@ -26,7 +28,7 @@ class DygraphRunner:
         networks.kp_detector.eval()
         networks.generator.eval()
 
-    def _tensor(self, array: np.ndarray):
+    def _tensor(self, array: np.ndarray) -> Any:
         return self._paddle.to_tensor(np.ascontiguousarray(array, np.float32), place=self._place)
 
     def keypoints(self, frames: np.ndarray) -> Keypoints:
@@ -38,10 +40,10 @@ class DygraphRunner:
     def generate(self, source: np.ndarray, kp_source: Keypoints, kp_driving: Keypoints) -> np.ndarray:
         paddle = self._paddle
 
-        def kp(k: Keypoints) -> dict:
+        def kp(k: Keypoints) -> dict[str, Any]:
             return {"value": self._tensor(k[0]), "jacobian": self._tensor(k[1])}
 
         with paddle.no_grad():
             out = self.networks.generator(self._tensor(source),
                                           kp_driving=kp(kp_driving), kp_source=kp(kp_source))
-        return out["prediction"].numpy()
+        return np.asarray(out["prediction"].numpy())

@@ -114,6 +114,7 @@ class InferenceRunner:
                 return value, jacobian
             except Exception as exc:
                 self._fall_back(exc)
+        assert self._fallback is not None
         return self._fallback.keypoints(frames)
 
     def generate(self, source: np.ndarray, kp_source: Keypoints, kp_driving: Keypoints) -> np.ndarray:
@@ -122,6 +123,7 @@ class InferenceRunner:
                 return self._generate(source, kp_source, kp_driving)
             except Exception as exc:
                 self._fall_back(exc)
+        assert self._fallback is not None
         return self._fallback.generate(source, kp_source, kp_driving)
 
     def _fall_back(self, exc: Exception) -> None:
@@ -152,7 +154,7 @@ class InferenceRunner:
         missing = {k: i for i, k in enumerate(keys) if k not in known}
         if missing:
             (computed,) = self._encoder(source=np.stack([source[i] for i in missing.values()]))
-            known.update(zip(missing, computed))
+            known.update(zip(missing, computed, strict=True))
         with self._features_lock:
             for k in keys:
                 self._features[k] = known[k]
@@ -170,7 +172,7 @@ class InferenceRunner:
 
 
 def _content_key(image: np.ndarray) -> bytes:
-    return hashlib.blake2b(np.ascontiguousarray(image, np.float32), digest_size=16).digest()
+    return hashlib.blake2b(np.ascontiguousarray(image, np.float32).tobytes(), digest_size=16).digest()
 
 
 def check_accuracy(runner: InferenceRunner, directory: Path) -> float:

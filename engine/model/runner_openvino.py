@@ -19,9 +19,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +31,11 @@ import numpy as np
 
 from ..cpu_features import compute_threads, cpu_flags
 from ..hashing import sha256_file
-from .errors import OpenVinoUnavailable
+from .errors import OpenVinoUnavailable, one_line
 from .precision import INT8_DIR, MIN_PSNR_DB, explain_openvino_precision
 from .quality import psnr
 from .reference import load_reference, reference_frame
-from .runner_types import Keypoints
+from .runner_types import Keypoints, ModelRunner
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,25 @@ def available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("openvino") is not None
+
+
+def import_openvino() -> Any:
+    """`import openvino` without its model converter: the package imports `openvino.tools.ovc`
+    (and through it telemetry, urllib and ssl: ~0.3 s, a fifth of a warm start) only to offer
+    `openvino.convert_model`, which running a converted model never needs. The conversion
+    (engine/model/export_openvino.py) imports the converter itself."""
+    if "openvino" in sys.modules:
+        return sys.modules["openvino"]
+    modules: dict[str, Any] = sys.modules  # Any: a None value marks a blocked import
+    blocked = "openvino.tools.ovc" not in modules
+    if blocked:
+        modules["openvino.tools.ovc"] = None  # openvino/__init__.py skips it on ImportError
+    try:
+        import openvino
+    finally:
+        if blocked and modules.get("openvino.tools.ovc", 0) is None:
+            del modules["openvino.tools.ovc"]
+    return openvino
 
 
 def model_dir(cache_dir: Path, digest: str, batch: int) -> Path:
@@ -71,8 +92,7 @@ def ready(checkpoint: Path, cache_dir: Path, batch: int) -> bool:
 
 
 def _core(precision: str, directory: Path) -> Any:
-    import openvino as ov
-
+    ov = import_openvino()
     core = ov.Core()
     # OpenVINO's compiled-model cache: a warm start imports the compiled blobs instead of compiling
     # the generator again (about half the load time, measured on the 2-vCPU EPYC); per CPU kind
@@ -86,19 +106,21 @@ def _core(precision: str, directory: Path) -> Any:
 def _exported_name(port: Any) -> str:
     names = port.get_names()
     known = sorted(n for n in names if n in _SHAPES or n == "frames")
-    return known[0] if known else port.get_any_name()
+    return known[0] if known else str(port.get_any_name())
 
 
 class _Compiled:
     """One compiled model and its infer request (forwards are serialised by a lock)."""
 
     def __init__(self, core: Any, xml: Path) -> None:
-        self.model = core.compile_model(core.read_model(str(xml)), "CPU")
+        # By path, not read_model: on a cache hit OpenVINO imports the compiled blob without
+        # reading the IR and its fp32 weights at all (~0.25 GB less peak memory, less start-up)
+        self.model = core.compile_model(str(xml), "CPU")
         self.request = self.model.create_infer_request()
         # a tensor may carry several names (paddle2onnx adds e.g. "auto.cast.0"): the exported one
         self.inputs = [_exported_name(i) for i in self.model.inputs]
         self.batch = {}  # input -> fixed batch, where static
-        for name, i in zip(self.inputs, self.model.inputs):
+        for name, i in zip(self.inputs, self.model.inputs, strict=True):
             shape = i.get_partial_shape()
             if shape.rank.is_static and shape[0].is_static:
                 self.batch[name] = shape[0].get_length()
@@ -116,12 +138,18 @@ class OpenVinoRunner:
     its gate. Never imports Paddle."""
 
     device = "cpu"
-    fallback_reason: str | None = None
 
-    def __init__(self, directory: Path, precision: str = "fp32") -> None:
+    def __init__(self, directory: Path, precision: str = "fp32",
+                 fallback: Callable[[], ModelRunner] | None = None) -> None:
         self.directory = Path(directory)
         self.precision = precision
         self.name = f"openvino-cpu-{precision}"
+        self.fallback_reason: str | None = None  # set if a forward fails mid-run
+        # What replaces a forward failing mid-run (Paddle Inference, engine/model/choose.py);
+        # None: the failure is raised (the checks at conversion and load, the int8 gate)
+        self.fallback_factory = fallback
+        self._fallback: ModelRunner | None = None
+        self._fallback_lock = threading.Lock()
         core = _core(precision, self.directory)
         self._kp = _Compiled(core, self.directory / "kp_detector.xml")
         self._encoder = _Compiled(core, self.directory / "encoder.xml")
@@ -132,8 +160,34 @@ class OpenVinoRunner:
         self._features: OrderedDict[bytes, np.ndarray] = OrderedDict()
 
     def keypoints(self, frames: np.ndarray) -> Keypoints:
-        value, jacobian = self._kp(frames=frames)
-        return value, jacobian
+        if self._fallback is None:
+            try:
+                value, jacobian = self._kp(frames=frames)
+                return value, jacobian
+            except Exception as exc:
+                self._fall_back(exc)
+        assert self._fallback is not None
+        return self._fallback.keypoints(frames)
+
+    def _fall_back(self, exc: Exception) -> None:
+        """A forward failed mid-run: switch to Paddle Inference for good (or re-raise). A fallback
+        that cannot be built (no Paddle here) re-raises the OpenVINO failure, chained."""
+        if self.fallback_factory is None:
+            raise exc
+        with self._fallback_lock:
+            if self._fallback is not None:  # another thread switched already
+                return
+            try:
+                fallback = self.fallback_factory()
+            except Exception as fallback_exc:
+                raise exc from fallback_exc
+            reason = (f"OpenVINO failed mid-run ({type(exc).__name__}: {one_line(exc)}): using "
+                      f"{fallback.name} until restart")
+            log.warning("%s", reason)
+            self.name, self.precision = fallback.name, fallback.precision
+            # the fallback's own reason (say, the dynamic graph standing in for Paddle Inference)
+            self.fallback_reason = f"{reason}; {fallback.fallback_reason}" if fallback.fallback_reason else reason
+            self._fallback = fallback
 
     def forget_features(self) -> None:
         """Drop the cached source features (after a check on a test image)."""
@@ -144,14 +198,14 @@ class OpenVinoRunner:
         import hashlib
 
         rows = [source[0]] * len(source) if source.strides[0] == 0 else list(source)
-        keys = [hashlib.blake2b(np.ascontiguousarray(r, np.float32), digest_size=16).digest()
+        keys = [hashlib.blake2b(np.ascontiguousarray(r, np.float32).tobytes(), digest_size=16).digest()
                 for r in (rows[:1] if source.strides[0] == 0 else rows)]
         if source.strides[0] == 0:
             keys = keys * len(source)
-        missing = {k: r for k, r in zip(keys, rows) if k not in self._features}
+        missing = {k: r for k, r in zip(keys, rows, strict=True) if k not in self._features}
         if missing:
             (computed,) = self._encoder(source=np.stack(list(missing.values())))
-            for k, f in zip(missing, computed):
+            for k, f in zip(missing, computed, strict=True):
                 self._features[k] = f
         for k in keys:
             self._features.move_to_end(k)
@@ -161,6 +215,15 @@ class OpenVinoRunner:
         return out
 
     def generate(self, source: np.ndarray, kp_source: Keypoints, kp_driving: Keypoints) -> np.ndarray:
+        if self._fallback is None:
+            try:
+                return self._generate(source, kp_source, kp_driving)
+            except Exception as exc:
+                self._fall_back(exc)
+        assert self._fallback is not None
+        return self._fallback.generate(source, kp_source, kp_driving)
+
+    def _generate(self, source: np.ndarray, kp_source: Keypoints, kp_driving: Keypoints) -> np.ndarray:
         features = self.source_features(source)
         inputs = {"features": features, "source": source, "kd_value": kp_driving[0],
                   "kd_jacobian": kp_driving[1], "ks_value": kp_source[0], "ks_jacobian": kp_source[1]}
@@ -202,8 +265,7 @@ def check(runner: OpenVinoRunner, strict: bool = False) -> float:
 
 def _cpu_kind() -> str:
     """What decides OpenVINO's kernels: a cache on a shared volume may meet another CPU."""
-    import openvino as ov
-
+    ov = import_openvino()
     flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8",
                                   "avx512_vnni", "avx_vnni"})
     return f"{ov.get_version().split('-')[0]}:{','.join(flags)}"

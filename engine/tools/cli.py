@@ -11,8 +11,12 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import EngineError
+
+if TYPE_CHECKING:  # settings.py is put on the path by _settings first
+    from settings import Settings
 
 EXIT_USAGE = 2
 
@@ -81,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _read_photo(path: Path, s) -> bytes:
+def _read_photo(path: Path, s: Settings) -> bytes:
     """A photo's bytes, checked against the same limits the bot applies."""
     from ..errors import BadImage
     from ..images import check_image
@@ -94,7 +98,7 @@ def _read_photo(path: Path, s) -> bytes:
     return photo
 
 
-def _settings(config: Path | None):
+def _settings(config: Path | None) -> Settings:
     # settings.py lives at the repository root, next to this package.
     root = str(Path(__file__).resolve().parents[2])
     if root not in sys.path:
@@ -115,10 +119,16 @@ def _render(args: argparse.Namespace) -> int:
     from .. import TooManyPhotos, load_template, load_template_dir
     from ..from_settings import make_engine, render_options
     from ..grid import photo_label
+    from ..model.choose import needs_paddle
 
     s = _settings(args.config)
     if args.checkpoint:
         s = s.model_copy(update={"engine": s.engine.model_copy(update={"checkpoint": args.checkpoint})})
+    engine = make_engine(s)
+    if not needs_paddle(s.engine.device, s.engine.checkpoint, s.engine.cache_dir, engine.batch_size):
+        # OpenVINO only (no Paddle import on another thread): the model loads while the template
+        # and the photos are read and checked; a failure surfaces at the render's own load
+        engine.start_loading()
     # An id is only ever looked up in the templates folder; a path must say it is one.
     template = (load_template_dir(Path(args.template)) if "/" in args.template
                 else load_template(args.template, s.templates.dir))
@@ -135,7 +145,6 @@ def _render(args: argparse.Namespace) -> int:
                 raise
             raise type(exc)(f"{photo_label(i, path)}: {exc}") from exc
         photos.append(photo)
-    engine = make_engine(s)
     chosen = {"relative": args.relative, "adapt_scale": args.adapt_scale, "best_frame": args.best_frame,
               "max_faces": args.max_faces, "background": args.background,
               "clean_background": True if args.background else args.clean_background}  # None: config's
@@ -257,7 +266,7 @@ def _faces(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_convert(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def _add_convert(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     from ..convert import OutputKind
 
     c = sub.add_parser("convert", parents=[common],

@@ -30,12 +30,14 @@ if TYPE_CHECKING:
 
     from ..engine import Engine
     from ..model.device import GpuInfo
-    from ..model.runner_types import ModelRunner
+    from ..model.runner_types import Keypoints, ModelRunner
+    from ..templates import Template
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 NEEDED_ENCODERS = ("libx264", "aac", "libvpx-vp9")  # MP4 video, its sound, animated stickers
 MIN_FREE_BYTES = 2 * 1024 ** 3  # an export is ~0.6 GB a checkpoint; renders and motion need room too
+Reference = dict[str, np.ndarray]  # an export's reference input and frame (engine/model/reference.py)
 TEMPLATES_FETCH_HINT = "run `python -m engine templates fetch`"
 
 
@@ -153,7 +155,7 @@ class Doctor:
         self.line("checkpoint", f"{path} ({path.stat().st_size / 1e6:.0f} MB)")
         return True
 
-    def _templates(self) -> list:
+    def _templates(self) -> list[Template]:
         from ..templates import list_templates
 
         folder = Path(self.settings.templates.dir)
@@ -192,8 +194,10 @@ class Doctor:
         engine = make_engine(self.settings)  # exactly as the bot builds it
         exports = exported_models(e.cache_dir)
         t0 = time.monotonic()
+        choice = _ChoiceLog()  # why a runner was passed over, as the bot's log would say
         try:
-            engine.load()
+            with choice:
+                engine.load()
         except EngineError as exc:
             self.line("runner", f"none: {exc}")
             self.problem(str(exc))
@@ -215,7 +219,7 @@ class Doctor:
         self.line("runner", f"{runner.name}, {how} in {seconds:.1f} s")
         self.line("batch", f"{engine.batch_size} frames per generator call ([engine].batch_size = "
                            f"{e.batch_size}{': the default on a ' + runner.device if not e.batch_size else ''})")
-        self._runner_order(engine, device)
+        self._runner_order(engine, device, f"{precision} ({precision_why})", choice.messages)
         if runner.fallback_reason:
             advice = "" if "install Paddle" in runner.fallback_reason else (
                 f"; delete {Path(e.cache_dir) / 'inference'} and run `python -m engine prepare`, "
@@ -280,22 +284,42 @@ class Doctor:
             self.out(f"  {r.label:22s} {r.ms_per_frame:7.0f} ms/frame  {quality:>9s}{floor}{mark}")
         self.chosen_ms = next((r.ms_per_frame for r in results if r.chosen), None)
 
-    def _runner_order(self, engine: Engine, device: str) -> None:
-        """The order runners are tried in, and why each applies or not here."""
+    def _runner_order(self, engine: Engine, device: str, precision: str, passed_over: list[str]) -> None:
+        """The order runners are tried in, which one runs and why, and why each other one does
+        not (or when it would take over)."""
         from ..model import runner_openvino as rov
 
+        runner = engine.runner
+        kind = ("openvino" if runner.name.startswith("openvino") else
+                "inference" if runner.name.startswith("inference") else "dygraph")
+        ov_failed = next((m.split(": ", 1)[1] for m in passed_over if m.startswith("OpenVINO unavailable")), None)
         if device != "cpu":
-            ov = "OpenVINO: CPU only"
+            ov = "skipped: CPU only"
         elif not rov.available():
-            ov = "OpenVINO: not installed (pip install -r requirements.txt)"
-        elif rov.ready(engine.checkpoint, engine.cache_dir, engine.batch_size):
-            ov = "OpenVINO: converted, no Paddle at run time"
+            ov = "skipped: openvino is not installed (pip install -r requirements.txt)"
+        elif kind == "openvino":
+            ov = (f"chosen: converted for this checkpoint and batch {engine.batch_size}, no Paddle at run "
+                  f"time; {precision}")
+        elif ov_failed is not None:
+            ov = f"failed: {ov_failed}"
+        elif runner.fallback_reason and runner.fallback_reason.startswith("OpenVINO failed mid-run"):
+            ov = "failed mid-run (see the runner line)"
         else:
-            ov = "OpenVINO: not converted (needs Paddle once: `python -m engine prepare`)"
-        self.line("runners", f"1. {ov}; 2. Paddle Inference (NVIDIA GPUs, and the CPU when "
-                             f"OpenVINO is unusable); 3. paddle's dynamic graph (last resort)")
+            ov = "skipped: not converted (needs Paddle once: `python -m engine prepare`)"
+        if kind == "openvino":
+            pi = "standby: takes over if OpenVINO fails mid-render (Paddle is imported only then)"
+        elif kind == "inference":
+            pi = f"chosen: {'the compiled model on the GPU' if device == 'gpu' else 'oneDNN'}; {precision}"
+        else:
+            pi = f"failed: {runner.fallback_reason}"
+        dygraph = ("chosen: the last resort, ~20x slower" if kind == "dygraph"
+                   else "standby: the last resort (~20x slower) if the compiled model cannot load")
+        self.line("runners", f"tried in this order on the {device}:")
+        for n, (name, state) in enumerate((("OpenVINO", ov), ("Paddle Inference", pi),
+                                           ("dynamic graph", dygraph)), start=1):
+            self.out(f"  {n}. {name:17s} {state}")
 
-    def _openvino_paths(self, engine: Engine, reference: dict | None) -> list[PathResult]:
+    def _openvino_paths(self, engine: Engine, reference: Reference | None) -> list[PathResult]:
         """OpenVINO fp32/bf16/int8 timed like the Paddle paths; the int8 gate's figure."""
         from ..cpu_features import has_fast_bf16
         from ..hashing import sha256_file
@@ -334,7 +358,7 @@ class Doctor:
             results.append(result)
         return results
 
-    def _dygraph(self, engine: Engine, reference: dict | None) -> PathResult:
+    def _dygraph(self, engine: Engine, reference: Reference | None) -> PathResult:
         from ..model.networks import load_networks
         from ..model.runner_dygraph import DygraphRunner
 
@@ -349,7 +373,7 @@ class Doctor:
             result.note = f"failed: {exc}"
         return result
 
-    def _time(self, runner: ModelRunner, reference: dict | None, result: PathResult,
+    def _time(self, runner: ModelRunner, reference: Reference | None, result: PathResult,
               warm_up: bool) -> None:
         from ..model.reference import reference_psnr
 
@@ -362,7 +386,7 @@ class Doctor:
         result.runner = runner.name
         result.psnr_db = reference_psnr(runner, reference) if reference is not None else None
 
-    def _motion(self, engine: Engine, templates: list) -> None:
+    def _motion(self, engine: Engine, templates: list[Template]) -> None:
         from ..driving import MotionCache
         from ..hashing import sha256_file
 
@@ -389,7 +413,30 @@ class Doctor:
         return EXIT_PROBLEMS
 
 
-def _inputs(reference: dict | None, frames: int) -> tuple[np.ndarray, tuple, tuple]:
+class _ChoiceLog(logging.Handler):
+    """The runner choice's warnings (engine/model/choose.py) while the doctor has the engine's
+    log turned down: why OpenVINO or Paddle Inference was passed over."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self._logger = logging.getLogger("engine.model.choose")
+        self._level = self._logger.level
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def __enter__(self) -> _ChoiceLog:
+        self._logger.addHandler(self)
+        self._logger.setLevel(logging.WARNING)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
+
+
+def _inputs(reference: Reference | None, frames: int) -> tuple[np.ndarray, Keypoints, Keypoints]:
     """A batch of `frames`: the reference photo, each frame's keypoints moved a little at random
     (random inputs when there is no export to take them from)."""
     rng = np.random.default_rng(0)
@@ -399,7 +446,10 @@ def _inputs(reference: dict | None, frames: int) -> tuple[np.ndarray, tuple, tup
         jacobian = np.broadcast_to(np.eye(2, dtype=np.float32), (1, 10, 2, 2)).copy()
     else:
         source, value, jacobian = reference["source"], reference["ks_value"], reference["ks_jacobian"]
-    repeat = (lambda a: np.repeat(a, frames, axis=0))
+
+    def repeat(a: np.ndarray) -> np.ndarray:
+        return np.repeat(a, frames, axis=0)
+
     moved = repeat(value) + rng.uniform(-0.05, 0.05, (frames, *value.shape[1:])).astype(np.float32)
     return repeat(source), (repeat(value), repeat(jacobian)), (moved, repeat(jacobian))
 

@@ -113,7 +113,7 @@ def prepare(engine: Engine, templates: Iterable[Template], progress: Progress | 
     verdict = None
     if int8 and not stop() and engine.precision in ("auto", "int8"):
         report("int8 quality gate", 1.0)
-        verdict = int8_verdict(engine, [t for t, d in zip(templates, done) if d.error is None])
+        verdict = int8_verdict(engine, [t for t, d in zip(templates, done, strict=True) if d.error is None])
     report("ready", 1.0)
     return dataclasses.replace(_report(engine, model_seconds, exported, done, t0), int8=verdict)
 

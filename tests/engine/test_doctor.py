@@ -85,7 +85,12 @@ def test_this_machine_runs_its_fast_path_and_exits_0(random_checkpoint, engine_c
         # the CPU's first choice is OpenVINO; the Paddle Inference paths are still timed beside it
         chosen_label = f"{precision} (OpenVINO, CPU)"
         assert re.search(rf"^runner: +openvino-cpu-{precision}, ", out, re.M)
-        assert re.search(r"^runners: +1\. OpenVINO: converted, no Paddle at run time; 2\. Paddle", out, re.M)
+        # the order, the choice and its reason, and when the others would take over
+        assert re.search(r"^runners: +tried in this order on the cpu:\n"
+                         rf"  1\. OpenVINO +chosen: converted for this checkpoint and batch 4, no Paddle at "
+                         rf"run time; {precision} \(auto: .+\)\n"
+                         r"  2\. Paddle Inference +standby: takes over if OpenVINO fails mid-render .+\n"
+                         r"  3\. dynamic graph +standby: the last resort", out, re.M), out
         assert re.search(r"^int8: +(not calibrated|used|not used)", out, re.M)
         assert re.search(r"^  fp32 \(OpenVINO, CPU\) +\d+ ms/frame +(identical|\d+\.\d dB)", out, re.M)
     else:

@@ -18,7 +18,7 @@ from ppgan.modules.dense_motion import DenseMotionNetwork  # noqa: E402
 from ppgan.modules.first_order import AntiAliasInterpolation2d, UpBlock2d, kp2gaussian  # noqa: E402
 from ppgan.modules.keypoint_detector import KPDetector  # noqa: E402
 
-from engine import rewrites  # noqa: E402
+from engine.model import rewrites  # noqa: E402
 
 TOL = 1e-4
 NUM_KP = 10

@@ -209,7 +209,7 @@ def test_another_paddles_export_is_named_when_this_paddle_cannot_export(tamed, t
 
 def test_paddle_2_is_refused_with_the_fix_named(tamed, tmp_path, monkeypatch):
     nets, checkpoint = tamed
-    monkeypatch.setattr(ri, "paddle_version", lambda: "2.6.2")
+    monkeypatch.setattr(export, "paddle_version", lambda: "2.6.2")
     runner = make_runner(nets, checkpoint, tmp_path, "cpu", "fp32", openvino=False)
     assert isinstance(runner, DygraphRunner)
     assert runner.fallback_reason == (
@@ -224,7 +224,7 @@ def test_a_wrong_export_is_refused_not_cached(tamed, tmp_path, caplog, monkeypat
     kernel not flipped) must not reach users."""
     import paddle.nn.functional as F
 
-    from engine import rewrites
+    from engine.model import rewrites
 
     def unflipped(self, x):
         return F.conv2d_transpose(x, self.weight.flip([2, 3]), self.bias, padding=self.padding)

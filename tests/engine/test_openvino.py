@@ -101,6 +101,48 @@ def _samples(engine, template):
                    (motion.value[0], motion.jacobian[0]), (motion.value, motion.jacobian))]
 
 
+def test_an_openvino_failure_mid_render_falls_back_to_paddle_inference(random_checkpoint, engine_cache_dir,
+                                                                      short_template, face_photo, tmp_path,
+                                                                      caplog):
+    """The generator's compiled model fails after its first batch (as a broken blob or an OpenVINO
+    bug would): the render goes on with Paddle Inference, the engine says it is degraded and why."""
+    from engine import Engine, EngineState
+
+    engine = Engine(random_checkpoint, engine_cache_dir, device="cpu", threads=0, batch_size=4)
+    engine.load()
+    runner = engine.runner
+    assert runner.name.startswith("openvino-cpu-")
+    compiled = runner._generator
+    calls = []
+
+    def fails_after_one_batch(**arrays):
+        calls.append(len(arrays["source"]))
+        if len(calls) > 1:
+            raise RuntimeError("Exception from src/inference/src/cpp/infer_request.cpp:223:\n[CPU] broken blob")
+        return compiled(**arrays)
+
+    runner._generator = fails_after_one_batch
+    out = tmp_path / "fallback.mp4"
+    with caplog.at_level("WARNING"):
+        result = engine.render(face_photo, short_template, out)
+    assert len(calls) == 2  # the first batch on OpenVINO, the second failed and went to Paddle
+    assert out.is_file() and result.frames == short_template_frames(short_template)
+    assert runner.name.startswith("inference-cpu-") and engine.runner is runner
+    assert runner.fallback_reason.startswith("OpenVINO failed mid-run (RuntimeError: Exception from "
+                                             "src/inference/src/cpp/infer_request.cpp:223:): using inference-cpu-")
+    status = engine.status
+    assert status.state is EngineState.DEGRADED and status.runner == runner.name
+    assert "OpenVINO failed mid-run" in caplog.text
+    # later forwards go straight to Paddle Inference
+    source = np.zeros((1, 3, 256, 256), np.float32)
+    assert runner.keypoints(source)[0].shape == (1, 10, 2) and len(calls) == 2
+
+
+def short_template_frames(template) -> int:
+    with av.open(str(template.video)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
 def test_int8_gate_refuses_a_model_below_its_threshold(engine_instance, ov_runner, short_template):
     from engine.model import int8_gate
 
