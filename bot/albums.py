@@ -2,7 +2,8 @@
 
 Telegram delivers an album as separate messages sharing a `media_group_id`, within about a second.
 The photos are gathered here and, once none has come for ALBUM_QUIET_S (a PTB JobQueue timer,
-restarted by each photo), taken as one request: one flood-control token, each photo checked and its
+restarted by each photo), taken as one request: more photos than a grid holds are refused before
+anything is downloaded, one flood-control token is spent per photo, each photo is checked and its
 faces counted, then one keyboard for the album. A photo without a face is named in the answer; with
 one face left the album is offered like a single photo.
 """
@@ -73,24 +74,25 @@ async def offer_album(svc: Services, bot: Bot, chat_id: int, user_id: int, lang:
                       photos: list[intake.PhotoRef]) -> None:
     """Check every photo of the album and offer one keyboard for the grid of those with a face."""
     max_tiles = svc.settings.limits.max_tiles
-    await intake.admit(svc, user_id, chat_id, photos[0])  # one request, one flood token
+    if len(photos) > max_tiles:  # before any token is spent or any photo downloaded
+        raise intake.Refusal("grid_too_many", n=max_tiles)
+    position = {ref.message_id: n for n, ref in enumerate(photos, start=1)}  # as the user numbers them
+    photos = await intake.admit_album(svc, user_id, chat_id, photos)  # one flood token per photo
     kept: list[tuple[intake.PhotoRef, int]] = []  # each photo with a face, and its number of faces
     faceless: list[int] = []
-    for n, ref in enumerate(photos, start=1):
+    for ref in photos:
         try:
             kept.append((ref, await intake.validate(svc, bot, ref)))
         except intake.Refusal as refusal:
             if refusal.key != "no_face":
                 raise
-            faceless.append(n)
+            faceless.append(position[ref.message_id])
     if not kept:
         raise intake.Refusal("no_face")
     if len(kept) == 1:  # one face left: an ordinary photo
         only, faces = kept[0]
         await intake.offer(svc, bot, chat_id, only, user_id, lang, faces)
         return
-    if len(kept) > max_tiles:
-        raise intake.Refusal("grid_too_many", n=max_tiles)
     templates = await visible_templates(svc.db, svc.settings, chat_id, user_id)
     if not templates:
         raise intake.Refusal("no_templates")

@@ -78,11 +78,13 @@ async def add(svc: Services, bot: Bot, collection: Offer, message: Message, lang
     user = message.from_user
     if ref is None:
         raise intake.Refusal("grid_needs_photo")
+    max_tiles = svc.settings.limits.max_tiles
+    if len(offers.photos_of(collection)) >= max_tiles:  # full already: nothing downloaded for it
+        raise intake.Refusal("grid_full", n=max_tiles)
     await intake.admit(svc, user.id, message.chat_id, ref)
     faces = await intake.validate(svc, bot, ref)
     photo = {"file_id": ref.file_id, "file_unique_id": ref.file_unique_id, "message_id": ref.message_id,
              "user_id": user.id, "first_name": user.first_name, "faces": faces}
-    max_tiles = svc.settings.limits.max_tiles
     updated = await offers.add_photo(svc.db, collection.id, photo, max_tiles)
     if updated is None:  # full, or closed or expired since it was found
         latest = await offers.get(svc.db, collection.id)

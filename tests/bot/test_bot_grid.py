@@ -30,11 +30,11 @@ async def test_a_private_album_of_nine_photos_is_one_3x3_grid(tg: FakeTelegram, 
                                                                noface_photo: Path) -> None:
     ann = tg.user(first_name="Ann", language_code="en")
     dm = tg.private_chat(ann)
-    # Ten photos (Telegram's most for an album), the fifth without a face.
-    images = variants(face_photo, 9)
+    # Nine photos (a grid's most), the fifth without a face.
+    images = variants(face_photo, 8)
     sent = tg.send_album(ann, dm, [*images[:4], noface_photo.read_bytes(), *images[4:]])
     keyboard = await keyboard_for(tg, dm)
-    assert keyboard.params["text"].startswith("9 photos, one grid video.")
+    assert keyboard.params["text"].startswith("8 photos, one grid video.")
     assert "No face in photo 5: left out." in keyboard.params["text"]
     assert keyboard.params["reply_parameters"]["message_id"] == sent[0]["message_id"]
     assert len([c for c in tg.calls_to("sendMessage") if c.params.get("reply_markup")]) == 1  # one keyboard
@@ -44,7 +44,7 @@ async def test_a_private_album_of_nine_photos_is_one_3x3_grid(tg: FakeTelegram, 
     assert video.width == video.height and video.width >= 3 * 128  # 3x3 square tiles
     settings = settings_of(bot_app)
     await eventually(lambda: [(r["kind"], r["status"], r["cost"]) for r in jobs_rows(settings)]
-                     == [("grid", "done", 9)], what="one grid job, done, costing nine")
+                     == [("grid", "done", 8)], what="one grid job, done, costing eight")
 
 
 async def test_a_group_grid_collected_from_replies(tg: FakeTelegram, bot_app, face_photo: Path) -> None:
