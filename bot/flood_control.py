@@ -96,7 +96,7 @@ class FloodControl:
 class PressLimit:
     """A token bucket per user for presses that start work: `allow` says whether this one may."""
 
-    def __init__(self, burst: int = 3, per_minute: float = 6.0, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, burst: int = 6, per_minute: float = 6.0, clock: Callable[[], float] = time.monotonic,
                  max_users: int = 10_000) -> None:
         self._flood = FloodControl(burst, per_minute, clock=clock, max_users=max_users)
 

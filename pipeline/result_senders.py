@@ -70,7 +70,7 @@ async def send_result(bot: Bot, db: Database, settings: Settings, job: Job, medi
     if kind == OutputKind.PACK:
         if not isinstance(media, Path):  # a pack takes a file it can upload
             raise ValueError("a sticker for the pack must be a file")
-        added = await add_to_pack(bot, db, job.user_id, media, lang, policy)
+        added = await add_to_pack(bot, db, job.user_id, media, lang, policy, retrying=job.parked_tries > 0)
         message = await send_text(bot, job.chat_id, t(lang, "pack_added", link=added.link),
                                   job.source_message_id or None, policy)
         return Sent(message, added.file_id)

@@ -76,6 +76,8 @@ class User(Base):
     first_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sticker_set: Mapped[str | None] = mapped_column(String(64), nullable=True)  # their own pack, once made
+    # The random part of the names of packs made for them (pipeline/sticker_pack.py), made on first need
+    pack_suffix: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class Offer(Base):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+import string
+
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -33,6 +36,23 @@ async def sticker_set(db: Database, user_id: int) -> str | None:
 async def set_sticker_set(db: Database, user_id: int, name: str) -> None:
     async with db.write() as session:
         await session.execute(update(User).where(User.id == user_id).values(sticker_set=name))
+
+
+SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+SUFFIX_LENGTH = 10  # 36**10: not found by trying
+
+
+async def pack_suffix(db: Database, user_id: int) -> str:
+    """The random part of the user's pack names, made on first use and kept (two callers at once
+    get the same one)."""
+    made = "".join(secrets.choice(SUFFIX_ALPHABET) for _ in range(SUFFIX_LENGTH))
+    async with db.write() as session:
+        await session.execute(update(User).where(User.id == user_id, User.pack_suffix.is_(None))
+                              .values(pack_suffix=made))
+        kept = await session.scalar(select(User.pack_suffix).where(User.id == user_id))
+    if kept is None:
+        raise LookupError(f"user {user_id} is not known")
+    return kept
 
 
 async def language(db: Database, user_id: int) -> str | None:

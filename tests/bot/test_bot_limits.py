@@ -1,5 +1,6 @@
 """Limits without holes: an album pays a flood token per photo, a grid's size is checked before any
-download, and a photo waits for a decode slot before it is downloaded (not only before it is decoded)."""
+download, a photo waits for a decode slot before it is downloaded (not only before it is decoded),
+and a user has one conversion on its way at a time, with presses of those buttons rate-limited."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 from pathlib import Path
 
 from bot_helpers import eventually, keyboard_for, reply_text, running_bot, services_of
+
+from test_bot_formats import press, render_for
 
 from tests.fake_telegram import FakeTelegram
 
@@ -93,3 +96,24 @@ async def test_a_photo_waits_for_a_decode_slot_before_it_is_downloaded(tg: FakeT
     hold.release()
     await keyboard_for(tg, dm_ann)
     await keyboard_for(tg, dm_bob)
+
+
+async def test_one_conversion_at_a_time_per_user_and_a_press_limit(tg: FakeTelegram, make_settings, engine_instance,
+                                                                    face_photo: Path) -> None:
+    # Two presses, then one every two minutes: nothing refills while the test runs.
+    settings = make_settings(limits={"conversion_press_burst": 2, "conversion_presses_per_minute": 0.5,
+                                     "template_min_seconds": 0.1})
+    async with running_bot(settings, engine_instance):
+        ann = tg.user(first_name="Ann", language_code="en")
+        dm = tg.private_chat(ann)
+        video = await render_for(tg, ann, dm, face_photo.read_bytes())
+        hold = tg.hold_next("sendSticker")  # the sticker stays on its way
+        assert (await press(tg, ann, video, "Sticker")).params["text"] == "⏳ Making it…"
+        other = await press(tg, ann, video, "GIF")
+        assert other.params["show_alert"]
+        assert other.params["text"] == "Your other conversion is still on its way: one at a time, please."
+        third = await press(tg, ann, video, "Round")
+        assert third.params["text"] == "That's a lot of presses; please wait a minute, then try again."
+        hold.release()
+        await tg.wait_for("sendSticker", 120, where=lambda c: c.ok)
+        assert tg.calls_to("sendAnimation") == [] and tg.calls_to("sendVideoNote") == []
