@@ -187,7 +187,8 @@ async def offer(svc: Services, bot: Bot, chat_id: int, ref: PhotoRef, requester:
     row = await offers.create(svc.db, chat_id=chat_id, owner_id=requester, photo_message_id=ref.message_id,
                               file_id=ref.file_id, file_unique_id=ref.file_unique_id)
     return await bot.send_message(
-        chat_id, offer_text(lang, faces, svc.options.max_faces), reply_markup=template_keyboard(row.id, templates, lang),
+        chat_id, offer_text(lang, faces, svc.options.max_faces),
+        reply_markup=template_keyboard(row.id, templates, lang),
         reply_parameters=ReplyParameters(ref.message_id, allow_sending_without_reply=True),
     )
 

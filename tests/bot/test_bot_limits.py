@@ -8,7 +8,6 @@ import asyncio
 from pathlib import Path
 
 from bot_helpers import eventually, keyboard_for, reply_text, running_bot, services_of
-
 from test_bot_formats import press, render_for
 
 from tests.fake_telegram import FakeTelegram
