@@ -75,7 +75,10 @@ def concurrent_updates(settings: Settings) -> int:
     return configured or max(8, min(32, 4 * usable_cpus()))
 
 
-def build_application(settings: Settings, engine: Engine | None = None, tuning: Tuning = Tuning()) -> Application:
+DEFAULT_TUNING = Tuning()
+
+
+def build_application(settings: Settings, engine: Engine | None = None, tuning: Tuning = DEFAULT_TUNING) -> Application:
     """`engine`: an already built (maybe loaded) Engine to use instead of one from settings."""
     tg = settings.telegram
     builder = (

@@ -45,7 +45,8 @@ def collection_text(lang: str, photos: list[dict[str, Any]], max_tiles: int) -> 
 async def collection_keyboard(svc: Services, offer: Offer, lang: str) -> InlineKeyboardMarkup:
     rows: list[list[InlineKeyboardButton]] = []
     if len(offers.photos_of(offer)) >= MIN_PHOTOS:  # the group's own templates, then the public ones
-        rows += template_buttons(offer.id, await visible_templates(svc.db, svc.settings, offer.chat_id, offer.owner_id), lang)
+        templates = await visible_templates(svc.db, svc.settings, offer.chat_id, offer.owner_id)
+        rows += template_buttons(offer.id, templates, lang)
     rows.append([InlineKeyboardButton(t(lang, "grid_cancel"), callback_data=f"{CANCEL_PREFIX}:{offer.id}")])
     return InlineKeyboardMarkup(rows)
 
@@ -102,7 +103,8 @@ async def _refresh(svc: Services, bot: Bot, offer: Offer, lang: str) -> None:
         try:
             await bot.edit_message_text(
                 collection_text(lang, offers.photos_of(latest), svc.settings.limits.max_tiles),
-                chat_id=latest.chat_id, message_id=latest.message_id, reply_markup=await collection_keyboard(svc, latest, lang))
+                chat_id=latest.chat_id, message_id=latest.message_id,
+                reply_markup=await collection_keyboard(svc, latest, lang))
         except TelegramError as err:  # "not modified" when another refresh already showed this state
             log.info("offer %s: collecting message not updated: %s", latest.id, err)
 

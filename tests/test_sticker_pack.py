@@ -27,7 +27,8 @@ def webm(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     """A video sticker as Telegram wants it: VP9 WebM, 512 px, under 3 s, no sound."""
     path = tmp_path_factory.mktemp("sticker") / "sticker.webm"
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi",
-                    "-i", "testsrc=size=512x512:rate=25:duration=1", "-c:v", "libvpx-vp9", "-b:v", "200k", "-an", "-y", str(path)], check=True)
+                    "-i", "testsrc=size=512x512:rate=25:duration=1", "-c:v", "libvpx-vp9", "-b:v", "200k", "-an",
+                    "-y", str(path)], check=True)
     return path
 
 
