@@ -146,10 +146,13 @@ def output_size(width: int, height: int, max_side: int) -> tuple[int, int]:
 
 def load_photo(photo: bytes | Path, max_side: int) -> np.ndarray:
     """Decode (EXIF orientation applied, every mode to RGB) and resize to `output_size`: RGB uint8."""
-    try:
-        data = Path(photo).read_bytes() if isinstance(photo, (str, Path)) else photo
-    except OSError as exc:
-        raise BadImage(f"cannot read {photo}") from exc
+    if isinstance(photo, (str, Path)):
+        try:
+            data = Path(photo).read_bytes()
+        except OSError as exc:
+            raise BadImage(f"cannot read {photo}") from exc
+    else:
+        data = photo
     img = _open(data)
     try:
         # JPEG can decode at 1/2, 1/4, 1/8 scale directly: a 40 MP photo never sits in memory whole.
