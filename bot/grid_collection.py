@@ -54,6 +54,7 @@ async def collection_keyboard(svc: Services, offer: Offer, lang: str) -> InlineK
 async def start(svc: Services, bot: Bot, message: Message, lang: str, ttl: timedelta) -> None:
     """Post the collecting message (replying to /grid); it expires after `ttl`."""
     user = message.from_user
+    assert user is not None  # the handlers take messages from people only
     async with svc.grid_chats.hold(message.chat_id):  # until the message is known (see `find`)
         row = await offers.create(svc.db, chat_id=message.chat_id, owner_id=user.id,
                                   photo_message_id=message.message_id, file_id="", file_unique_id="",
@@ -77,6 +78,7 @@ async def add(svc: Services, bot: Bot, collection: Offer, message: Message, lang
     """A reply with a photo to the collecting message: checked, its faces counted, added."""
     ref = intake.photo_of(message)
     user = message.from_user
+    assert user is not None  # the handlers take messages from people only
     if ref is None:
         raise intake.Refusal("grid_needs_photo")
     max_tiles = svc.settings.limits.max_tiles

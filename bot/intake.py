@@ -37,7 +37,7 @@ from pipeline.keyboards import template_keyboard
 from pipeline.own_templates import visible_templates
 from pipeline.render_choices import choices_json, effective_options
 from pipeline.result_cache import result_key
-from storage import JobKind, Offer, forget, jobs, offers
+from storage import Job, JobKind, Offer, forget, jobs, offers
 
 log = logging.getLogger(__name__)
 
@@ -202,13 +202,13 @@ async def take_photo(svc: Services, bot: Bot, chat_id: int, ref: PhotoRef, reque
 
 @dataclass
 class Queued:
-    job: jobs.Job
+    job: Job
     position: int
 
 
 @dataclass
 class Cached:
-    job: jobs.Job
+    job: Job
 
 
 async def request_render(svc: Services, row: Offer, template: Template, lang: str,
