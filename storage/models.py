@@ -72,7 +72,8 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # Telegram user id
     language: Mapped[str] = mapped_column(String(16), default="en")  # Telegram language_code
-    chosen_language: Mapped[str | None] = mapped_column(String(16), nullable=True)  # by /language; None: follow Telegram
+    # chosen by /language; None: follow Telegram
+    chosen_language: Mapped[str | None] = mapped_column(String(16), nullable=True)
     first_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sticker_set: Mapped[str | None] = mapped_column(String(64), nullable=True)  # their own pack, once made

@@ -66,7 +66,8 @@ async def test_a_group_grid_collected_from_replies(tg: FakeTelegram, bot_app, fa
     assert "@" not in message["text"] and not message.get("entities")  # names, never mentions
     template = first_button(tg, grp, collecting)
     refused = tg.press_button(stranger, grp, collecting.result, template)
-    answer = await tg.wait_for("answerCallbackQuery", 10, where=lambda c: c.params["callback_query_id"] == refused["id"])
+    answer = await tg.wait_for("answerCallbackQuery", 10,
+                               where=lambda c: c.params["callback_query_id"] == refused["id"])
     assert "Only people who added a photo" in answer.params["text"]
     tg.press_button(people[2], grp, collecting.result, template)  # any contributor may press
     delivered = await tg.wait_for("sendVideo", 240, where=lambda c: c.ok)
@@ -93,7 +94,8 @@ async def test_a_collection_expires_and_only_its_starter_cancels(tg: FakeTelegra
     first = await tg.wait_for("sendMessage", 30, since=mark, where=lambda c: c.params["chat_id"] == grp["id"])
     cancel = tg.buttons(grp["id"], first.result["message_id"])[-1][1]
     refused = tg.press_button(bob, grp, first.result, cancel)
-    answer = await tg.wait_for("answerCallbackQuery", 10, where=lambda c: c.params["callback_query_id"] == refused["id"])
+    answer = await tg.wait_for("answerCallbackQuery", 10,
+                               where=lambda c: c.params["callback_query_id"] == refused["id"])
     assert "发起的人" in answer.params["text"]
     tg.press_button(ann, grp, first.result, cancel)
     await eventually(lambda: "cancelled" in tg.message(grp["id"], first.result["message_id"])["text"], what="cancelled")
