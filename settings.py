@@ -117,6 +117,10 @@ class LimitsSettings(_Section):
     # Per-user flood control on photos: a burst, then a steady rate (a token bucket).
     photo_burst: int = Field(default=3, ge=1)
     photos_per_minute: float = Field(default=6.0, gt=0)
+    # Per user: one note/sticker/GIF/pack conversion on its way at a time, and presses of those
+    # buttons as a token bucket (a burst, then a steady rate).
+    conversion_press_burst: int = Field(default=6, ge=1)
+    conversion_presses_per_minute: float = Field(default=6.0, gt=0)
 
 
 class QueueSettings(_Section):

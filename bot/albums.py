@@ -2,7 +2,8 @@
 
 Telegram delivers an album as separate messages sharing a `media_group_id`, within about a second.
 The photos are gathered here and, once none has come for ALBUM_QUIET_S (a PTB JobQueue timer,
-restarted by each photo), taken as one request: one flood-control token, each photo checked and its
+restarted by each photo), taken as one request: more photos than a grid holds are refused before
+anything is downloaded, one flood-control token is spent per photo, each photo is checked and its
 faces counted, then one keyboard for the album. A photo without a face is named in the answer; with
 one face left the album is offered like a single photo.
 """
@@ -12,12 +13,14 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from telegram import Bot, ReplyParameters
 from telegram.ext import Job, JobQueue
 
 from bot import intake
 from bot.context import BotContext, Services
+from bot.photo_ref import PhotoRef
 from i18n.texts import t
 from pipeline.keyboards import template_keyboard
 from pipeline.own_templates import visible_templates
@@ -34,16 +37,16 @@ class _Album:
     chat_id: int
     user_id: int
     lang: str
-    photos: list[intake.PhotoRef] = field(default_factory=list)
-    timer: Job | None = None
+    photos: list[PhotoRef] = field(default_factory=list)
+    timer: Job[Any] | None = None
 
 
 class AlbumCollector:
     def __init__(self) -> None:
         self._open: dict[tuple[int, str], _Album] = {}
 
-    def add(self, job_queue: JobQueue, group_id: str, chat_id: int, user_id: int, lang: str,
-            ref: intake.PhotoRef) -> None:
+    def add(self, job_queue: JobQueue[Any], group_id: str, chat_id: int, user_id: int, lang: str,
+            ref: PhotoRef) -> None:
         key = (chat_id, group_id)
         album = self._open.setdefault(key, _Album(chat_id, user_id, lang))
         album.photos.append(ref)
@@ -52,7 +55,8 @@ class AlbumCollector:
         album.timer = job_queue.run_once(self._finish, ALBUM_QUIET_S, data=key, name=f"album-{chat_id}-{group_id}")
 
     async def _finish(self, context: BotContext) -> None:
-        album = self._open.pop(context.job.data, None)  # type: ignore[union-attr]
+        key: tuple[int, str] = context.job.data  # type: ignore[union-attr, assignment]
+        album = self._open.pop(key, None)
         if album is None:
             return
         svc = context.bot_data.services
@@ -70,27 +74,28 @@ class AlbumCollector:
 
 
 async def offer_album(svc: Services, bot: Bot, chat_id: int, user_id: int, lang: str,
-                      photos: list[intake.PhotoRef]) -> None:
+                      photos: list[PhotoRef]) -> None:
     """Check every photo of the album and offer one keyboard for the grid of those with a face."""
     max_tiles = svc.settings.limits.max_tiles
-    await intake.admit(svc, user_id, chat_id, photos[0])  # one request, one flood token
-    kept: list[tuple[intake.PhotoRef, int]] = []  # each photo with a face, and its number of faces
+    if len(photos) > max_tiles:  # before any token is spent or any photo downloaded
+        raise intake.Refusal("grid_too_many", n=max_tiles)
+    position = {ref.message_id: n for n, ref in enumerate(photos, start=1)}  # as the user numbers them
+    photos = await intake.admit_album(svc, user_id, chat_id, photos)  # one flood token per photo
+    kept: list[tuple[PhotoRef, int]] = []  # each photo with a face, and its number of faces
     faceless: list[int] = []
-    for n, ref in enumerate(photos, start=1):
+    for ref in photos:
         try:
             kept.append((ref, await intake.validate(svc, bot, ref)))
         except intake.Refusal as refusal:
             if refusal.key != "no_face":
                 raise
-            faceless.append(n)
+            faceless.append(position[ref.message_id])
     if not kept:
         raise intake.Refusal("no_face")
     if len(kept) == 1:  # one face left: an ordinary photo
         only, faces = kept[0]
         await intake.offer(svc, bot, chat_id, only, user_id, lang, faces)
         return
-    if len(kept) > max_tiles:
-        raise intake.Refusal("grid_too_many", n=max_tiles)
     templates = await visible_templates(svc.db, svc.settings, chat_id, user_id)
     if not templates:
         raise intake.Refusal("no_templates")

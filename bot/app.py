@@ -27,7 +27,7 @@ from telegram.ext import (
 
 from bot.albums import AlbumCollector
 from bot.context import CONTEXT_TYPES, BotContext, BotData, Services, services
-from bot.flood_control import FloodControl
+from bot.flood_control import FloodControl, PressLimit
 from bot.forget import ForgetStage
 from bot.grid_collection import CANCEL_PATTERN
 from bot.handlers import (
@@ -76,7 +76,10 @@ def concurrent_updates(settings: Settings) -> int:
     return configured or max(8, min(32, 4 * usable_cpus()))
 
 
-def build_application(settings: Settings, engine: Engine | None = None, tuning: Tuning = Tuning()) -> Application:
+DEFAULT_TUNING = Tuning()
+
+
+def build_application(settings: Settings, engine: Engine | None = None, tuning: Tuning = DEFAULT_TUNING) -> Application:
     """`engine`: an already built (maybe loaded) Engine to use instead of one from settings."""
     tg = settings.telegram
     builder = (
@@ -180,7 +183,8 @@ async def _post_init(app: Application) -> None:
     limits = settings.limits
     svc = Services(settings=settings, db=db, engine=engine, options=render_options(settings), dispatch=dispatch,
                    stages=stages, flood=FloodControl(limits.photo_burst, limits.photos_per_minute),
-                   decode_slots=asyncio.Semaphore(1), albums=AlbumCollector())
+                   decode_slots=asyncio.Semaphore(1), albums=AlbumCollector(),
+                   conversion_presses=PressLimit(limits.conversion_press_burst, limits.conversion_presses_per_minute))
     owner = stages.render.owner if stages is not None else stage_owner()
     svc.forgetting = ForgetStage(app.bot, svc, tuning, owner, stages.cancel if stages is not None else lambda _: False)
     await _set_commands(app)

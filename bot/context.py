@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from telegram.ext import CallbackContext, ContextTypes, ExtBot, JobQueue
 
-from bot.flood_control import FloodControl
+from bot.flood_control import FloodControl, PressLimit
 from bot.keyed_locks import KeyedLocks
 from bot.photo_ref import PhotoRef
 from engine import Engine, RenderOptions
@@ -48,6 +48,9 @@ class Services:
     # /grid per chat: its message is known to the database only after Telegram answers the send,
     # and a reply to it may arrive first; edits of one collecting message one at a time
     grid_chats: KeyedLocks = field(default_factory=KeyedLocks)
+    # Presses of the conversion buttons, per user: a token bucket, and one request at a time
+    conversion_presses: PressLimit = field(default_factory=PressLimit)
+    conversion_users: KeyedLocks = field(default_factory=KeyedLocks)
     forgetting: Stage | None = None  # works through confirmed /forget requests
     started_at: float = field(default_factory=time.monotonic)
 

@@ -4,6 +4,12 @@ window, and duplicates dropped. Plain logic with an injected clock (no Telegram,
 One user sending 40 photos in 10 s gets the burst (3 by default) answered and one polite
 "slow down"; the rest are dropped before anything is downloaded or decoded, so everyone else is
 answered at once. The same photo forwarded twice within a minute counts once.
+
+An album spends one token per photo: it is admitted while the bucket holds a token, and what it
+costs beyond the bucket is owed (the bucket goes below zero), so ten photos sent as one album wait
+as long as ten sent one by one before the next is taken.
+
+PressLimit is the same bucket for button presses that start work (conversions): True or False.
 """
 
 from __future__ import annotations
@@ -46,20 +52,26 @@ class FloodControl:
         return 1.0 / self.rate
 
     def check(self, user_id: int, chat_id: int, file_unique_id: str) -> Verdict:
+        return self.check_album(user_id, chat_id, [file_unique_id])[0]
+
+    def check_album(self, user_id: int, chat_id: int, file_unique_ids: list[str]) -> tuple[Verdict, list[str]]:
+        """Photos sent together: the verdict for all of them and, when admitted, those that are not
+        duplicates (each costs one token)."""
         now = self.clock()
         self._forget_old(now)
-        key = (chat_id, file_unique_id)
-        if key in self._seen:
-            return Verdict.DUPLICATE
+        new = [u for u in dict.fromkeys(file_unique_ids) if (chat_id, u) not in self._seen]
+        if not new:
+            return Verdict.DUPLICATE, []
         bucket = self._bucket(user_id, now)
         if bucket.tokens < 1.0:
             if now - bucket.told_at >= self.window_s:
                 bucket.told_at = now
-                return Verdict.SLOW_DOWN
-            return Verdict.THROTTLED
-        bucket.tokens -= 1.0
-        self._seen[key] = now
-        return Verdict.ADMIT
+                return Verdict.SLOW_DOWN, []
+            return Verdict.THROTTLED, []
+        bucket.tokens -= len(new)  # may go below zero: owed, paid back by the refill
+        for unique in new:
+            self._seen[(chat_id, unique)] = now
+        return Verdict.ADMIT, new
 
     def _bucket(self, user_id: int, now: float) -> _Bucket:
         bucket = self._buckets.pop(user_id, None)
@@ -79,3 +91,19 @@ class FloodControl:
             if now - at < self.duplicate_window_s:
                 break
             del self._seen[key]
+
+
+class PressLimit:
+    """A token bucket per user for presses that start work: `allow` says whether this one may."""
+
+    def __init__(self, burst: int = 6, per_minute: float = 6.0, clock: Callable[[], float] = time.monotonic,
+                 max_users: int = 10_000) -> None:
+        self._flood = FloodControl(burst, per_minute, clock=clock, max_users=max_users)
+
+    def allow(self, user_id: int) -> bool:
+        flood = self._flood
+        bucket = flood._bucket(user_id, flood.clock())
+        if bucket.tokens < 1.0:
+            return False
+        bucket.tokens -= 1.0
+        return True

@@ -45,7 +45,8 @@ def collection_text(lang: str, photos: list[dict[str, Any]], max_tiles: int) -> 
 async def collection_keyboard(svc: Services, offer: Offer, lang: str) -> InlineKeyboardMarkup:
     rows: list[list[InlineKeyboardButton]] = []
     if len(offers.photos_of(offer)) >= MIN_PHOTOS:  # the group's own templates, then the public ones
-        rows += template_buttons(offer.id, await visible_templates(svc.db, svc.settings, offer.chat_id, offer.owner_id), lang)
+        templates = await visible_templates(svc.db, svc.settings, offer.chat_id, offer.owner_id)
+        rows += template_buttons(offer.id, templates, lang)
     rows.append([InlineKeyboardButton(t(lang, "grid_cancel"), callback_data=f"{CANCEL_PREFIX}:{offer.id}")])
     return InlineKeyboardMarkup(rows)
 
@@ -53,6 +54,7 @@ async def collection_keyboard(svc: Services, offer: Offer, lang: str) -> InlineK
 async def start(svc: Services, bot: Bot, message: Message, lang: str, ttl: timedelta) -> None:
     """Post the collecting message (replying to /grid); it expires after `ttl`."""
     user = message.from_user
+    assert user is not None  # the handlers take messages from people only
     async with svc.grid_chats.hold(message.chat_id):  # until the message is known (see `find`)
         row = await offers.create(svc.db, chat_id=message.chat_id, owner_id=user.id,
                                   photo_message_id=message.message_id, file_id="", file_unique_id="",
@@ -76,13 +78,16 @@ async def add(svc: Services, bot: Bot, collection: Offer, message: Message, lang
     """A reply with a photo to the collecting message: checked, its faces counted, added."""
     ref = intake.photo_of(message)
     user = message.from_user
+    assert user is not None  # the handlers take messages from people only
     if ref is None:
         raise intake.Refusal("grid_needs_photo")
+    max_tiles = svc.settings.limits.max_tiles
+    if len(offers.photos_of(collection)) >= max_tiles:  # full already: nothing downloaded for it
+        raise intake.Refusal("grid_full", n=max_tiles)
     await intake.admit(svc, user.id, message.chat_id, ref)
     faces = await intake.validate(svc, bot, ref)
     photo = {"file_id": ref.file_id, "file_unique_id": ref.file_unique_id, "message_id": ref.message_id,
              "user_id": user.id, "first_name": user.first_name, "faces": faces}
-    max_tiles = svc.settings.limits.max_tiles
     updated = await offers.add_photo(svc.db, collection.id, photo, max_tiles)
     if updated is None:  # full, or closed or expired since it was found
         latest = await offers.get(svc.db, collection.id)
@@ -100,7 +105,8 @@ async def _refresh(svc: Services, bot: Bot, offer: Offer, lang: str) -> None:
         try:
             await bot.edit_message_text(
                 collection_text(lang, offers.photos_of(latest), svc.settings.limits.max_tiles),
-                chat_id=latest.chat_id, message_id=latest.message_id, reply_markup=await collection_keyboard(svc, latest, lang))
+                chat_id=latest.chat_id, message_id=latest.message_id,
+                reply_markup=await collection_keyboard(svc, latest, lang))
         except TelegramError as err:  # "not modified" when another refresh already showed this state
             log.info("offer %s: collecting message not updated: %s", latest.id, err)
 

@@ -1,9 +1,9 @@
 """From a photo to a queued job: flood control, limits, the file, the keyboard offer, the cache.
 
 The order is the cheap checks first: the per-user flood control and the daily quota come before
-anything is downloaded, and full-size decodes (and the face scan, which decodes the photo as the
-render will) wait for a free slot so a burst of 40-megapixel photos never competes with the render
-for both cores at once.
+anything is downloaded, and downloads, full-size decodes and the face scan (which decodes the photo
+as the render will) wait for a free slot, so a burst of 40-megapixel photos never competes with the
+render for both cores at once, nor sits in memory waiting for its turn.
 Everything a user can get wrong ends here as a Refusal carrying a text key; handlers word it.
 """
 
@@ -37,7 +37,7 @@ from pipeline.keyboards import template_keyboard
 from pipeline.own_templates import visible_templates
 from pipeline.render_choices import choices_json, effective_options
 from pipeline.result_cache import result_key
-from storage import JobKind, Offer, forget, jobs, offers
+from storage import Job, JobKind, Offer, forget, jobs, offers
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +77,47 @@ def ensure_engine_usable(svc: Services) -> None:
         raise Refusal("engine_down")
 
 
+def _throttled(verdict: Verdict) -> None:
+    """Raise what a refused verdict means: Ignored (silently dropped) or Refusal("slow_down")."""
+    if verdict == Verdict.DUPLICATE:
+        metrics.PHOTOS_THROTTLED.labels("duplicate").inc()
+        raise Ignored()
+    metrics.PHOTOS_THROTTLED.labels("flood").inc()
+    if verdict == Verdict.THROTTLED:
+        raise Ignored()
+    raise Refusal("slow_down")
+
+
 async def admit(svc: Services, user_id: int, chat_id: int, ref: PhotoRef) -> None:
     """Flood control, the renderer's health and the daily quota, before any download."""
     if not svc.is_admin(user_id):
         verdict = svc.flood.check(user_id, chat_id, ref.file_unique_id)
-        if verdict == Verdict.DUPLICATE:
-            metrics.PHOTOS_THROTTLED.labels("duplicate").inc()
-            raise Ignored()
-        if verdict in (Verdict.SLOW_DOWN, Verdict.THROTTLED):
-            metrics.PHOTOS_THROTTLED.labels("flood").inc()
-            if verdict == Verdict.THROTTLED:
-                raise Ignored()
-            raise Refusal("slow_down")
+        if verdict != Verdict.ADMIT:
+            _throttled(verdict)
+    await _may_start(svc, user_id)
+
+
+async def admit_album(svc: Services, user_id: int, chat_id: int, refs: list[PhotoRef]) -> list[PhotoRef]:
+    """admit() for photos sent together: one flood token per photo. Returns the photos to take (a
+    photo seen in this chat within the duplicate window is left out)."""
+    if not svc.is_admin(user_id):
+        verdict, new = svc.flood.check_album(user_id, chat_id, [r.file_unique_id for r in refs])
+        if verdict != Verdict.ADMIT:
+            _throttled(verdict)
+        if len(new) < len(refs):
+            metrics.PHOTOS_THROTTLED.labels("duplicate").inc(len(refs) - len(new))
+        left = set(new)
+        taken = []
+        for ref in refs:  # an album may hold the same file twice: taken once
+            if ref.file_unique_id in left:
+                left.discard(ref.file_unique_id)
+                taken.append(ref)
+        refs = taken
+    await _may_start(svc, user_id)
+    return refs
+
+
+async def _may_start(svc: Services, user_id: int) -> None:
     ensure_engine_usable(svc)
     if await forget.pending(svc.db, user_id):  # what it sends now would outlive the deletion
         raise Refusal("forget_in_progress")
@@ -110,20 +139,22 @@ async def validate(svc: Services, bot: Bot, ref: PhotoRef) -> int:
     max_bytes = limits.max_file_mb * 1024 * 1024
     if ref.file_size is not None and ref.file_size > max_bytes:
         raise Refusal("too_big", mb=limits.max_file_mb)
-    try:
-        file = await bot.get_file(ref.file_id)
-        data = bytes(await file.download_as_bytearray())
-    except BadRequest as err:
-        if "too big" in str(err).lower():  # Telegram's own 20 MB refusal, when no size was given
-            raise Refusal("too_big", mb=limits.max_file_mb) from err
-        log.info("photo %s download failed: %s", ref.file_unique_id, err)
-        raise Refusal("download_failed") from err
-    except TelegramError as err:  # network, timeouts: ask to resend
-        log.info("photo %s download failed: %s", ref.file_unique_id, err)
-        raise Refusal("download_failed") from err
-    if len(data) > max_bytes:
-        raise Refusal("too_big", mb=limits.max_file_mb)
+    # The slot is taken before the download: at most decode_slots photos are held in memory at once
+    # (a burst of 20 MB files waits in line as file ids, not as bytes).
     async with svc.decode_slots:
+        try:
+            file = await bot.get_file(ref.file_id)
+            data = bytes(await file.download_as_bytearray())
+        except BadRequest as err:
+            if "too big" in str(err).lower():  # Telegram's own 20 MB refusal, when no size was given
+                raise Refusal("too_big", mb=limits.max_file_mb) from err
+            log.info("photo %s download failed: %s", ref.file_unique_id, err)
+            raise Refusal("download_failed") from err
+        except TelegramError as err:  # network, timeouts: ask to resend
+            log.info("photo %s download failed: %s", ref.file_unique_id, err)
+            raise Refusal("download_failed") from err
+        if len(data) > max_bytes:
+            raise Refusal("too_big", mb=limits.max_file_mb)
         try:
             faces = await asyncio.to_thread(_check_and_count, data, int(limits.max_megapixels * 1_000_000),
                                             limits.min_side, svc.options.max_side)
@@ -133,6 +164,8 @@ async def validate(svc: Services, bot: Bot, ref: PhotoRef) -> int:
             raise Refusal("image_too_small", px=limits.min_side) from None
         except BadImage:
             raise Refusal("bad_image") from None
+        finally:
+            del data
     if faces == 0:
         raise Refusal("no_face")
     return faces
@@ -154,7 +187,8 @@ async def offer(svc: Services, bot: Bot, chat_id: int, ref: PhotoRef, requester:
     row = await offers.create(svc.db, chat_id=chat_id, owner_id=requester, photo_message_id=ref.message_id,
                               file_id=ref.file_id, file_unique_id=ref.file_unique_id)
     return await bot.send_message(
-        chat_id, offer_text(lang, faces, svc.options.max_faces), reply_markup=template_keyboard(row.id, templates, lang),
+        chat_id, offer_text(lang, faces, svc.options.max_faces),
+        reply_markup=template_keyboard(row.id, templates, lang),
         reply_parameters=ReplyParameters(ref.message_id, allow_sending_without_reply=True),
     )
 
@@ -168,13 +202,13 @@ async def take_photo(svc: Services, bot: Bot, chat_id: int, ref: PhotoRef, reque
 
 @dataclass
 class Queued:
-    job: jobs.Job
+    job: Job
     position: int
 
 
 @dataclass
 class Cached:
-    job: jobs.Job
+    job: Job
 
 
 async def request_render(svc: Services, row: Offer, template: Template, lang: str,

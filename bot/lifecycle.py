@@ -1,5 +1,7 @@
 """Running the Application until told to stop, in the order run_polling uses (initialize → post_init
 → start polling → start … stop polling → stop → post_stop → shutdown → post_shutdown).
+In webhook mode the update route is closed (503) before `stop`: `stop` handles what is already in
+the queue and drops what comes after, so an update accepted then would be lost.
 
 Used for webhook mode (no Updater, so no run_polling) and by the in-process tests.
 """
@@ -8,12 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 from telegram import Update
 from telegram.ext import Application
 
+from bot.webhook import stop_taking_updates
 
-async def run_until(app: Application, stop: asyncio.Event, poll_timeout: int = 30) -> None:
+AnyApplication = Application[Any, Any, Any, Any, Any, Any]
+
+
+async def run_until(app: AnyApplication, stop: asyncio.Event, poll_timeout: int = 30) -> None:
     await app.initialize()
     try:
         if app.post_init:
@@ -25,6 +32,7 @@ async def run_until(app: Application, stop: asyncio.Event, poll_timeout: int = 3
     finally:
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
+        await stop_taking_updates(app)
         if app.running:
             await app.stop()
         if app.post_stop:
@@ -34,7 +42,7 @@ async def run_until(app: Application, stop: asyncio.Event, poll_timeout: int = 3
             await app.post_shutdown(app)
 
 
-async def run_until_signalled(app: Application, poll_timeout: int = 30) -> None:
+async def run_until_signalled(app: AnyApplication, poll_timeout: int = 30) -> None:
     """SIGTERM / SIGINT stop the bot gracefully."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -5,6 +5,9 @@ HEIC/HEIF, which iPhones send, through pillow-heif): whatever the sender's MIME 
 never tries its other ~40 formats on user bytes (EPS among them, which runs Ghostscript).
 Every pixel mode is brought to 8-bit RGB by its meaning, not by clipping: 16-bit and float images
 are rescaled (a plain convert("RGB") clips them to white or black), transparency is laid on white.
+They are reduced to about the output size first and rescaled in 32-bit floats: a 40-megapixel float
+TIFF is 160 MB decoded, and a full-size 64-bit copy of it (or a few) would be gigabytes from a
+small file.
 """
 
 from __future__ import annotations
@@ -71,20 +74,60 @@ def check_image(data: bytes, max_pixels: int, min_side: int) -> tuple[int, int]:
 
 
 def _stretch(values: np.ndarray) -> np.ndarray:
-    """High-bit-depth or float gray values -> uint8, by the range the values are in."""
-    v = values.astype(np.float64)
-    finite = v[np.isfinite(v)]
-    if finite.size == 0:
+    """High-bit-depth or float gray values -> uint8, by the range the values are in. One float32
+    copy, worked on in place (8 bits out need no more precision)."""
+    v = values.astype(np.float32)
+    finite = np.isfinite(v)
+    if not finite.any():
         return np.zeros(values.shape, np.uint8)
-    lo, hi = float(finite.min()), float(finite.max())
+    lo = float(np.min(v, where=finite, initial=np.inf))
+    hi = float(np.max(v, where=finite, initial=-np.inf))
+    del finite
     if values.dtype.kind == "f":
         # Float images are 0..1 by convention; anything else is stretched to its own range.
         scale_lo, scale_hi = (0.0, 1.0) if lo >= 0.0 and hi <= 1.0 else (lo, hi)
     else:
         scale_lo, scale_hi = 0.0, 65535.0 if hi > 255 else 255.0
     span = max(scale_hi - scale_lo, 1e-12)
-    out = (np.nan_to_num(v, nan=scale_lo) - scale_lo) / span * 255.0
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    np.nan_to_num(v, copy=False, nan=scale_lo, posinf=scale_hi, neginf=scale_lo)
+    v -= scale_lo
+    v *= 255.0 / span
+    v += 0.5
+    np.clip(v, 0, 255, out=v)
+    return v.astype(np.uint8)
+
+
+def _high_bit(mode: str) -> bool:
+    return mode.startswith("I;16") or mode in ("I", "F")
+
+
+def _reduced(img: Image.Image, max_side: int) -> np.ndarray:
+    """A 16-bit, 32-bit integer or float image's values at no less than max_side on its long side
+    (box-averaged by an integer factor), without a full-size copy beyond 16-bit ones."""
+    factor = max(1, max(img.size) // max_side)
+    if img.mode in ("I", "F"):  # Pillow reduces these itself, in C, into a small image
+        return np.asarray(img.reduce(factor) if factor > 1 else img)
+    values = np.asarray(img)  # I;16, I;16L, I;16B: uint16 (a 2-byte copy)
+    if not values.dtype.isnative:
+        values = values.astype(values.dtype.newbyteorder("="))
+    if factor == 1:
+        return values
+    h, w = values.shape[:2]
+    return cv2.resize(values, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
+
+
+_ORIENTATIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+                 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                 8: Image.Transpose.ROTATE_90}
+
+
+def _high_bit_to_rgb(img: Image.Image, max_side: int) -> Image.Image:
+    """A loaded 16-bit or float image -> small 8-bit RGB, EXIF orientation applied (after the
+    reduction: ImageOps.exif_transpose would copy the full-size image)."""
+    orientation = img.getexif().get(0x0112, 1)
+    rgb = Image.fromarray(_stretch(_reduced(img, max_side)), "L").convert("RGB")
+    method = _ORIENTATIONS.get(orientation) if isinstance(orientation, int) else None
+    return rgb.transpose(method) if method is not None else rgb
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -92,7 +135,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
     mode = img.mode
     if mode == "RGB":
         return img
-    if mode.startswith("I;16") or mode in ("I", "F"):
+    if _high_bit(mode):
         return Image.fromarray(_stretch(np.asarray(img)), "L").convert("RGB")
     if mode in ("P", "PA") and ("transparency" in img.info or mode == "PA"):
         img, mode = img.convert("RGBA"), "RGBA"
@@ -113,16 +156,22 @@ def output_size(width: int, height: int, max_side: int) -> tuple[int, int]:
 
 def load_photo(photo: bytes | Path, max_side: int) -> np.ndarray:
     """Decode (EXIF orientation applied, every mode to RGB) and resize to `output_size`: RGB uint8."""
-    try:
-        data = Path(photo).read_bytes() if isinstance(photo, (str, Path)) else photo
-    except OSError as exc:
-        raise BadImage(f"cannot read {photo!s}") from exc
+    if isinstance(photo, (str, Path)):
+        try:
+            data = Path(photo).read_bytes()
+        except OSError as exc:
+            raise BadImage(f"cannot read {photo}") from exc
+    else:
+        data = photo
     img = _open(data)
     try:
         # JPEG can decode at 1/2, 1/4, 1/8 scale directly: a 40 MP photo never sits in memory whole.
         img.draft("RGB", (max_side, max_side))
         img.load()  # here, so corrupt or truncated data is a BadImage whatever the mode
-        img = to_rgb(ImageOps.exif_transpose(img))
+        if _high_bit(img.mode):  # reduced before anything else: no full-size copy of it is made
+            img = _high_bit_to_rgb(img, max_side)
+        else:
+            img = to_rgb(ImageOps.exif_transpose(img))
     except Exception as exc:
         raise BadImage("image data is corrupt") from exc
     rgb = np.asarray(img)

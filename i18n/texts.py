@@ -138,6 +138,8 @@ MESSAGES: dict[str, str] = _unique([
     N_("button_share", "📤 Share"),
     N_("converting", "⏳ Making it…"),
     N_("conversion_on_its_way", "It's on its way."),
+    N_("conversion_one_at_a_time", "Your other conversion is still on its way: one at a time, please."),
+    N_("conversion_slow_down", "That's a lot of presses; please wait a minute, then try again."),
     N_("render_expired", "This one has expired; send the photo again."),
     N_("conversion_failed", "That conversion failed; please try again later."),
     N_("pack_title", "My Ant Yahey"),

@@ -4,9 +4,12 @@ Telegram webhook. It runs on the bot's own event loop (no thread); bot/app.py wi
 /healthz answers 200 while the bot can do its work (the model may still be loading: "model" and
 "engine" say so, with progress) and 503 when it cannot: the database is unreachable, the model
 failed to load, or (queue mode) the broker is unreachable. /metrics first runs `on_scrape` (counts
-the queue, ops/metrics.py), bounded by the same timeout, then renders the registry. Webhook mode follows PTB's custom-webhook pattern: updates POSTed to the path with
-the right X-Telegram-Bot-Api-Secret-Token go to app.update_queue; a missing or wrong secret gets
-403, a body that is not an update 400.
+the queue, ops/metrics.py), bounded by the same timeout, then renders the registry. Webhook mode
+follows PTB's custom-webhook pattern: updates POSTed to the path with the right
+X-Telegram-Bot-Api-Secret-Token go to app.update_queue; a missing or wrong secret gets 403, a body
+that is not an update 400. At shutdown `close_webhook()` runs before the application
+stops reading its queue: from then on updates get 503, which Telegram resends (to the next process),
+instead of a 200 for an update no one would handle.
 """
 
 from __future__ import annotations
@@ -71,6 +74,10 @@ class HttpServer:
         self._webhook = webhook
         self._runner: web.AppRunner | None = None
         self._started = time.monotonic()
+        self._accepting = True  # webhook updates: False once close_webhook() ran
+        self._delivering = 0  # updates being put into the queue right now
+        self._delivered = asyncio.Event()  # set whenever none is
+        self._delivered.set()
 
     @property
     def url(self) -> str:
@@ -89,7 +96,14 @@ class HttpServer:
         self._started = time.monotonic()
         log.info("http server listening on %s (webhook %s)", self.url, "on" if self._webhook else "off")
 
+    async def close_webhook(self) -> None:
+        """Stop taking updates (503 from now on, so Telegram keeps them and sends them again) and
+        wait for the ones being handed to the queue; /healthz and /metrics still answer."""
+        self._accepting = False
+        await self._delivered.wait()
+
     async def stop(self) -> None:
+        self._accepting = False
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -136,10 +150,24 @@ class HttpServer:
             data = json.loads(await request.read())
             if not isinstance(data, dict) or "update_id" not in data:
                 raise ValueError("not an update")
-            await self._webhook.deliver(data)
         except Exception as exc:  # any malformed body is the sender's problem, not a 500
             log.warning("webhook: bad update body: %s", exc)
             return web.Response(status=400, text="bad update")
+        # Checked after the body is read: an update is either in the queue before close_webhook()
+        # returns, or refused and resent by Telegram.
+        if not self._accepting:
+            return web.Response(status=503, text="shutting down")
+        self._delivering += 1
+        self._delivered.clear()
+        try:
+            await self._webhook.deliver(data)
+        except Exception as exc:
+            log.warning("webhook: bad update body: %s", exc)
+            return web.Response(status=400, text="bad update")
+        finally:
+            self._delivering -= 1
+            if self._delivering == 0:
+                self._delivered.set()
         return web.Response(status=200)
 
 

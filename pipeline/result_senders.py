@@ -44,7 +44,7 @@ async def send_result(bot: Bot, db: Database, settings: Settings, job: JobRecord
     (which already went through the retries: the caller must not repeat an add)."""
     # 0: the chat moved (a group became a supergroup) and the message it answers stayed behind.
     reply = ReplyParameters(job.source_message_id, allow_sending_without_reply=True) if job.source_message_id else None
-    upload = settings.telegram.upload_timeout
+    upload = settings.telegram.upload_timeout  # read and write timeouts of each upload
     title, lang = job.template_title or "", job.language
     kind = OutputKind(job.output_kind)
     duration = max(1, round(job.result_duration)) if job.result_duration else None
@@ -72,8 +72,8 @@ async def send_result(bot: Bot, db: Database, settings: Settings, job: JobRecord
     if kind == OutputKind.PACK:
         if not isinstance(media, Path):  # a pack takes a file it can upload
             raise ValueError("a sticker for the pack must be a file")
-        added = await add_to_pack(bot, db, job.user_id, media, lang, policy)
-        notice = await send_text(bot, job.chat_id, t(lang, "pack_added", link=added.link),
-                                 job.source_message_id or None, policy)
-        return Sent(notice, added.file_id)
+        added = await add_to_pack(bot, db, job.user_id, media, lang, policy, retrying=job.parked_tries > 0)
+        told = await send_text(bot, job.chat_id, t(lang, "pack_added", link=added.link),
+                               job.source_message_id or None, policy)
+        return Sent(told, added.file_id)
     raise ValueError(f"unknown output kind {job.output_kind!r}")

@@ -643,6 +643,14 @@ async def active_conversion(db: Database, parent_job_id: int, output_kind: Outpu
                               Job.status.in_(ACTIVE_STATUSES)).limit(1))
 
 
+async def active_conversions_of(db: Database, user_id: int) -> int:
+    """How many of the user's conversions are on their way (one at a time per user)."""
+    async with db.read() as session:
+        return await session.scalar(
+            select(func.count()).select_from(Job).where(Job.user_id == user_id, Job.kind == JobKind.CONVERT,
+                                                        Job.status.in_(ACTIVE_STATUSES))) or 0
+
+
 async def delivered_results(db: Database, user_id: int, limit: int = 50) -> list[Job]:
     """The user's delivered results (videos and conversions) that can be re-sent by file_id, newest
     first: what inline mode lists."""

@@ -72,11 +72,13 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # Telegram user id
     language: Mapped[str] = mapped_column(String(16), default="en")  # Telegram language_code
-    # Chosen by /language; None: follow Telegram.
+    # chosen by /language; None: follow Telegram
     chosen_language: Mapped[str | None] = mapped_column(String(16), nullable=True)
     first_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sticker_set: Mapped[str | None] = mapped_column(String(64), nullable=True)  # their own pack, once made
+    # The random part of the names of packs made for them (pipeline/sticker_pack.py), made on first need
+    pack_suffix: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class Offer(Base):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+import string
+
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -17,10 +20,11 @@ async def touch(db: Database, user_id: int, language: str | None) -> str | None:
     lang = (language or "en")[:16]
     insert = postgresql_insert if db.is_postgresql else sqlite_insert  # both speak ON CONFLICT
     upsert = insert(User).values(id=user_id, language=lang, first_seen=now, last_seen=now).on_conflict_do_update(
-        index_elements=[User.id], set_={"language": lang, "last_seen": now})
+        index_elements=[User.id], set_={"language": lang, "last_seen": now}
+    ).returning(User.chosen_language)
     async with db.write() as session:
-        chosen: str | None = (await session.execute(upsert.returning(User.chosen_language))).scalar_one()
-        return chosen
+        chosen: str | None = (await session.execute(upsert)).scalar_one()
+    return chosen
 
 
 async def sticker_set(db: Database, user_id: int) -> str | None:
@@ -32,6 +36,23 @@ async def sticker_set(db: Database, user_id: int) -> str | None:
 async def set_sticker_set(db: Database, user_id: int, name: str) -> None:
     async with db.write() as session:
         await session.execute(update(User).where(User.id == user_id).values(sticker_set=name))
+
+
+SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+SUFFIX_LENGTH = 10  # 36**10: not found by trying
+
+
+async def pack_suffix(db: Database, user_id: int) -> str:
+    """The random part of the user's pack names, made on first use and kept (two callers at once
+    get the same one)."""
+    made = "".join(secrets.choice(SUFFIX_ALPHABET) for _ in range(SUFFIX_LENGTH))
+    async with db.write() as session:
+        await session.execute(update(User).where(User.id == user_id, User.pack_suffix.is_(None))
+                              .values(pack_suffix=made))
+        kept = await session.scalar(select(User.pack_suffix).where(User.id == user_id))
+    if kept is None:
+        raise LookupError(f"user {user_id} is not known")
+    return kept
 
 
 async def language(db: Database, user_id: int) -> str | None:

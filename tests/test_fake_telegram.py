@@ -365,3 +365,14 @@ async def test_edited_messages_and_channel_posts_arrive_as_their_own_updates(tg,
     assert updates[1].edited_message.caption == "new caption" and updates[1].edited_message.edit_date
     assert updates[2].channel_post.from_user is None and updates[2].channel_post.sender_chat.id == channel["id"]
     assert post["caption"] == "/yahey"
+
+
+async def test_a_lost_answer_is_processed_and_never_heard(tg, bot):
+    user = tg.user()
+    dm = tg.private_chat(user)
+    tg.lose_answer_next("sendMessage")
+    with pytest.raises(telegram.error.NetworkError):
+        await bot.send_message(dm["id"], "sent, unheard")
+    assert tg.lost_answers == ["sendMessage"] and [m["text"] for m in tg.messages_in(dm["id"])] == ["sent, unheard"]
+    await bot.send_message(dm["id"], "heard")
+    assert [m["text"] for m in tg.messages_in(dm["id"])] == ["sent, unheard", "heard"]

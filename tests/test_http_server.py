@@ -166,7 +166,8 @@ async def webhook_bot(unused_tcp_port):
     """A PTB Application in custom-webhook mode (updater None) against the fake Bot API,
     with /start answered, and the HTTP server feeding its update queue."""
     async with FakeTelegram(token=TOKEN) as tg:
-        app = ApplicationBuilder().token(TOKEN).base_url(tg.base_url).base_file_url(tg.base_file_url).updater(None).build()
+        app = (ApplicationBuilder().token(TOKEN).base_url(tg.base_url).base_file_url(tg.base_file_url).updater(None)
+               .build())
         seen: list[Update] = []
 
         async def start(update: Update, context) -> None:
@@ -190,7 +191,8 @@ async def test_webhook_accepts_updates_with_the_secret(webhook_bot, http):
     ann = tg.user(first_name="Ann")
     tg.send_text(ann, tg.private_chat(ann), "/start")
     update = tg.pending_updates[-1]  # the exact JSON Telegram would post
-    async with http.post(f"{server.url}/telegram", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as resp:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with http.post(f"{server.url}/telegram", json=update, headers=headers) as resp:
         assert resp.status == 200
     call = await tg.wait_for("sendMessage", timeout=10)
     assert call.params["text"] == "hello from the webhook" and call.params["chat_id"] == ann["id"]
@@ -214,7 +216,8 @@ async def test_webhook_refuses_a_missing_or_wrong_secret_and_bad_bodies(webhook_
     # Updates are handled in order: once a later good one is answered, a refused one would have been too.
     tg.send_text(ann, tg.private_chat(ann), "/start again")
     good = tg.pending_updates[-1]
-    async with http.post(f"{server.url}/telegram", json=good, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as resp:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with http.post(f"{server.url}/telegram", json=good, headers=headers) as resp:
         assert resp.status == 200
     await tg.wait_for("sendMessage", timeout=10)
     assert [u.update_id for u in seen] == [good["update_id"]]
@@ -235,3 +238,90 @@ def test_webhook_needs_a_secret():
 
     with pytest.raises(ValueError, match="secret"):
         HttpServer("127.0.0.1", 0, healthy, WebhookRoute("/telegram", "", object()))
+
+
+async def _until(condition, timeout: float, what: str) -> None:
+    """Wait for a condition the fake server or the bot reaches (checked as the loop turns)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def _webhook_app(tg: FakeTelegram, port: int, seen: list[int], gate=None):
+    """A PTB Application wired like bot/app.py in webhook mode: its HTTP server started in post_init
+    (kept in bot_data.http, where bot/lifecycle.py finds it), stopped in post_shutdown."""
+    from bot.context import CONTEXT_TYPES
+
+    async def post_init(app) -> None:
+        app.bot_data.http = await start_http_server("127.0.0.1", port, healthy, webhook_route("/telegram", SECRET, app))
+        await app.bot.set_webhook(f"{app.bot_data.http.url}/telegram", secret_token=SECRET)
+
+    async def post_shutdown(app) -> None:
+        await app.bot_data.http.stop()
+
+    async def start(update: Update, context) -> None:
+        if gate is not None and not seen:
+            await gate.wait()  # the first update keeps the bot busy: the rest wait in its queue
+        seen.append(update.update_id)
+        await update.message.reply_text(f"handled {update.update_id}")
+
+    app = (ApplicationBuilder().token(TOKEN).base_url(tg.base_url).base_file_url(tg.base_file_url).updater(None)
+           .context_types(CONTEXT_TYPES).post_init(post_init).post_shutdown(post_shutdown).build())
+    app.add_handler(CommandHandler("start", start))
+    return app
+
+
+async def test_a_webhook_restart_loses_no_update(unused_tcp_port):
+    """Updates arriving while the bot stops get 503 (Telegram sends them again, to the next
+    process); those already accepted are handled before the stop."""
+    import asyncio
+
+    from bot.lifecycle import run_until
+
+    async with FakeTelegram(token=TOKEN) as tg:
+        ann = tg.user()
+        chat = tg.private_chat(ann)
+        sent: list[int] = []
+
+        def send() -> int:
+            tg.send_text(ann, chat, "/start")
+            sent.append(tg.pending_updates[-1]["update_id"])
+            return sent[-1]
+
+        seen_first: list[int] = []
+        gate = asyncio.Event()
+        first = _webhook_app(tg, unused_tcp_port, seen_first, gate)
+        stop_first = asyncio.Event()
+        running = asyncio.create_task(run_until(first, stop_first))
+        await _until(lambda: first.running, 30, "the first bot started")
+        for _ in range(5):
+            send()
+        await _until(lambda: not tg.pending_updates, 30, "the first five updates accepted")
+        stop_first.set()  # a restart begins while the first update is still being handled
+        await _until(lambda: not first.running, 30, "the first bot stopping")
+        errors = len(tg.webhook_errors)
+        for _ in range(5):
+            send()
+        # The first of these is now either accepted by the stopping bot or refused (kept by Telegram).
+        await _until(lambda: len(tg.webhook_errors) > errors or not tg.pending_updates, 30,
+                     "an update arriving during the stop answered")
+        gate.set()
+        await asyncio.wait_for(running, 30)
+        assert seen_first == sent[:5]  # what was in the queue was handled before the stop
+
+        seen_second: list[int] = []
+        second = _webhook_app(tg, unused_tcp_port, seen_second)
+        stop_second = asyncio.Event()
+        running = asyncio.create_task(run_until(second, stop_second))
+        try:
+            last = send()  # handled in order: once it is, every update before it was too
+            await _until(lambda: last in seen_second, 60, "the second bot handling Telegram's resends")
+        finally:
+            stop_second.set()
+            await asyncio.wait_for(running, 30)
+        assert seen_first + seen_second == sent  # each update once, in order, none lost

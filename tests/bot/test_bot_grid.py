@@ -30,11 +30,11 @@ async def test_a_private_album_of_nine_photos_is_one_3x3_grid(tg: FakeTelegram, 
                                                                noface_photo: Path) -> None:
     ann = tg.user(first_name="Ann", language_code="en")
     dm = tg.private_chat(ann)
-    # Ten photos (Telegram's most for an album), the fifth without a face.
-    images = variants(face_photo, 9)
+    # Nine photos (a grid's most), the fifth without a face.
+    images = variants(face_photo, 8)
     sent = tg.send_album(ann, dm, [*images[:4], noface_photo.read_bytes(), *images[4:]])
     keyboard = await keyboard_for(tg, dm)
-    assert keyboard.params["text"].startswith("9 photos, one grid video.")
+    assert keyboard.params["text"].startswith("8 photos, one grid video.")
     assert "No face in photo 5: left out." in keyboard.params["text"]
     assert keyboard.params["reply_parameters"]["message_id"] == sent[0]["message_id"]
     assert len([c for c in tg.calls_to("sendMessage") if c.params.get("reply_markup")]) == 1  # one keyboard
@@ -44,7 +44,7 @@ async def test_a_private_album_of_nine_photos_is_one_3x3_grid(tg: FakeTelegram, 
     assert video.width == video.height and video.width >= 3 * 128  # 3x3 square tiles
     settings = settings_of(bot_app)
     await eventually(lambda: [(r["kind"], r["status"], r["cost"]) for r in jobs_rows(settings)]
-                     == [("grid", "done", 9)], what="one grid job, done, costing nine")
+                     == [("grid", "done", 8)], what="one grid job, done, costing eight")
 
 
 async def test_a_group_grid_collected_from_replies(tg: FakeTelegram, bot_app, face_photo: Path) -> None:
@@ -66,7 +66,8 @@ async def test_a_group_grid_collected_from_replies(tg: FakeTelegram, bot_app, fa
     assert "@" not in message["text"] and not message.get("entities")  # names, never mentions
     template = first_button(tg, grp, collecting)
     refused = tg.press_button(stranger, grp, collecting.result, template)
-    answer = await tg.wait_for("answerCallbackQuery", 10, where=lambda c: c.params["callback_query_id"] == refused["id"])
+    answer = await tg.wait_for("answerCallbackQuery", 10,
+                               where=lambda c: c.params["callback_query_id"] == refused["id"])
     assert "Only people who added a photo" in answer.params["text"]
     tg.press_button(people[2], grp, collecting.result, template)  # any contributor may press
     delivered = await tg.wait_for("sendVideo", 240, where=lambda c: c.ok)
@@ -93,7 +94,8 @@ async def test_a_collection_expires_and_only_its_starter_cancels(tg: FakeTelegra
     first = await tg.wait_for("sendMessage", 30, since=mark, where=lambda c: c.params["chat_id"] == grp["id"])
     cancel = tg.buttons(grp["id"], first.result["message_id"])[-1][1]
     refused = tg.press_button(bob, grp, first.result, cancel)
-    answer = await tg.wait_for("answerCallbackQuery", 10, where=lambda c: c.params["callback_query_id"] == refused["id"])
+    answer = await tg.wait_for("answerCallbackQuery", 10,
+                               where=lambda c: c.params["callback_query_id"] == refused["id"])
     assert "发起的人" in answer.params["text"]
     tg.press_button(ann, grp, first.result, cancel)
     await eventually(lambda: "cancelled" in tg.message(grp["id"], first.result["message_id"])["text"], what="cancelled")

@@ -96,9 +96,10 @@ async def test_forget_deletes_everything_of_the_user(tg: FakeTelegram, make_sett
         video = await render_for(tg, ann, dm, image)
         await press(tg, ann, video, "GIF")
         await tg.wait_for("sendAnimation", 120, where=lambda c: c.ok)
+        await finished(app, "gif")  # one conversion at a time per user
         await press(tg, ann, video, "Add to my pack")
-        pack = f"yahey_u{ann['id']}_by_yahey_test_bot"
-        await eventually(lambda: tg.sticker_set(pack) is not None, timeout=120, what="pack made")
+        await eventually(lambda: len(tg.state.sticker_sets) == 1, timeout=120, what="pack made")
+        (pack,) = tg.state.sticker_sets  # its name has a random part, kept with Ann
         await finished(app, "pack")  # inline mode lists what is recorded done, after the pack's answer
         inline = tg.inline_query(ann, "")
         await eventually(lambda: tg.inline_answer(inline) is not None, what="inline answered")
@@ -127,7 +128,8 @@ async def test_forget_deletes_everything_of_the_user(tg: FakeTelegram, make_sett
         mark = tg.mark()
         tg.send_text(ann, dm, "/forget")
         asked = await keyboard_for(tg, dm, mark)
-        tg.press_button(ann, dm, asked.result, dict(tg.buttons(dm["id"], asked.result["message_id"]))["🗑 Delete everything"])
+        delete = dict(tg.buttons(dm["id"], asked.result["message_id"]))["🗑 Delete everything"]
+        tg.press_button(ann, dm, asked.result, delete)
         done = await tg.wait_for("sendMessage", 120, since=mark,
                                  where=lambda c: c.params["chat_id"] == dm["id"] and "Deleted" in c.params["text"])
         text = done.params["text"]
@@ -169,14 +171,15 @@ async def test_a_forget_killed_mid_way_finishes_after_a_restart(tg: FakeTelegram
         dm = tg.private_chat(ann)
         video = await render_for(tg, ann, dm, face_photo.read_bytes())
         await press(tg, ann, video, "Add to my pack")
-        pack = f"yahey_u{ann['id']}_by_yahey_test_bot"
-        await eventually(lambda: tg.sticker_set(pack) is not None, timeout=120, what="pack made")
+        await eventually(lambda: len(tg.state.sticker_sets) == 1, timeout=120, what="pack made")
+        (pack,) = tg.state.sticker_sets
         await eventually(lambda: all(s not in every_row(settings) for s in ("'queued'", "'running'", "'delivering'")),
                          timeout=60, what="the pack's job recorded")
         mark = tg.mark()
         tg.send_text(ann, dm, "/forget")
         asked = await keyboard_for(tg, dm, mark)
-        tg.press_button(ann, dm, asked.result, dict(tg.buttons(dm["id"], asked.result["message_id"]))["🗑 Delete everything"])
+        delete = dict(tg.buttons(dm["id"], asked.result["message_id"]))["🗑 Delete everything"]
+        tg.press_button(ann, dm, asked.result, delete)
         await eventually((held / "entered").exists, 60, "the /forget held before deleting files")
     finally:
         first.kill()  # SIGKILL mid-deletion: no clean-up at all

@@ -54,6 +54,8 @@ Faults (what Telegram sometimes does), all explicit so tests never race the cloc
     tg.start_outage(502) ... tg.end_outage()   # every request (and file download) answers 502
     tg.delay_next("sendVideo", 8)    # processed now, answered 8 s later (a slow upload answer)
     tg.drop_next("sendVideo")        # connection closed, nothing processed (tg.dropped)
+    tg.lose_answer_next("addStickerToSet")  # processed (it succeeded), then the connection closed
+                                            # before the answer (tg.lost_answers)
     hold = tg.hold_next("download")  # kept waiting until hold.release(); await hold.reached()
     hold = tg.hold_answer_next("sendMessage")  # processed now (users see it), answered on release
 

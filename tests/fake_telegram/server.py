@@ -93,6 +93,8 @@ class FakeTelegram(UserActions):
         self.outage_answers = 0  # requests answered with the outage's error
         self._delays: list[tuple[str, float, list[int]]] = []
         self._drops: list[tuple[str, list[int]]] = []
+        self._lost_answers: list[tuple[str, list[int]]] = []
+        self.lost_answers: list[str] = []  # methods processed whose answer lose_answer_next() cut off
         self._holds: list[Hold] = []
         self._answer_holds: list[Hold] = []
 
@@ -277,6 +279,12 @@ class FakeTelegram(UserActions):
         answering (a connection reset on the way)."""
         self._drops.append((method.lower(), [times]))
 
+    def lose_answer_next(self, method: str, times: int = 1) -> None:
+        """Process the next `times` calls to `method` (they succeed: the sticker is in the set, the
+        message sent) and then close the connection without answering: the bot cannot tell whether
+        the call went through."""
+        self._lost_answers.append((method.lower(), [times]))
+
     def hold_next(self, method: str, times: int = 1) -> Hold:
         """Keep the next `times` calls to `method` ("download" for file downloads) waiting, before
         they are processed, until `hold.release()`. `await hold.reached()` waits for the first."""
@@ -382,6 +390,7 @@ class FakeTelegram(UserActions):
         else:
             error = self._injected_failure(name.lower(), params)
         response = await self._answer(handler, Request(name, params, files, names), error)
+        lose = self._take(self._lost_answers, name.lower()) is not None
         await self._held(name.lower(), self._answer_holds)
         delay = self._take(self._delays, name.lower())
         if delay is not None:
@@ -396,6 +405,11 @@ class FakeTelegram(UserActions):
         log.debug("fake Telegram: %s -> %s", name, "ok" if call.ok else f"{call.error_code} {call.description}")
         old, self._calls_changed = self._calls_changed, asyncio.Event()
         old.set()
+        if lose:
+            self.lost_answers.append(name)
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=499)  # never reaches the client: the connection is gone
         return response
 
     async def _answer(self, handler: Any, request: Request, error: ApiError | None) -> web.Response:
