@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 from telegram import Bot
 
-from engine import Engine
 from engine.from_settings import render_options
 from pipeline.conversion_stage import ConversionStage
 from pipeline.delivery_stage import DeliveryStage
 from pipeline.render_stage import RenderStage
+from pipeline.renderer import Renderer
 from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database
@@ -39,7 +39,7 @@ def stage_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def make_stages(bot: Bot, db: Database, engine: Engine, settings: Settings, tuning: Tuning, owner: str) -> Stages:
+def make_stages(bot: Bot, db: Database, engine: Renderer, settings: Settings, tuning: Tuning, owner: str) -> Stages:
     """Render and conversion stages hand finished jobs straight to this process's delivery stage."""
     delivery = DeliveryStage(bot, db, settings, tuning, owner)
     render = RenderStage(bot, db, engine, settings, render_options(settings), tuning, owner, delivery.wake)

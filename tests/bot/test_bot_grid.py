@@ -26,8 +26,9 @@ def variants(photo: Path, n: int) -> list[bytes]:
     return [data + bytes([i]) for i in range(n)]
 
 
-async def test_a_private_album_of_nine_photos_is_one_3x3_grid(tg: FakeTelegram, bot_app, face_photo: Path,
+async def test_a_private_album_of_nine_photos_is_one_3x3_grid(tg: FakeTelegram, real_bot_app, face_photo: Path,
                                                                noface_photo: Path) -> None:
+    """On the real engine: nine faces animated in one pass."""
     ann = tg.user(first_name="Ann", language_code="en")
     dm = tg.private_chat(ann)
     # Ten photos (Telegram's most for an album), the fifth without a face.
@@ -42,7 +43,7 @@ async def test_a_private_album_of_nine_photos_is_one_3x3_grid(tg: FakeTelegram, 
     delivered = await tg.wait_for("sendVideo", 300, where=lambda c: c.ok)
     video = assert_telegram_video(delivered.files["video"])
     assert video.width == video.height and video.width >= 3 * 128  # 3x3 square tiles
-    settings = settings_of(bot_app)
+    settings = settings_of(real_bot_app)
     await eventually(lambda: [(r["kind"], r["status"], r["cost"]) for r in jobs_rows(settings)]
                      == [("grid", "done", 9)], what="one grid job, done, costing nine")
 
@@ -117,9 +118,9 @@ async def test_a_collection_expires_and_only_its_starter_cancels(tg: FakeTelegra
     assert jobs_rows(settings_of(bot_app)) == []
 
 
-async def test_a_grid_costs_its_faces_against_the_quota(tg: FakeTelegram, make_settings, engine_instance,
+async def test_a_grid_costs_its_faces_against_the_quota(tg: FakeTelegram, make_settings, fake_engine,
                                                         face_photo: Path) -> None:
-    async with running_bot(make_settings(limits={"daily_quota": 3, "template_min_seconds": 0.1}), engine_instance):
+    async with running_bot(make_settings(limits={"daily_quota": 3, "template_min_seconds": 0.1}), fake_engine):
         ann = tg.user(first_name="Ann", language_code="en")
         dm = tg.private_chat(ann)
         tg.send_album(ann, dm, variants(face_photo, 4))
@@ -128,7 +129,7 @@ async def test_a_grid_costs_its_faces_against_the_quota(tg: FakeTelegram, make_s
         tg.press_button(ann, dm, keyboard.result, first_button(tg, dm, keyboard))
         assert "today's 3 videos" in await reply_text(tg, dm, mark)
 
-    async with running_bot(make_settings(), engine_instance):
+    async with running_bot(make_settings(), fake_engine):
         mark = tg.mark()
         tg.send_text(ann, dm, "/grid")
         assert "send 2–9 photos at once" in await reply_text(tg, dm, mark)

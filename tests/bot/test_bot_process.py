@@ -2,8 +2,10 @@
 restart deliver every job exactly once; SIGTERM re-queues a running job; missing token or checkpoint
 is one line and exit code 2; the token never reaches the log.
 
-Renders are held open by a gate (tests/gated_bot.py runs bot/__main__.py with a FileGate in front
-of each render), so "in the middle of a render" never depends on how fast the machine renders."""
+Renders are held open by a gate (tests/gated_bot.py runs bot/__main__.py with the fake engine and a
+FileGate in front of each render), so "in the middle of a render" never depends on how fast the
+machine renders. The webhook test runs the plain `python -m bot` with the real engine (paddle imported
+before the stop signals are hooked up, the model loading while SIGTERM arrives)."""
 
 from __future__ import annotations
 
@@ -37,9 +39,9 @@ async def render_held(gate: Path, n: int = 1, timeout: float = 180) -> None:
 
 
 @pytest.fixture
-def config(tmp_path: Path, tg: FakeTelegram, random_checkpoint: Path, templates_dir: Path,
+def config(tmp_path: Path, tg: FakeTelegram, placeholder_checkpoint: Path, templates_dir: Path,
            engine_cache_dir: Path) -> Path:
-    return write_config(tmp_path / "config.toml", tg, random_checkpoint, templates_dir, engine_cache_dir,
+    return write_config(tmp_path / "config.toml", tg, placeholder_checkpoint, templates_dir, engine_cache_dir,
                         logging={"level": "DEBUG"})  # DEBUG: the most chances for the token to leak
 
 
@@ -142,7 +144,9 @@ async def test_missing_token_or_checkpoint_is_one_line_and_exit_2(tmp_path: Path
 
 async def test_webhook_mode_process_answers_and_stops_on_sigterm(tg: FakeTelegram, tmp_path: Path,
                                                                  random_checkpoint: Path, templates_dir: Path,
-                                                                 engine_cache_dir: Path) -> None:
+                                                                 engine_cache_dir: Path, engine_instance) -> None:
+    # engine_instance: the model already exported into the cache the process loads from, as after a
+    # deployment's `python -m engine prepare` (an export under way holds a shutdown until it ends).
     port = free_port()
     config = write_config(tmp_path / "config.toml", tg, random_checkpoint, templates_dir, engine_cache_dir,
                           telegram={"mode": "webhook", "webhook_url": f"http://127.0.0.1:{port}/telegram",

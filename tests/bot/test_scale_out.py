@@ -4,6 +4,8 @@ exactly once while a worker is killed mid-render, and after everything restarts.
 
 Renders are held at each worker's gate (tests/gated_worker.py), so "mid-render" never depends on
 the machine's speed; the workers' leases are short (6 s) so a dead worker's job is taken over soon.
+worker-a renders with the real engine (its model loaded and exported by the worker itself, its
+/healthz saying so), worker-b with the fake one (tests/fake_engine.py).
 """
 
 from __future__ import annotations
@@ -61,11 +63,11 @@ class Cluster:
     async def bot(self) -> None:
         await self.start("bot", "-m", "bot")
 
-    async def worker(self, name: str, http_port: int = 0) -> Path:
+    async def worker(self, name: str, http_port: int = 0, real_engine: bool = False) -> Path:
         gate = self.folder / f"gate-{name}"
         gate.mkdir(exist_ok=True)
         await self.start(name, str(REPO_ROOT / "tests" / "gated_worker.py"), "--gate", str(gate),
-                         "--http-port", str(http_port))
+                         *(["--real-engine"] if real_engine else []), "--http-port", str(http_port))
         return gate
 
     async def stop(self, name: str, sig: int = signal.SIGTERM) -> int:
@@ -106,7 +108,7 @@ async def test_two_workers_six_users_a_killed_worker_and_a_full_restart(tg: Fake
     port = free_port()
     try:
         await cluster.bot()
-        gate_a = await cluster.worker("worker-a", http_port=port)
+        gate_a = await cluster.worker("worker-a", http_port=port, real_engine=True)
         gate_b = await cluster.worker("worker-b")
         await tg.wait_for("setMyCommands", 120)
         async with aiohttp.ClientSession() as http:  # a worker's own /healthz once its model is ready
