@@ -1,5 +1,6 @@
 """Grids, the meme's classic form: a private album of photos, or a group's /grid that people reply
-to, becomes one video with every face singing in its own tile."""
+to, becomes one video with every face singing in its own tile. The group's grid renders with the
+real engine; the others with the fake one."""
 
 from __future__ import annotations
 
@@ -26,9 +27,8 @@ def variants(photo: Path, n: int) -> list[bytes]:
     return [data + bytes([i]) for i in range(n)]
 
 
-async def test_a_private_album_of_nine_photos_is_one_3x3_grid(tg: FakeTelegram, real_bot_app, face_photo: Path,
+async def test_a_private_album_of_nine_photos_is_one_3x3_grid(tg: FakeTelegram, bot_app, face_photo: Path,
                                                                noface_photo: Path) -> None:
-    """On the real engine: nine faces animated in one pass."""
     ann = tg.user(first_name="Ann", language_code="en")
     dm = tg.private_chat(ann)
     # Ten photos (Telegram's most for an album), the fifth without a face.
@@ -43,12 +43,14 @@ async def test_a_private_album_of_nine_photos_is_one_3x3_grid(tg: FakeTelegram, 
     delivered = await tg.wait_for("sendVideo", 300, where=lambda c: c.ok)
     video = assert_telegram_video(delivered.files["video"])
     assert video.width == video.height and video.width >= 3 * 128  # 3x3 square tiles
-    settings = settings_of(real_bot_app)
+    settings = settings_of(bot_app)
     await eventually(lambda: [(r["kind"], r["status"], r["cost"]) for r in jobs_rows(settings)]
                      == [("grid", "done", 9)], what="one grid job, done, costing nine")
 
 
-async def test_a_group_grid_collected_from_replies(tg: FakeTelegram, bot_app, face_photo: Path) -> None:
+async def test_a_group_grid_collected_from_replies(tg: FakeTelegram, real_bot_app, face_photo: Path) -> None:
+    """On the real engine: four faces animated in one grid."""
+    bot_app = real_bot_app
     grp = tg.group_chat()
     people = [tg.user(first_name=name, language_code="en") for name in ("Ann", "Bob", "Cy", "Di")]
     stranger = tg.user(first_name="Eve", language_code="en")

@@ -71,10 +71,12 @@ async def test_kill_9_mid_render_then_restart_delivers_each_job_once(tg: FakeTel
         dm_a = await ask_for_video(tg, ann, image)
         dm_b = await ask_for_video(tg, ben, image + b"\0")  # another photo (another file_unique_id)
         await render_held(gate)
+        settings = settings_for(config)
+        # Ben's press is recorded as a job too (a render reaches the gate faster than that).
+        await eventually(lambda: len(jobs_rows(settings)) == 2, 60, "both jobs recorded")
     finally:
         first.kill()  # SIGKILL: no clean-up at all
         await first.wait()
-    settings = settings_for(config)
     assert [r["status"] for r in jobs_rows(settings)] == ["running", "queued"]
     assert not tg.calls_to("sendVideo")
 
