@@ -91,13 +91,16 @@ def gated_process_args(argv: list[str]) -> tuple[FileGate, bool, list[str], Any]
 
 
 def process_engine(settings: Any, gate: FileGate, real: bool) -> Renderer:
-    """The harness's renderer: the fake engine with its gate, or the real one (paddle imported here,
-    before the process hooks its stop signals, as bot/__main__.py does for its own engine) behind
-    a GatedRenderer."""
+    """The harness's renderer: the fake engine with its gate, or the real one behind a GatedRenderer,
+    with paddle imported here as the process's main does for its own engine: after the logging is
+    set up (paddle's import adds a root handler of its own, which would keep setup_logging from
+    adding the stderr one) and before the process hooks its stop signals."""
     if not real:
         return FakeEngine.from_settings(settings, gate=gate)
     from engine.paddle_compat import import_paddle
+    from ops.log_masking import setup_logging
     from pipeline.renderer import renderer_from_settings
 
+    setup_logging(settings.logging.level, settings.telegram.token)
     import_paddle(settings.engine.threads)
     return GatedRenderer(renderer_from_settings(settings), gate)
