@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 from ops.startup_checks import StartupError, checked_settings
 
 if TYPE_CHECKING:
-    from engine import Engine
+    from pipeline.renderer import Renderer
     from pipeline.tuning import Tuning
 
 
-def main(argv: list[str] | None = None, engine: Engine | None = None, tuning: Tuning | None = None) -> int:
+def main(argv: list[str] | None = None, engine: Renderer | None = None, tuning: Tuning | None = None) -> int:
     """`engine`/`tuning`: for a harness that runs this same process with an engine it controls
     (tests/gated_bot.py); the bot itself builds both from the config."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="The 蚂蚁呀嘿 Telegram bot.")
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None, engine: Engine | None = None, tuning: Tu
     # paddle installs its own C-level SIGTERM handler when first imported; importing it here, before
     # the stop signals are hooked up below, keeps SIGTERM a graceful stop (the model still loads
     # later, in the worker, while the bot already answers).
-    if renders_here:
+    if renders_here and engine is None:  # a harness's renderer brings its own (tests/gated_engine.py)
         from engine.model.paddle_compat import import_paddle
 
         import_paddle(settings.engine.threads)

@@ -46,9 +46,9 @@ from bot.handlers import (
     start_help,
 )
 from bot.webhook import webhook_route
-from engine import Engine, clean_staging, kill_all_ffmpeg
+from engine import clean_staging, kill_all_ffmpeg
 from engine.cpu_features import usable_cpus
-from engine.from_settings import make_engine, render_options
+from engine.from_settings import render_options
 from i18n.languages import EN, LANGUAGES
 from i18n.texts import t
 from ops import metrics
@@ -59,6 +59,7 @@ from pipeline.housekeeping import clean_up
 from pipeline.job_run import tell_owners_failed
 from pipeline.keyboards import BACKGROUND_PATTERN, CALLBACK_PATTERN, CONVERT_PATTERN, DELETE_PATTERN, LANGUAGE_PATTERN
 from pipeline.reconciler import give_up_exhausted, redispatch_forgotten
+from pipeline.renderer import Renderer, renderer_from_settings
 from pipeline.tuning import Tuning
 from settings import Settings
 from storage import forget, jobs, make_database, upgrade_to_head
@@ -79,8 +80,9 @@ def concurrent_updates(settings: Settings) -> int:
 DEFAULT_TUNING = Tuning()
 
 
-def build_application(settings: Settings, engine: Engine | None = None, tuning: Tuning = DEFAULT_TUNING) -> Application:
-    """`engine`: an already built (maybe loaded) Engine to use instead of one from settings."""
+def build_application(settings: Settings, engine: Renderer | None = None,
+                      tuning: Tuning = DEFAULT_TUNING) -> Application:
+    """`engine`: an already built (maybe loaded) Renderer to use instead of the one from settings."""
     tg = settings.telegram
     builder = (
         ApplicationBuilder()
@@ -157,7 +159,7 @@ async def _post_init(app: Application) -> None:
     settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
     db = make_database(settings)
     await upgrade_to_head(db)
-    engine: Engine | None = None
+    engine: Renderer | None = None
     stages: Stages | None = None
     dispatch: Dispatcher
     if settings.queue.backend == "local":
@@ -175,7 +177,7 @@ async def _post_init(app: Application) -> None:
         shutil.rmtree(settings.storage.data_dir / "tmp", ignore_errors=True)  # no job runs yet: all stale
         clean_staging(settings.templates.dir)  # half-made imports: their jobs redo them from the start
         clean_staging(settings.user_templates.dir)
-        engine = data.engine or make_engine(settings)
+        engine = data.engine or renderer_from_settings(settings)
         stages = make_stages(app.bot, db, engine, settings, tuning, stage_owner())
         dispatch = LocalDispatcher(stages.render.wake, stages.conversion.wake, stages.delivery.wake)
     else:  # workers render and deliver; this process takes updates and queues jobs

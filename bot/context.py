@@ -16,10 +16,11 @@ from telegram.ext import CallbackContext, ContextTypes, ExtBot, JobQueue
 from bot.flood_control import FloodControl, PressLimit
 from bot.keyed_locks import KeyedLocks
 from bot.photo_ref import PhotoRef
-from engine import Engine, RenderOptions
+from engine import RenderOptions
 from ops.http_server import HttpServer
 from pipeline.assembly import Stages
 from pipeline.dispatch import Dispatcher
+from pipeline.renderer import Renderer
 from pipeline.stage_base import Stage
 from pipeline.tuning import Tuning
 from settings import Settings
@@ -38,7 +39,7 @@ class AlbumGatherer(Protocol):
 class Services:
     settings: Settings
     db: Database
-    engine: Engine | None  # None when workers render (`[queue].backend = "celery"`)
+    engine: Renderer | None  # None when workers render (`[queue].backend = "celery"`)
     options: RenderOptions
     dispatch: Dispatcher
     stages: Stages | None  # None when workers render
@@ -72,7 +73,7 @@ class BotData:
 
     def __init__(self) -> None:
         self.settings: Settings | None = None
-        self.engine: Engine | None = None
+        self.engine: Renderer | None = None
         self.tuning: Tuning = Tuning()
         self.services: Services | None = None
         self.http: HttpServer | None = None

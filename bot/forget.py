@@ -129,7 +129,7 @@ class ForgetStage(StageLoop[ForgetRequest]):
         # Their private templates go with their folders and motion; a group's templates belong to the
         # group, which keeps them without the user's id.
         removed = await own_templates.delete_owner_templates(self.db, self.svc.settings,
-                                                             Owner(OwnerKind.USER, row.user_id), self.svc.engine)
+                                                             Owner(OwnerKind.USER, row.user_id), engine=self.svc.engine)
         await owned_templates.forget_creator(self.db, row.user_id)
         return {"templates": removed}
 

@@ -46,4 +46,6 @@ The way through the stages (one module each):
     reconciler.py       re-announces jobs a lost broker message left waiting
     housekeeping.py     retention: rows, files and unused own templates (own_templates.py)
     assembly.py         builds the three stages of one process from settings
+    renderer.py         what the stages need of the engine: the Renderer protocol (EngineRenderer
+                        is the real engine; the tests' fake engine is another)
 """

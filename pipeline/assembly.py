@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 from telegram import Bot
 
-from engine import Engine
 from engine.from_settings import render_options
 from pipeline.conversion_stage import ConversionStage
 from pipeline.delivery_stage import DeliveryStage
 from pipeline.render_stage import RenderStage
+from pipeline.renderer import Renderer
 from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database
@@ -40,7 +40,7 @@ def stage_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def make_stages(bot: Bot, db: Database, engine: Engine, settings: Settings, tuning: Tuning, owner: str) -> Stages:
+def make_stages(bot: Bot, db: Database, engine: Renderer, settings: Settings, tuning: Tuning, owner: str) -> Stages:
     """Render and conversion stages hand finished jobs straight to this process's delivery stage."""
     delivery = DeliveryStage(bot=bot, db=db, settings=settings, tuning=tuning, owner=owner)
     render = RenderStage(bot=bot, db=db, engine=engine, settings=settings, options=render_options(settings),

@@ -15,9 +15,10 @@ import dataclasses
 import logging
 from datetime import datetime, timedelta
 
-from engine import Engine, Template, TemplateMissing, delete_template, list_templates, load_template
+from engine import Template, TemplateMissing, delete_template, list_templates, load_template
 from engine.driving import MotionCache
 from engine.hashing import sha256_file
+from pipeline.renderer import Renderer
 from settings import Settings
 from storage import Database, OwnedTemplate, OwnerKind, owned_templates
 from storage.models import utcnow
@@ -75,7 +76,7 @@ def may_delete(row: OwnedTemplate, user_id: int, is_admin: bool) -> bool:
     return row.created_by == user_id
 
 
-async def sweep(db: Database, settings: Settings, engine: Engine | None = None) -> int:
+async def sweep(db: Database, settings: Settings, engine: Renderer | None = None) -> int:
     """Delete the folders (and cached motion) no row names and no active job uses; returns how
     many went. Idempotent."""
     keep = await owned_templates.folders_in_use(db)
@@ -107,20 +108,20 @@ async def sweep(db: Database, settings: Settings, engine: Engine | None = None) 
 
 
 async def delete_one(db: Database, settings: Settings, row_id: int,
-                     engine: Engine | None = None) -> OwnedTemplate | None:
+                     engine: Renderer | None = None) -> OwnedTemplate | None:
     """Delete one owned template (its row at once; its folder when nobody else has the clip)."""
     row = await owned_templates.remove(db, row_id)
     if row is not None:
-        await sweep(db, settings, engine)
+        await sweep(db, settings, engine=engine)
     return row
 
 
-async def delete_owner_templates(db: Database, settings: Settings, owner: Owner, engine: Engine | None = None) -> int:
+async def delete_owner_templates(db: Database, settings: Settings, owner: Owner, engine: Renderer | None = None) -> int:
     """Forget everything `owner` (a user, or a group) made: their rows, and every folder and cached
     motion nobody else owns. Idempotent; returns how many templates were theirs. A folder an active
     job still renders from stays until the next daily clean-up."""
     folders = await owned_templates.remove_owner(db, owner)
-    await sweep(db, settings, engine)
+    await sweep(db, settings, engine=engine)
     return len(folders)
 
 

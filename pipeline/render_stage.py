@@ -30,7 +30,6 @@ from telegram import Bot
 from engine import (
     BadImage,
     CancelToken,
-    Engine,
     EngineError,
     GridTooSmall,
     ImageTooLarge,
@@ -42,13 +41,13 @@ from engine import (
     TemplateMissing,
     list_templates,
 )
-from engine.tools.prepare import prepare
 from i18n.texts import t
 from ops import metrics
 from pipeline import own_templates, template_jobs
 from pipeline.job_run import CANCEL_LEASE_LOST, CANCEL_OWNER, CANCEL_SHUTDOWN, JobRun, tell_owners_failed
 from pipeline.paths import render_path, tmp_dir
 from pipeline.render_choices import effective_options, render_notes
+from pipeline.renderer import Renderer
 from pipeline.stage_base import Lease, Stage
 from pipeline.status_messages import StatusMessage
 from pipeline.telegram_calls import chat_action
@@ -74,7 +73,7 @@ class RenderStage(Stage):
     name = "render stage"
     kinds = RENDER_STAGE_KINDS
 
-    def __init__(self, *, bot: Bot, db: Database, engine: Engine, settings: Settings, options: RenderOptions,
+    def __init__(self, *, bot: Bot, db: Database, engine: Renderer, settings: Settings, options: RenderOptions,
                  tuning: Tuning, owner: str, on_handed_over: Callable[[], None]) -> None:
         super().__init__(db=db, settings=settings, tuning=tuning, owner=owner, concurrency=1,
                          lease_seconds=settings.queue.render_lease_seconds, max_attempts=settings.limits.max_attempts)
@@ -141,7 +140,7 @@ class RenderStage(Stage):
 
         templates = list_templates(self.settings.templates.dir)
         try:
-            report = await asyncio.to_thread(prepare, self.engine, templates, progress, cancel=self._preparing)
+            report = await asyncio.to_thread(self.engine.prepare, templates, progress=progress, cancel=self._preparing)
         except Exception:
             status = self.engine.status
             log.exception("engine failed to load, no renders will run: %s", status.detail)
@@ -218,8 +217,8 @@ class RenderStage(Stage):
         reporter = asyncio.create_task(self._report(run, title))
         try:
             result = await asyncio.to_thread(render, template, run.work / "render.mp4",
-                                             effective_options(self.options, job.options), self._on_progress,
-                                             run.token)
+                                             options=effective_options(self.options, job.options),
+                                             progress=self._on_progress, cancel=run.token)
         except RenderCancelled:
             await run.stopped()
             return

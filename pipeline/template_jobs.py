@@ -10,7 +10,6 @@ import logging
 
 from engine import (
     BadTemplateVideo,
-    Engine,
     EngineError,
     NoFaceFound,
     RenderCancelled,
@@ -27,13 +26,14 @@ from i18n.texts import t
 from ops import metrics
 from pipeline import own_templates
 from pipeline.job_run import JobRun
+from pipeline.renderer import Renderer
 from storage import jobs, owned_templates
 from storage.owned_templates import Owner
 
 log = logging.getLogger(__name__)
 
 
-async def import_template_job(run: JobRun, engine: Engine) -> None:
+async def import_template_job(run: JobRun, engine: Renderer) -> None:
     job, lang = run.job, run.lang
     video = run.work / "video.mp4"
     if not await run.fetch_input(video):
@@ -43,9 +43,9 @@ async def import_template_job(run: JobRun, engine: Engine) -> None:
         # The job's import id (random, kept with the job) names the import: a restart in the middle
         # reuses its folder, and a run that got as far as publishing is not published twice.
         template = await asyncio.to_thread(
-            import_template, video, job.template_title or "template", run.settings.templates.dir, engine,
-            limits.template_min_seconds, limits.template_max_seconds, import_id=job.import_id or f"job-{job.id}",
-            cancel=run.token)
+            import_template, video, job.template_title or "template", run.settings.templates.dir, engine=engine,
+            min_seconds=limits.template_min_seconds, max_seconds=limits.template_max_seconds,
+            import_id=job.import_id or f"job-{job.id}", cancel=run.token)
     except RenderCancelled:
         await run.stopped()
         return
@@ -64,14 +64,14 @@ async def import_template_job(run: JobRun, engine: Engine) -> None:
                            job.source_message_id)
 
 
-async def delete_template_job(run: JobRun, engine: Engine) -> None:
+async def delete_template_job(run: JobRun, engine: Renderer) -> None:
     job, lang = run.job, run.lang
     try:
         template = load_template(job.template_id or "", run.settings.templates.dir)
     except TemplateMissing:
         await run.fail("template_unknown", "template missing", id=job.template_id)
         return
-    await asyncio.to_thread(delete_template, template, engine)
+    await asyncio.to_thread(delete_template, template, engine=engine)
     if not await jobs.mark_done(run.db, job):
         run.lost()
         return
@@ -80,7 +80,7 @@ async def delete_template_job(run: JobRun, engine: Engine) -> None:
     await run.status.final(t(lang, "template_deleted", id=template.id), job.source_message_id)
 
 
-async def import_own_template_job(run: JobRun, engine: Engine) -> None:
+async def import_own_template_job(run: JobRun, engine: Renderer) -> None:
     """/template NAME: the admins' import, with the users' limits, into the clip's own folder (an
     owner who has the clip already is told its name; another owner's copy is reused), then the row."""
     job, lang = run.job, run.lang
@@ -100,9 +100,9 @@ async def import_own_template_job(run: JobRun, engine: Engine) -> None:
         return
     try:
         await asyncio.to_thread(
-            import_template, video, folder, cfg.dir, engine, run.settings.limits.template_min_seconds,
-            cfg.max_seconds, import_id=job.import_id or f"job-{job.id}", cancel=run.token, folder_name=folder,
-            one_face=True)
+            import_template, video, folder, cfg.dir, engine=engine,
+            min_seconds=run.settings.limits.template_min_seconds, max_seconds=cfg.max_seconds,
+            import_id=job.import_id or f"job-{job.id}", cancel=run.token, folder_name=folder, one_face=True)
     except RenderCancelled:
         await run.stopped()
         return
@@ -126,11 +126,11 @@ async def import_own_template_job(run: JobRun, engine: Engine) -> None:
         return
     except owned_templates.NameTaken as err:
         await run.fail("own_template_name_taken", str(err), name=name)
-        await own_templates.sweep(run.db, run.settings, engine)
+        await own_templates.sweep(run.db, run.settings, engine=engine)
         return
     except owned_templates.TooManyTemplates as err:
         await run.fail("own_template_too_many", str(err), n=err.limit)
-        await own_templates.sweep(run.db, run.settings, engine)
+        await own_templates.sweep(run.db, run.settings, engine=engine)
         return
     if not await jobs.mark_done(run.db, job):
         run.lost()

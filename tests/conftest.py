@@ -1,5 +1,7 @@
-"""Shared fixtures: a random full-size vox-256 checkpoint, a loaded Engine, a very short template,
-and face / no-face photos (the shared media when present, generated fallbacks otherwise)."""
+"""Shared fixtures: a random full-size vox-256 checkpoint and a loaded Engine (for the tests whose
+point is the real engine: README "Which tests use the real engine"), a small random checkpoint, a
+placeholder checkpoint file (for processes that render with the fake engine), a very short
+template, and face / no-face photos (the shared media when present, generated fallbacks otherwise)."""
 
 from __future__ import annotations
 
@@ -59,6 +61,29 @@ def random_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def small_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised checkpoint of the SMALL configuration (engine.networks.SMALL: the same
+    networks and layout with fewer channels and blocks), for engine tests where the full size is not
+    the point. engine.networks.load_networks tells the configuration from the file."""
+    from engine.model.networks import SMALL, build_networks, save_checkpoint
+    from engine.model.paddle_compat import import_paddle
+
+    import_paddle().seed(7)
+    path = tmp_path_factory.mktemp("small-checkpoint") / "vox-cpk.pdparams"
+    save_checkpoint(build_networks(SMALL), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def placeholder_checkpoint(tmp_path_factory) -> Path:
+    """A file where a config names the checkpoint when the fake engine renders (the start-up checks
+    only look that it exists; nothing loads it)."""
+    path = tmp_path_factory.mktemp("placeholder") / "vox-cpk.pdparams"
+    path.write_bytes(b"placeholder: the fake engine renders here\n")
+    return path
+
+
+@pytest.fixture(scope="session")
 def engine_cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("engine-cache")
 
@@ -69,6 +94,18 @@ def engine_instance(random_checkpoint, engine_cache_dir):
     from engine import Engine
 
     engine = Engine(random_checkpoint, engine_cache_dir, device="cpu", threads=0, batch_size=4)
+    engine.load()
+    return engine
+
+
+@pytest.fixture(scope="session")
+def small_engine(small_checkpoint, tmp_path_factory):
+    """A loaded Engine on the small random checkpoint (its own cache dir): the engine's code paths
+    (faces, grids, backgrounds, frame rates, sound) where the networks' size is not the point."""
+    from engine import Engine
+
+    engine = Engine(small_checkpoint, tmp_path_factory.mktemp("small-engine-cache"), device="cpu", threads=0,
+                    batch_size=4)
     engine.load()
     return engine
 

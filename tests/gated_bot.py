@@ -1,5 +1,6 @@
-"""`python tests/gated_bot.py --gate DIR [--forget-gate DIR2] --config PATH`: the real bot process
-(bot/__main__.py) with its renders held at a FileGate until the test creates DIR/open
+"""`python tests/gated_bot.py --gate DIR [--real-engine] [--forget-gate DIR2] --config PATH`: the real
+bot process (bot/__main__.py) rendering with the fake engine (tests/fake_engine.py; the real one with
+--real-engine) with its renders held at a FileGate until the test creates DIR/open
 (tests/gated_engine.py), and, with --forget-gate, every /forget held before its `files` step (the
 sticker pack already deleted, the files and rows not yet) until the test creates DIR2/open; the
 held request leaves DIR2/entered."""
@@ -29,16 +30,15 @@ def hold_forget(folder: Path, before: str = "files") -> None:
 
 def main() -> int:
     from bot.__main__ import main as bot_main
-    from engine.from_settings import make_engine
-    from tests.gated_engine import GatedEngine, gated_process_args
+    from tests.gated_engine import gated_process_args, process_engine
 
     argv = sys.argv[1:]
     if "--forget-gate" in argv:
         at = argv.index("--forget-gate")
         hold_forget(Path(argv[at + 1]))
         argv = argv[:at] + argv[at + 2:]
-    gate, rest, settings = gated_process_args(argv)
-    return bot_main(rest, engine=GatedEngine(make_engine(settings), gate))  # type: ignore[arg-type]
+    gate, real, rest, settings = gated_process_args(argv)
+    return bot_main(rest, engine=process_engine(settings, gate, real))
 
 
 if __name__ == "__main__":

@@ -1,103 +1,106 @@
-"""The real engine with a gate in front of each render, so a test can hold a render open for as long
-as it needs (instead of hoping the render is slower than a few HTTP round trips).
+"""Gates for the tests that keep the real engine, and the engine of the process harnesses.
 
-In-process: `GatedEngine(engine, Gate())`; the test awaits `gate.entered` and calls `gate.open()`.
-Across processes (tests/gated_bot.py): `FileGate(folder)`; the render is held until the test creates
-`folder/open`, and each render that reaches the gate leaves `folder/entered-<n>`.
+The fake engine (tests/fake_engine.py) has its gates built in; `GatedRenderer` puts the same gates
+in front of any Renderer (the real engine's `EngineRenderer` in the end-to-end runs), so a test can
+hold a render open for as long as it needs (instead of hoping the render is slower than a few
+HTTP round trips). Every call through the Renderer protocol passes keyword arguments: nothing to
+unpick.
+
+Across processes (tests/gated_bot.py, tests/gated_worker.py): `--gate DIR` gives a FileGate; the
+render is held until the test creates DIR/open. The harnesses render with the fake engine unless
+their command line says `--real-engine`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import threading
-import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine import CancelToken, RenderCancelled
+from engine import CancelToken, EngineStatus, RenderOptions, RenderResult, Template
+from engine.tools.prepare import PrepareReport
+from pipeline.renderer import Renderer
+from tests.fake_engine import FakeEngine, FileGate, Gate
+
+__all__ = ["FileGate", "Gate", "GatedRenderer", "gated_process_args", "process_engine"]
 
 
-class Gate:
-    def __init__(self, opened: bool = False) -> None:
-        self._open = threading.Event()
-        self.entered = threading.Event()
-        self.renders = 0
-        if opened:
-            self._open.set()
-
-    def open(self) -> None:
-        self._open.set()
-
-    def close(self) -> None:
-        self._open.clear()
-        self.entered.clear()
-
-    def arrive(self) -> None:
-        self.renders += 1
-        self.entered.set()
-
-    def is_open(self) -> bool:
-        return self._open.is_set()
-
-    async def wait_entered(self, timeout: float = 120) -> None:
-        if not await asyncio.to_thread(self.entered.wait, timeout):
-            raise AssertionError("no render reached the gate")
-
-
-class FileGate(Gate):
-    def __init__(self, folder: Path) -> None:
-        super().__init__()
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._n = itertools.count(1)
-
-    def arrive(self) -> None:
-        super().arrive()
-        (self.folder / f"entered-{next(self._n)}").touch()
-
-    def is_open(self) -> bool:
-        return (self.folder / "open").exists()
-
-
-def gated_process_args(argv: list[str]) -> tuple[FileGate, list[str], Any]:
-    """For tests/gated_bot.py and tests/gated_worker.py: `--gate DIR` taken out of the command line;
-    returns the gate, the rest of the arguments, and the settings their `--config` names."""
-    from settings import load_settings
-
-    gate_dir = Path(argv[argv.index("--gate") + 1])
-    rest = [a for i, a in enumerate(argv) if a != "--gate" and (i == 0 or argv[i - 1] != "--gate")]
-    return FileGate(gate_dir), rest, load_settings(rest[rest.index("--config") + 1])
-
-
-class GatedEngine:
-    """Delegates everything to the wrapped Engine; `render` first waits at the gate (in the render
-    thread, where the stage's cancel token still stops it). With a `prepare_gate`, so does
+class GatedRenderer:
+    """Delegates to the wrapped Renderer; `render` and `render_grid` first wait at the gate (in the
+    render thread, where the stage's cancel token still stops them). With a `prepare_gate`, so does
     `prepare_template` (start-up preparation and template imports)."""
 
-    def __init__(self, inner: Any, gate: Gate, prepare_gate: Gate | None = None) -> None:
+    def __init__(self, inner: Renderer, gate: Gate, prepare_gate: Gate | None = None) -> None:
         self._inner = inner
         self.gate = gate
         self.prepare_gate = prepare_gate
 
-    def prepare_template(self, template: Any, cancel: CancelToken | None = None) -> None:
+    @property
+    def status(self) -> EngineStatus:
+        return self._inner.status
+
+    def prepare(self, templates: Sequence[Template], *, progress: Callable[[str, float], None] | None = None,
+                cancel: CancelToken | None = None) -> PrepareReport:
+        return self._inner.prepare(templates, progress=progress, cancel=cancel)
+
+    def prepare_template(self, template: Template, cancel: CancelToken | None = None) -> None:
         if self.prepare_gate is not None:
-            self._wait(self.prepare_gate, cancel)
+            self.prepare_gate.wait(cancel)
         self._inner.prepare_template(template, cancel)
 
-    @staticmethod
-    def _wait(gate: Gate, cancel: CancelToken | None) -> None:
-        gate.arrive()
-        while not gate.is_open():
-            if cancel is not None and cancel.cancelled:
-                raise RenderCancelled("cancelled at the test's gate")
-            time.sleep(0.02)
+    def forget_template(self, template: Template) -> int:
+        return self._inner.forget_template(template)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    def render(self, photo: bytes | Path, template: Template, out_path: Path, *, options: RenderOptions,
+               progress: Callable[[float], None] | None = None, cancel: CancelToken | None = None) -> RenderResult:
+        self.gate.wait(cancel)
+        return self._inner.render(photo, template, out_path, options=options, progress=progress, cancel=cancel)
 
-    def render(self, *args: Any, cancel: CancelToken | None = None, **kwargs: Any) -> Any:
-        if len(args) >= 6:  # positional cancel token (the render stage passes it so)
-            args, cancel = args[:5], args[5]
-        self._wait(self.gate, cancel)
-        return self._inner.render(*args, cancel=cancel, **kwargs)
+    def render_grid(self, photos: Sequence[bytes | Path], template: Template, out_path: Path, *,
+                    options: RenderOptions, max_tiles: int, progress: Callable[[float], None] | None = None,
+                    cancel: CancelToken | None = None) -> RenderResult:
+        self.gate.wait(cancel)
+        return self._inner.render_grid(photos, template, out_path, options=options, max_tiles=max_tiles,
+                                       progress=progress, cancel=cancel)
+
+
+def _is_a_renderer(renderer: GatedRenderer) -> Renderer:
+    return renderer  # mypy holds GatedRenderer to the protocol here
+
+
+def _take(argv: list[str], flag: str, value: bool) -> tuple[str | None, list[str]]:
+    """`flag VALUE` (or a bare `flag` when not `value`) taken out of argv."""
+    if flag not in argv:
+        return None, argv
+    at = argv.index(flag)
+    if value:
+        return argv[at + 1], argv[:at] + argv[at + 2:]
+    return flag, argv[:at] + argv[at + 1:]
+
+
+def gated_process_args(argv: list[str]) -> tuple[FileGate, bool, list[str], Any]:
+    """For tests/gated_bot.py and tests/gated_worker.py: `--gate DIR` and `--real-engine` taken out of
+    the command line; returns the gate, whether the real engine renders, the rest of the arguments,
+    and the settings their `--config` names."""
+    from settings import load_settings
+
+    gate_dir, rest = _take(argv, "--gate", True)
+    real, rest = _take(rest, "--real-engine", False)
+    assert gate_dir is not None, "--gate DIR is required"
+    return FileGate(Path(gate_dir)), real is not None, rest, load_settings(rest[rest.index("--config") + 1])
+
+
+def process_engine(settings: Any, gate: FileGate, real: bool) -> Renderer:
+    """The harness's renderer: the fake engine with its gate, or the real one behind a GatedRenderer,
+    with paddle imported here as the process's main does for its own engine: after the logging is
+    set up (paddle's import adds a root handler of its own, which would keep setup_logging from
+    adding the stderr one) and before the process hooks its stop signals."""
+    if not real:
+        return FakeEngine.from_settings(settings, gate=gate)
+    from engine.model.paddle_compat import import_paddle
+    from ops.log_masking import setup_logging
+    from pipeline.renderer import renderer_from_settings
+
+    setup_logging(settings.logging.level, settings.telegram.token)
+    import_paddle(settings.engine.threads)
+    return GatedRenderer(renderer_from_settings(settings), gate)

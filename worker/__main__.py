@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 from settings import ConfigError, load_settings
 
 if TYPE_CHECKING:
-    from engine import Engine
+    from pipeline.renderer import Renderer
     from pipeline.tuning import Tuning
 
 log = logging.getLogger("worker")
 
 
-def main(argv: list[str] | None = None, engine: Engine | None = None, tuning: Tuning | None = None) -> int:
+def main(argv: list[str] | None = None, engine: Renderer | None = None, tuning: Tuning | None = None) -> int:
     """`engine`/`tuning`: for a harness that runs this same process with an engine it controls."""
     parser = argparse.ArgumentParser(prog="python -m worker", description="A 蚂蚁呀嘿 render worker.")
     parser.add_argument("--config", default=None, help="path to config.toml (default: the repository's)")
@@ -65,10 +65,11 @@ def main(argv: list[str] | None = None, engine: Engine | None = None, tuning: Tu
     from worker.tasks import register
 
     setup_logging(settings.logging.level, settings.telegram.token)
-    if needs_paddle(settings.engine.device, settings.engine.checkpoint, settings.engine.cache_dir,
-                    settings.engine.batch_size):
+    if engine is None and needs_paddle(settings.engine.device, settings.engine.checkpoint,
+                                       settings.engine.cache_dir, settings.engine.batch_size):
         # before Celery hooks SIGTERM (paddle installs its own handler); a CPU worker with a
-        # converted OpenVINO model never imports paddle
+        # converted OpenVINO model never imports paddle, nor one given a harness's renderer
+        # (tests/gated_engine.py imports paddle itself for the real engine)
         import_paddle(settings.engine.threads)
     runtime = WorkerRuntime(settings, tuning or DefaultTuning(), engine, args.http_port)
     try:

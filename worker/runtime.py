@@ -18,13 +18,12 @@ from typing import TypeVar
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
-from engine import Engine
-from engine.from_settings import make_engine
 from ops import metrics
 from ops.http_server import HealthReport, HttpServer, start_http_server
 from pipeline.assembly import Stages, make_stages, stage_owner
 from pipeline.dispatch import CeleryDispatcher, make_celery
 from pipeline.housekeeping import clean_files
+from pipeline.renderer import Renderer, renderer_from_settings
 from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database, jobs, make_database, upgrade_to_head
@@ -38,7 +37,7 @@ class WorkerFailed(Exception):
 
 
 class WorkerRuntime:
-    def __init__(self, settings: Settings, tuning: Tuning = Tuning(), engine: Engine | None = None,
+    def __init__(self, settings: Settings, tuning: Tuning = Tuning(), engine: Renderer | None = None,
                  http_port: int = 0) -> None:
         self.settings = settings
         self.tuning = tuning
@@ -98,7 +97,7 @@ class WorkerRuntime:
         await upgrade_to_head(db)  # several processes may start at once: the migration serialises them
         bot = self._bot()
         await bot.initialize()  # getMe: the bot's username names sticker packs
-        engine = self.engine or make_engine(settings)
+        engine = self.engine or renderer_from_settings(settings)
         self.stages = stages = make_stages(bot, db, engine, settings, self.tuning, self.name)
         dispatch = CeleryDispatcher(make_celery(settings), settings, wake_deliver=stages.delivery.wake)
         stages.render.redispatch = dispatch.render
@@ -146,7 +145,7 @@ class WorkerRuntime:
         return ExtBot(tg.token, base_url=tg.base_url, base_file_url=tg.base_file_url, request=request,
                       get_updates_request=HTTPXRequest(), rate_limiter=AIORateLimiter(max_retries=0))
 
-    async def _http(self, db: Database, engine: Engine, stages: Stages) -> HttpServer:
+    async def _http(self, db: Database, engine: Renderer, stages: Stages) -> HttpServer:
         async def health() -> HealthReport:
             status, ready = engine.status, stages.render.readiness
             return HealthReport(database=await db.ping(), engine_state=status.state,

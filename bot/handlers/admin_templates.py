@@ -69,7 +69,7 @@ async def delete_template(update: Update, context: BotContext) -> None:
         return
     if wanted.startswith("#"):  # a user's template: its row goes now, its folder when nobody uses it
         row_id = wanted[1:]
-        row = (await own_templates.delete_one(svc.db, svc.settings, int(row_id), svc.engine)
+        row = (await own_templates.delete_one(svc.db, svc.settings, int(row_id), engine=svc.engine)
                if row_id.isdigit() else None)
         await reply(message, t(lang, "own_template_deleted", name=row.name) if row
                     else t(lang, "template_unknown", id=wanted))

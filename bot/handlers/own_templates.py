@@ -106,7 +106,7 @@ async def on_delete_pressed(update: Update, context: BotContext) -> None:
     if not own_templates.may_delete(row, query.from_user.id, svc.is_admin(query.from_user.id)):
         await query.answer(t(lang, "own_template_not_yours"), show_alert=True)
         return
-    await own_templates.delete_one(svc.db, svc.settings, row.id, svc.engine)
+    await own_templates.delete_one(svc.db, svc.settings, row.id, engine=svc.engine)
     log.info("owned template %s (%s) deleted by %s", row.id, row.folder, query.from_user.id)
     await query.answer()
     try:

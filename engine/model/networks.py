@@ -37,6 +37,20 @@ VOX256: dict[str, Any] = {
         },
     },
 }
+# The same networks with fewer channels and blocks (a 0.8 MB checkpoint against 228 MB): the tests' random
+# checkpoint where the full size is not the point. Same inputs, outputs and keypoints as VOX256.
+SMALL: dict[str, Any] = {
+    "common_params": VOX256["common_params"],
+    "kp_detector_cfg": {**VOX256["kp_detector_cfg"], "block_expansion": 8, "max_features": 64, "num_blocks": 3},
+    "generator_cfg": {
+        **VOX256["generator_cfg"],
+        "block_expansion": 8,
+        "max_features": 64,
+        "num_bottleneck_blocks": 1,
+        "dense_motion_params": {**VOX256["generator_cfg"]["dense_motion_params"], "block_expansion": 8,
+                                "max_features": 64, "num_blocks": 3},
+    },
+}
 IMAGE_SIZE = 256  # FOMM vox-256 works on 256x256 RGB in 0..1
 NUM_KP = VOX256["common_params"]["num_kp"]
 WEIGHTS_FETCH_HINT = "run `python -m engine weights fetch`"
@@ -75,8 +89,9 @@ def _load_state(layer: Any, state: Any, name: str, path: Path) -> None:
     layer.set_state_dict(state)
 
 
-def load_networks(checkpoint: Path, config: dict[str, Any] = VOX256) -> Networks:
-    """Build the networks and load PaddleGAN's checkpoint; clear errors for missing/corrupt files."""
+def load_networks(checkpoint: Path, config: dict[str, Any] | None = None) -> Networks:
+    """Build the networks and load PaddleGAN's checkpoint; clear errors for missing/corrupt files.
+    `config` None: VOX256, or SMALL for a checkpoint saved from SMALL networks (the tests')."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise CheckpointMissing(f"checkpoint not found at {checkpoint}: {WEIGHTS_FETCH_HINT}")
@@ -88,10 +103,19 @@ def load_networks(checkpoint: Path, config: dict[str, Any] = VOX256) -> Networks
                           f"{WEIGHTS_FETCH_HINT} again") from exc
     if not isinstance(state, dict):
         raise EngineError(f"checkpoint {checkpoint} is not a PaddleGAN FOMM checkpoint")
-    nets = build_networks(config)
+    nets = build_networks(config or _config_of(state))
     _load_state(nets.generator, state.get("generator"), "generator", checkpoint)
     _load_state(nets.kp_detector, state.get("kp_detector"), "kp_detector", checkpoint)
     return nets
+
+
+def _config_of(state: dict[str, Any]) -> dict[str, Any]:
+    """SMALL when the kp detector's first convolution has SMALL's width (2 x its block_expansion
+    outputs), else VOX256."""
+    kp = state.get("kp_detector")
+    first = kp.get("predictor.encoder.down_blocks.0.conv.weight") if isinstance(kp, dict) else None
+    small = 2 * SMALL["kp_detector_cfg"]["block_expansion"]
+    return SMALL if first is not None and list(first.shape)[0] == small else VOX256
 
 
 def save_checkpoint(nets: Networks, path: Path) -> None:

@@ -1,5 +1,6 @@
 """Bot fixtures: the fake Bot API server, a config pointing at it, and the real bot (PTB over HTTP,
-real SQLite, real engine on the random full-size checkpoint with a very short template)."""
+real SQLite, a very short template) rendering with the fake engine (tests/fake_engine.py: real
+videos, no networks) or, in `real_bot_app`, the real engine on the random full-size checkpoint."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Any
 import pytest
 from bot_helpers import TOKEN, running_bot, write_config
 
+from pipeline.renderer import EngineRenderer, Renderer
 from settings import Settings, load_settings
+from tests.fake_engine import FakeEngine
 from tests.fake_telegram import FakeTelegram
 
 
@@ -30,16 +33,38 @@ def templates_dir(tmp_path: Path, templates_root: Path) -> Path:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, tg: FakeTelegram, random_checkpoint: Path, templates_dir: Path,
+def make_settings(tmp_path: Path, tg: FakeTelegram, placeholder_checkpoint: Path, templates_dir: Path,
                   engine_cache_dir: Path) -> Callable[..., Settings]:
+    """The bot's settings; the checkpoint they name is a placeholder (the tests hand the bot its engine)."""
+
     def make(**sections: dict[str, Any]) -> Settings:
-        path = write_config(tmp_path / "config.toml", tg, random_checkpoint, templates_dir, engine_cache_dir, **sections)
+        path = write_config(tmp_path / "config.toml", tg, placeholder_checkpoint, templates_dir, engine_cache_dir,
+                            **sections)
         return load_settings(path, env={})
 
     return make
 
 
 @pytest.fixture
-async def bot_app(make_settings, engine_instance) -> AsyncIterator[Any]:  # type: ignore[no-untyped-def]
-    async with running_bot(make_settings(), engine_instance) as app:
+def fake_engine(engine_cache_dir: Path) -> FakeEngine:
+    """A fresh fake engine (its gates, failures and load error are the test's to set) on the
+    session's engine cache, which the settings of `make_settings` name too."""
+    return FakeEngine(engine_cache_dir)
+
+
+@pytest.fixture
+def real_engine(engine_instance: Any) -> Renderer:
+    """The session's loaded real Engine (random full-size checkpoint) behind the Renderer protocol."""
+    return EngineRenderer(engine_instance)
+
+
+@pytest.fixture
+async def bot_app(make_settings, fake_engine: FakeEngine) -> AsyncIterator[Any]:  # type: ignore[no-untyped-def]
+    async with running_bot(make_settings(), fake_engine) as app:
+        yield app
+
+
+@pytest.fixture
+async def real_bot_app(make_settings, real_engine: Renderer) -> AsyncIterator[Any]:  # type: ignore[no-untyped-def]
+    async with running_bot(make_settings(), real_engine) as app:
         yield app

@@ -10,8 +10,8 @@ import imageio_ffmpeg
 from bot_helpers import ADMIN_ID, eventually, first_button, keyboard_for, reply_text, running_bot, services_of
 
 from engine import list_templates
+from tests.fake_engine import Gate
 from tests.fake_telegram import FakeTelegram
-from tests.gated_engine import Gate, GatedEngine
 
 
 def faceless_video(tmp_path: Path) -> bytes:
@@ -130,9 +130,9 @@ async def test_a_template_re_added_under_the_same_name_is_rendered_anew(tg: Fake
 
 
 async def test_deltemplate_waits_for_the_running_render_and_cancel_stops_an_import(
-        tg: FakeTelegram, make_settings, engine_instance, templates_root: Path, face_photo: Path) -> None:
+        tg: FakeTelegram, make_settings, fake_engine, templates_root: Path, face_photo: Path) -> None:
     gate, prepare_gate = Gate(), Gate(opened=True)
-    async with running_bot(make_settings(), GatedEngine(engine_instance, gate, prepare_gate)) as app:
+    async with running_bot(make_settings(), fake_engine.gated(gate, prepare_gate)) as app:
         svc = services_of(app)
         await eventually(lambda: svc.stages.render.readiness.ready, timeout=60, what="ready")
         admin, user = tg.user(id=ADMIN_ID, language_code="en"), tg.user(language_code="en")

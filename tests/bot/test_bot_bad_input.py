@@ -10,8 +10,8 @@ import pytest
 from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, reply_text, running_bot, settings_of
 from PIL import Image
 
+from tests.fake_engine import Gate
 from tests.fake_telegram import FakeTelegram
-from tests.gated_engine import Gate, GatedEngine
 
 
 def png(width: int, height: int, mode: str = "RGB") -> bytes:
@@ -94,11 +94,11 @@ async def test_template_gone_between_offer_and_press(tg: FakeTelegram, bot_app, 
     assert jobs_rows(settings_of(bot_app)) == []
 
 
-async def test_queue_full_one_job_per_user_and_cancel(tg: FakeTelegram, make_settings, engine_instance,
+async def test_queue_full_one_job_per_user_and_cancel(tg: FakeTelegram, make_settings, fake_engine,
                                                       face_photo: Path, five_face_photo: Path) -> None:
     gate = Gate()  # Ann's render is held open until the end: nothing here races the render
     async with running_bot(make_settings(limits={"max_queue": 1, "template_min_seconds": 0.1}),
-                           GatedEngine(engine_instance, gate)) as app:
+                           fake_engine.gated(gate)) as app:
         ann, ben = tg.user(language_code="en"), tg.user(language_code="zh")
         dm_a, dm_b = tg.private_chat(ann), tg.private_chat(ben)
         image = face_photo.read_bytes()

@@ -43,13 +43,13 @@ async def test_status_templates_and_stats(tg: FakeTelegram, bot_app) -> None:
     assert "done 2, failed 1" in text and "5.0s" in text and "队列长度：0" in text
 
 
-async def test_webhook_mode_with_health_and_metrics(tg: FakeTelegram, make_settings, engine_instance) -> None:
+async def test_webhook_mode_with_health_and_metrics(tg: FakeTelegram, make_settings, fake_engine) -> None:
     port = free_port()
     settings = make_settings(
         telegram={"mode": "webhook", "webhook_url": f"http://127.0.0.1:{port}/telegram", "webhook_secret": "s3cret"},
         http={"port": port},
     )
-    async with running_bot(settings, engine_instance):
+    async with running_bot(settings, fake_engine):
         webhook = await tg.wait_for("setWebhook", 10)
         assert webhook.params["secret_token"] == "s3cret"
         user = tg.user(language_code="en")
@@ -62,7 +62,7 @@ async def test_webhook_mode_with_health_and_metrics(tg: FakeTelegram, make_setti
             async with http.get(f"http://127.0.0.1:{port}/healthz") as health:
                 body = await health.json()
                 assert health.status == 200 and body["model"] == "loaded" and body["queue"] == 0
-                assert body["engine"]["runner"] == engine_instance.runner.name
+                assert body["engine"]["runner"] == fake_engine.status.runner
                 assert body["engine"]["device"] == "cpu" and body["engine"]["precision"] in ("fp32", "bf16")
             async with http.get(f"http://127.0.0.1:{port}/metrics") as metrics:
                 names = {f.name for f in text_string_to_metric_families(await metrics.text())}
@@ -70,15 +70,14 @@ async def test_webhook_mode_with_health_and_metrics(tg: FakeTelegram, make_setti
 
 
 async def test_ready_before_the_first_render_with_progress_on_healthz(tg: FakeTelegram, make_settings,
-                                                                      engine_instance, face_photo) -> None:
+                                                                      fake_engine, face_photo) -> None:
     from bot_helpers import eventually, first_button, keyboard_for, services_of
 
-    from tests.gated_engine import Gate, GatedEngine
+    from tests.fake_engine import Gate
 
     port = free_port()
     preparing = Gate()  # the start-up preparation of the templates' motion, held open
-    async with running_bot(make_settings(http={"port": port}), GatedEngine(engine_instance, Gate(opened=True),
-                                                                           preparing)) as app:
+    async with running_bot(make_settings(http={"port": port}), fake_engine.gated(Gate(opened=True), preparing)) as app:
         await preparing.wait_entered()
         async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as health:
             body = await health.json()

@@ -162,9 +162,9 @@ async def test_a_full_pack_a_deleted_pack_and_an_expired_render(tg: FakeTelegram
     assert "过期" in expired.params["text"]
 
 
-async def test_a_cached_video_converts_too(tg: FakeTelegram, make_settings, engine_instance,
+async def test_a_cached_video_converts_too(tg: FakeTelegram, make_settings, fake_engine,
                                            face_photo: Path) -> None:
-    async with running_bot(make_settings(), engine_instance):
+    async with running_bot(make_settings(), fake_engine):
         ann = tg.user(first_name="Ann", language_code="en")
         image = face_photo.read_bytes()
         await render_for(tg, ann, tg.private_chat(ann), image)

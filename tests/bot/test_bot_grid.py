@@ -1,5 +1,6 @@
 """Grids, the meme's classic form: a private album of photos, or a group's /grid that people reply
-to, becomes one video with every face singing in its own tile."""
+to, becomes one video with every face singing in its own tile. The group's grid renders with the
+real engine; the others with the fake one."""
 
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ async def test_a_private_album_of_nine_photos_is_one_3x3_grid(tg: FakeTelegram, 
                      == [("grid", "done", 8)], what="one grid job, done, costing eight")
 
 
-async def test_a_group_grid_collected_from_replies(tg: FakeTelegram, bot_app, face_photo: Path) -> None:
+async def test_a_group_grid_collected_from_replies(tg: FakeTelegram, real_bot_app, face_photo: Path) -> None:
+    """On the real engine: four faces animated in one grid."""
+    bot_app = real_bot_app
     grp = tg.group_chat()
     people = [tg.user(first_name=name, language_code="en") for name in ("Ann", "Bob", "Cy", "Di")]
     stranger = tg.user(first_name="Eve", language_code="en")
@@ -119,9 +122,9 @@ async def test_a_collection_expires_and_only_its_starter_cancels(tg: FakeTelegra
     assert jobs_rows(settings_of(bot_app)) == []
 
 
-async def test_a_grid_costs_its_faces_against_the_quota(tg: FakeTelegram, make_settings, engine_instance,
+async def test_a_grid_costs_its_faces_against_the_quota(tg: FakeTelegram, make_settings, fake_engine,
                                                         face_photo: Path) -> None:
-    async with running_bot(make_settings(limits={"daily_quota": 3, "template_min_seconds": 0.1}), engine_instance):
+    async with running_bot(make_settings(limits={"daily_quota": 3, "template_min_seconds": 0.1}), fake_engine):
         ann = tg.user(first_name="Ann", language_code="en")
         dm = tg.private_chat(ann)
         tg.send_album(ann, dm, variants(face_photo, 4))
@@ -130,7 +133,7 @@ async def test_a_grid_costs_its_faces_against_the_quota(tg: FakeTelegram, make_s
         tg.press_button(ann, dm, keyboard.result, first_button(tg, dm, keyboard))
         assert "today's 3 videos" in await reply_text(tg, dm, mark)
 
-    async with running_bot(make_settings(), engine_instance):
+    async with running_bot(make_settings(), fake_engine):
         mark = tg.mark()
         tg.send_text(ann, dm, "/grid")
         assert "send 2–9 photos at once" in await reply_text(tg, dm, mark)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, running_bot, settings_of
 
+from tests.fake_engine import Gate
 from tests.fake_telegram import FakeTelegram
-from tests.gated_engine import Gate, GatedEngine
 
 
 async def test_group_flow_with_a_strangers_press_refused(tg: FakeTelegram, bot_app, face_photo: Path) -> None:
@@ -58,10 +58,10 @@ async def test_yahey_as_caption_and_without_a_photo(tg: FakeTelegram, bot_app, f
     assert keyboard.params["reply_parameters"]["message_id"] == again["message_id"]
 
 
-async def test_group_becomes_supergroup_mid_render(tg: FakeTelegram, make_settings, engine_instance,
+async def test_group_becomes_supergroup_mid_render(tg: FakeTelegram, make_settings, fake_engine,
                                                    face_photo: Path) -> None:
     gate = Gate()
-    async with running_bot(make_settings(), GatedEngine(engine_instance, gate)) as app:
+    async with running_bot(make_settings(), fake_engine.gated(gate)) as app:
         ann = tg.user(language_code="en")
         grp = tg.group_chat()
         tg.send_photo(ann, grp, face_photo.read_bytes(), caption="/yahey")

@@ -54,12 +54,12 @@ async def test_help_privacy_and_the_command_menu_answer_in_the_users_language(tg
     assert [c["description"] for c in tg.commands()] == [MESSAGES[f"cmd_{c}"] for c in COMMANDS]  # everyone else
 
 
-async def test_language_is_chosen_by_its_owner_and_kept(tg: FakeTelegram, make_settings, engine_instance) -> None:
+async def test_language_is_chosen_by_its_owner_and_kept(tg: FakeTelegram, make_settings, fake_engine) -> None:
     settings = make_settings()
     ann, bob = tg.user(first_name="Ann", language_code="en"), tg.user(first_name="Bob", language_code="es")
     grp = tg.group_chat(title="Friends")
     tg.add_bot_to_group(ann, grp)
-    async with running_bot(settings, engine_instance):
+    async with running_bot(settings, fake_engine):
         mark = tg.mark()
         tg.send_text(ann, grp, "/language")
         offer = await tg.wait_for("sendMessage", 30, since=mark, where=lambda c: c.params.get("reply_markup"))
@@ -88,7 +88,7 @@ async def test_language_is_chosen_by_its_owner_and_kept(tg: FakeTelegram, make_s
         tg.send_text(bob, grp, "/help")
         assert await reply_text(tg, grp, mark) == help_text("es")
 
-    async with running_bot(settings, engine_instance):  # a restart: the choice is kept with the user
+    async with running_bot(settings, fake_engine):  # a restart: the choice is kept with the user
         assert chosen_language(settings, ann["id"]) == "ru"
         dm = tg.private_chat(ann)
         mark = tg.mark()

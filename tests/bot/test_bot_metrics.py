@@ -12,8 +12,8 @@ import aiohttp
 from bot_helpers import eventually, first_button, free_port, keyboard_for, running_bot
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.fake_engine import Gate
 from tests.fake_telegram import FakeTelegram
-from tests.gated_engine import Gate, GatedEngine
 
 
 async def scrape(http: aiohttp.ClientSession, port: int) -> dict[tuple[str, tuple], float]:
@@ -29,10 +29,10 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 
 async def test_after_renders_metrics_show_the_process_the_queue_jobs_by_kind_and_both_waits(
-        tg: FakeTelegram, make_settings, engine_instance, face_photo: Path) -> None:
+        tg: FakeTelegram, make_settings, fake_engine, face_photo: Path) -> None:
     port = free_port()
     gate = Gate()
-    async with running_bot(make_settings(http={"port": port}), GatedEngine(engine_instance, gate)), \
+    async with running_bot(make_settings(http={"port": port}), fake_engine.gated(gate)), \
             aiohttp.ClientSession() as http:
         before = await scrape(http, port)
         ann, bob = tg.user(first_name="Ann"), tg.user(first_name="Bob")

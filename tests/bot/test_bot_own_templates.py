@@ -151,11 +151,11 @@ async def test_a_users_3_s_clip_becomes_their_template_and_only_theirs(tg: FakeT
 
 
 async def test_refusals_are_one_line_and_imports_count_against_the_quota(tg: FakeTelegram, make_settings,
-                                                                         engine_instance, face_clip: bytes,
+                                                                         fake_engine, face_clip: bytes,
                                                                          tmp_path: Path) -> None:
     from bot_helpers import running_bot
 
-    async with running_bot(make_settings(limits={"daily_quota": 2}), engine_instance) as app:
+    async with running_bot(make_settings(limits={"daily_quota": 2}), fake_engine) as app:
         settings = settings_of(app)
         cy = tg.user(language_code="en")
         dm = tg.private_chat(cy)
@@ -190,11 +190,11 @@ async def test_refusals_are_one_line_and_imports_count_against_the_quota(tg: Fak
 
 
 async def test_a_clip_longer_than_its_metadata_says_is_refused_by_the_import(tg: FakeTelegram, make_settings,
-                                                                             engine_instance,
+                                                                             fake_engine,
                                                                              face_clip: bytes) -> None:
     from bot_helpers import running_bot
 
-    async with running_bot(make_settings(user_templates={"max_seconds": 2.5}), engine_instance) as app:
+    async with running_bot(make_settings(user_templates={"max_seconds": 2.5}), fake_engine) as app:
         dee = tg.user(language_code="zh")
         dm = tg.private_chat(dee)
         mark = tg.mark()

@@ -27,8 +27,8 @@ from bot_helpers import (
 from test_bot_formats import finished, press, render_for
 
 from settings import Settings, load_settings
+from tests.fake_engine import Gate
 from tests.fake_telegram import FakeTelegram
-from tests.gated_engine import Gate, GatedEngine
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -85,10 +85,10 @@ async def test_privacy_is_said_in_zh_and_en_and_forget_asks_first(tg: FakeTelegr
     assert str(ann["id"]) in every_row(settings_of(bot_app))  # still known: nothing was deleted
 
 
-async def test_forget_deletes_everything_of_the_user(tg: FakeTelegram, make_settings, engine_instance,
+async def test_forget_deletes_everything_of_the_user(tg: FakeTelegram, make_settings, fake_engine,
                                                      face_photo: Path) -> None:
     gate = Gate(opened=True)
-    async with running_bot(make_settings(), GatedEngine(engine_instance, gate)) as app:
+    async with running_bot(make_settings(), fake_engine.gated(gate)) as app:
         settings = settings_of(app)
         ann, ben = tg.user(first_name="Ann", language_code="en"), tg.user(first_name="Ben", language_code="en")
         dm = tg.private_chat(ann)
@@ -150,9 +150,9 @@ async def test_forget_deletes_everything_of_the_user(tg: FakeTelegram, make_sett
 
 
 async def test_a_forget_killed_mid_way_finishes_after_a_restart(tg: FakeTelegram, tmp_path: Path,
-                                                                random_checkpoint: Path, templates_dir: Path,
+                                                                placeholder_checkpoint: Path, templates_dir: Path,
                                                                 engine_cache_dir: Path, face_photo: Path) -> None:
-    config = write_config(tmp_path / "config.toml", tg, random_checkpoint, templates_dir, engine_cache_dir)
+    config = write_config(tmp_path / "config.toml", tg, placeholder_checkpoint, templates_dir, engine_cache_dir)
     settings = load_settings(config, env={})
     log, gate, held = tmp_path / "bot.log", tmp_path / "gate", tmp_path / "forget-gate"
     gate.mkdir()

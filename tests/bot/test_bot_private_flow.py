@@ -1,6 +1,6 @@
-"""A private chat from /start to a delivered MP4 with sound, with the real engine, PTB over HTTP
-and a 429 on the upload; /help answered while a render is held open; the file_id cache; a user who
-blocks the bot mid-render."""
+"""A private chat from /start to a delivered MP4 with sound, with the real engine (the first test;
+the others on the fake one), PTB over HTTP and a 429 on the upload; /help answered while a render
+is held open; the file_id cache; a user who blocks the bot mid-render."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 from bot_helpers import eventually, first_button, jobs_rows, keyboard_for, reply_text, running_bot, settings_of
 
 from ops.metrics import REGISTRY
+from tests.fake_engine import Gate
 from tests.fake_telegram import FakeTelegram
-from tests.gated_engine import Gate, GatedEngine
+from tests.gated_engine import GatedRenderer
 from tests.media_probe import assert_telegram_video
 
 
@@ -18,10 +19,10 @@ def sample(name: str, labels: dict[str, str] | None = None) -> float:
     return REGISTRY.get_sample_value(name, labels or {}) or 0.0
 
 
-async def test_photo_to_video_with_sound_despite_a_429(tg: FakeTelegram, make_settings, engine_instance,
+async def test_photo_to_video_with_sound_despite_a_429(tg: FakeTelegram, make_settings, real_engine,
                                                        face_photo: Path) -> None:
     gate = Gate()
-    async with running_bot(make_settings(), GatedEngine(engine_instance, gate)) as app:
+    async with running_bot(make_settings(), GatedRenderer(real_engine, gate)) as app:
         ann = tg.user(first_name="Ann", language_code="zh-hans")
         dm = tg.private_chat(ann)
 
@@ -109,9 +110,9 @@ async def test_same_photo_and_template_answered_from_the_file_id_cache(tg: FakeT
 
 
 async def test_a_user_who_blocked_the_bot_fails_and_the_next_job_goes_on(tg: FakeTelegram, make_settings,
-                                                                         engine_instance, face_photo: Path) -> None:
+                                                                         fake_engine, face_photo: Path) -> None:
     gate = Gate()
-    async with running_bot(make_settings(), GatedEngine(engine_instance, gate)) as app:
+    async with running_bot(make_settings(), fake_engine.gated(gate)) as app:
         ann, ben = tg.user(language_code="en"), tg.user(language_code="en")
         dm_a, dm_b = tg.private_chat(ann), tg.private_chat(ben)
         image = face_photo.read_bytes()
@@ -142,9 +143,9 @@ async def test_an_image_sent_as_a_file_gets_the_keyboard(tg: FakeTelegram, bot_a
     assert tg.buttons(dm["id"], keyboard.result["message_id"])[0] == ("Short", first_button(tg, dm, keyboard))
 
 
-async def test_the_keyboard_says_how_many_faces_will_sing(tg: FakeTelegram, make_settings, engine_instance,
+async def test_the_keyboard_says_how_many_faces_will_sing(tg: FakeTelegram, make_settings, fake_engine,
                                                           five_face_photo: Path, face_photo: Path) -> None:
-    async with running_bot(make_settings(engine={"max_faces": 2}), engine_instance):
+    async with running_bot(make_settings(engine={"max_faces": 2}), fake_engine):
         user = tg.user(language_code="en")
         dm = tg.private_chat(user)
         mark = tg.mark()
@@ -155,7 +156,7 @@ async def test_the_keyboard_says_how_many_faces_will_sing(tg: FakeTelegram, make
         tg.send_photo(user, dm, face_photo.read_bytes())
         keyboard = await keyboard_for(tg, dm, mark)
         assert keyboard.params["text"] == "Pick a template 👇"  # one face: nothing to explain
-    async with running_bot(make_settings(), engine_instance):
+    async with running_bot(make_settings(), fake_engine):
         zh = tg.user(language_code="zh-hans")
         dm = tg.private_chat(zh)
         mark = tg.mark()

@@ -2,8 +2,10 @@
 restart deliver every job exactly once; SIGTERM re-queues a running job; missing token or checkpoint
 is one line and exit code 2; the token never reaches the log.
 
-Renders are held open by a gate (tests/gated_bot.py runs bot/__main__.py with a FileGate in front
-of each render), so "in the middle of a render" never depends on how fast the machine renders."""
+Renders are held open by a gate (tests/gated_bot.py runs bot/__main__.py with the fake engine and a
+FileGate in front of each render), so "in the middle of a render" never depends on how fast the
+machine renders. The webhook test runs the plain `python -m bot` with the real engine (paddle imported
+before the stop signals are hooked up, the model loading while SIGTERM arrives)."""
 
 from __future__ import annotations
 
@@ -37,9 +39,9 @@ async def render_held(gate: Path, n: int = 1, timeout: float = 180) -> None:
 
 
 @pytest.fixture
-def config(tmp_path: Path, tg: FakeTelegram, random_checkpoint: Path, templates_dir: Path,
+def config(tmp_path: Path, tg: FakeTelegram, placeholder_checkpoint: Path, templates_dir: Path,
            engine_cache_dir: Path) -> Path:
-    return write_config(tmp_path / "config.toml", tg, random_checkpoint, templates_dir, engine_cache_dir,
+    return write_config(tmp_path / "config.toml", tg, placeholder_checkpoint, templates_dir, engine_cache_dir,
                         logging={"level": "DEBUG"})  # DEBUG: the most chances for the token to leak
 
 
@@ -69,10 +71,12 @@ async def test_kill_9_mid_render_then_restart_delivers_each_job_once(tg: FakeTel
         dm_a = await ask_for_video(tg, ann, image)
         dm_b = await ask_for_video(tg, ben, image + b"\0")  # another photo (another file_unique_id)
         await render_held(gate)
+        settings = settings_for(config)
+        # Ben's press is recorded as a job too (a render reaches the gate faster than that).
+        await eventually(lambda: len(jobs_rows(settings)) == 2, 60, "both jobs recorded")
     finally:
         first.kill()  # SIGKILL: no clean-up at all
         await first.wait()
-    settings = settings_for(config)
     assert [r["status"] for r in jobs_rows(settings)] == ["running", "queued"]
     assert not tg.calls_to("sendVideo")
 
@@ -186,7 +190,9 @@ async def test_missing_token_or_checkpoint_is_one_line_and_exit_2(tmp_path: Path
 
 async def test_webhook_mode_process_answers_and_stops_on_sigterm(tg: FakeTelegram, tmp_path: Path,
                                                                  random_checkpoint: Path, templates_dir: Path,
-                                                                 engine_cache_dir: Path) -> None:
+                                                                 engine_cache_dir: Path, engine_instance) -> None:
+    # engine_instance: the model already exported into the cache the process loads from, as after a
+    # deployment's `python -m engine prepare` (an export under way holds a shutdown until it ends).
     port = free_port()
     config = write_config(tmp_path / "config.toml", tg, random_checkpoint, templates_dir, engine_cache_dir,
                           telegram={"mode": "webhook", "webhook_url": f"http://127.0.0.1:{port}/telegram",

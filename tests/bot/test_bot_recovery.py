@@ -19,7 +19,7 @@ LEASE = timedelta(hours=1)  # the dead run's leases had not expired: only the st
 
 
 async def test_rendered_but_unsent_job_is_sent_on_start_without_rendering(
-        tg: FakeTelegram, make_settings, engine_instance, templates_root: Path) -> None:
+        tg: FakeTelegram, make_settings, fake_engine, templates_root: Path) -> None:
     settings = make_settings()
     ann = tg.user(language_code="en")
     dm = tg.private_chat(ann)
@@ -49,7 +49,7 @@ async def test_rendered_but_unsent_job_is_sent_on_start_without_rendering(
     await db.close()
 
     renders_before = REGISTRY.get_sample_value("yahey_render_seconds_count")
-    async with running_bot(settings, engine_instance):
+    async with running_bot(settings, fake_engine):
         sent = await tg.wait_for("sendVideo", 60, where=lambda c: c.ok and c.params["chat_id"] == dm["id"])
         resent = await tg.wait_for("sendVideo", 60, where=lambda c: c.ok and c.params["chat_id"] == dm_b["id"])
         await eventually(lambda: [r["status"] for r in jobs_rows(settings)] == ["done", "done"], what="done")

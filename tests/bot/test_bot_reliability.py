@@ -30,8 +30,9 @@ from PIL import Image
 from engine import Engine
 from engine.video_io import ffmpeg_exe
 from ops.metrics import REGISTRY
+from pipeline.renderer import EngineRenderer
+from tests.fake_engine import Gate
 from tests.fake_telegram import FakeTelegram
-from tests.gated_engine import Gate, GatedEngine
 from tests.media_probe import assert_telegram_video
 
 
@@ -86,9 +87,9 @@ async def test_forty_photos_in_a_burst_and_another_user_is_answered(tg: FakeTele
 
 
 async def test_an_outage_mid_delivery_parks_the_job_and_delivers_it_once_afterwards(
-        tg: FakeTelegram, make_settings, engine_instance, face_photo: Path) -> None:
+        tg: FakeTelegram, make_settings, fake_engine, face_photo: Path) -> None:
     gate = Gate()
-    async with running_bot(make_settings(), GatedEngine(engine_instance, gate)) as app:
+    async with running_bot(make_settings(), fake_engine.gated(gate)) as app:
         user = tg.user(language_code="en")
         dm = tg.private_chat(user)
         keyboard = await ask(tg, user, dm, face_photo.read_bytes())
@@ -124,7 +125,9 @@ async def test_an_outage_during_the_photo_download_waits_then_renders(tg: FakeTe
     settings = settings_of(bot_app)
     await eventually(lambda: jobs_rows(settings) and jobs_rows(settings)[0]["parked_tries"] >= 2, timeout=60,
                      what="download parked")
-    assert "等待 Telegram" in tg.message(dm["id"], keyboard.result["message_id"])["text"]
+    # Each retry shows "rendering" again before its download fails and says "waiting" once more.
+    await eventually(lambda: "等待 Telegram" in tg.message(dm["id"], keyboard.result["message_id"])["text"],
+                     what="the status says it waits for Telegram")
     tg.end_outage()
     await tg.wait_for("sendVideo", 180, where=lambda c: c.ok)
     await eventually(lambda: jobs_rows(settings)[0]["status"] == "done", what="done")
@@ -149,7 +152,7 @@ async def test_a_model_that_cannot_load_gives_503_and_a_polite_refusal(tg: FakeT
     port = free_port()
     settings = make_settings(engine={"checkpoint": str(broken), "cache_dir": str(tmp_path / "cache")},
                              http={"port": port})
-    async with running_bot(settings, Engine(broken, tmp_path / "cache", device="cpu")) as app:
+    async with running_bot(settings, EngineRenderer(Engine(broken, tmp_path / "cache", device="cpu"))) as app:
         svc = services_of(app)
         await eventually(lambda: svc.engine.status.state == "failed", timeout=60, what="engine failed")
         async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as health:

@@ -4,6 +4,8 @@ exactly once while a worker is killed mid-render, and after everything restarts.
 
 Renders are held at each worker's gate (tests/gated_worker.py), so "mid-render" never depends on
 the machine's speed; the workers' leases are short (6 s) so a dead worker's job is taken over soon.
+worker-a and worker-b render with the fake engine (tests/fake_engine.py); worker-c, alone after the
+restart, with the real one (the model exported into the shared cache first, by `engine_instance`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 from bot_helpers import REPO_ROOT, eventually, first_button, free_port, keyboard_for, write_config
 
 from storage import Database, jobs
+from tests.fake_engine import RUNNER
 from tests.fake_telegram import FakeTelegram
 from tests.services import RABBITMQ_URL, postgresql_database, require
 
@@ -64,11 +67,11 @@ class Cluster:
     async def bot(self) -> None:
         await self.start("bot", "-m", "bot")
 
-    async def worker(self, name: str, http_port: int = 0) -> Path:
+    async def worker(self, name: str, http_port: int = 0, real_engine: bool = False) -> Path:
         gate = self.folder / f"gate-{name}"
         gate.mkdir(exist_ok=True)
         await self.start(name, str(REPO_ROOT / "tests" / "gated_worker.py"), "--gate", str(gate),
-                         "--http-port", str(http_port))
+                         *(["--real-engine"] if real_engine else []), "--http-port", str(http_port))
         return gate
 
     async def stop(self, name: str, sig: int = signal.SIGTERM) -> int:
@@ -103,7 +106,8 @@ def videos_per_chat(tg: FakeTelegram) -> Counter:
 
 
 async def test_two_workers_six_users_a_killed_worker_and_a_full_restart(tg: FakeTelegram, config: Path, pg_url: str,
-                                                                       face_photo: Path, tmp_path: Path) -> None:
+                                                                       face_photo: Path, tmp_path: Path,
+                                                                       engine_instance) -> None:
     cluster = Cluster(config, tmp_path)
     image = face_photo.read_bytes()
     port = free_port()
@@ -155,9 +159,11 @@ async def test_two_workers_six_users_a_killed_worker_and_a_full_restart(tg: Fake
         late_chats = [await ask(tg, user, image + b"late" + bytes([n])) for n, user in enumerate(late)]
         assert await cluster.stop("bot") == 0
         await cluster.bot()
-        gate_c = await cluster.worker("worker-c")
+        gate_c = await cluster.worker("worker-c", real_engine=True)
         (gate_c / "open").touch()
         await eventually(lambda: all(videos_per_chat(tg)[c["id"]] == 1 for c in late_chats), 600, "late videos")
+        assert f"ready ({RUNNER})" in cluster.log("worker-a")
+        assert "delivered" in cluster.log("worker-c") and RUNNER not in cluster.log("worker-c")  # the real engine
         db = Database(pg_url)
         try:
             async def all_done() -> bool:  # the last commit follows the last send

@@ -219,12 +219,12 @@ def _paste_regions(photo: np.ndarray, boxes) -> tuple[np.ndarray, list[np.ndarra
     return touched, cores
 
 
-def test_render_on_a_busy_background_is_plain_in_every_frame(engine_instance, short_template, tmp_path):
+def test_render_on_a_busy_background_is_plain_in_every_frame(small_engine, short_template, tmp_path):
     photo = astronaut()
     path = tmp_path / "astronaut.png"
     cv2.imwrite(str(path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
     options = RenderOptions(clean_background=True)
-    result = engine_instance.render(path, short_template, tmp_path / "clean.mp4", options)
+    result = small_engine.render(path, short_template, tmp_path / "clean.mp4", options)
     assert result.notes == () and result.faces == 1
     frames = list(read_frames(result.path))
     assert len(frames) == result.frames >= 5
@@ -243,12 +243,12 @@ def test_render_on_a_busy_background_is_plain_in_every_frame(engine_instance, sh
     assert animated.min() > 8.0 and moved.max() > 1.0, f"face still: {animated}, {moved}"
 
 
-def test_a_render_with_no_person_is_the_normal_render_with_a_note(random_checkpoint, engine_cache_dir,
+def test_a_render_with_no_person_is_the_normal_render_with_a_note(small_checkpoint, small_engine,
                                                                 short_template, standin_model,
                                                                 tmp_path):
     """An engine whose segmenter (the stand-in) finds nobody in a blue-tinted photo renders it
     as if the background had not been asked for, and says so."""
-    engine = Engine(random_checkpoint, engine_cache_dir, device="cpu", batch_size=4,
+    engine = Engine(small_checkpoint, small_engine.cache_dir, device="cpu", batch_size=4,
                     segmenter="humanseg", humanseg_model=standin_model)
     blue = (astronaut() * np.array([0.3, 0.3, 1.0])).astype(np.uint8)
     path = tmp_path / "blue.png"

@@ -15,10 +15,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory, random_checkpoint, engine_cache_dir, templates_root) -> Path:
+def config(tmp_path_factory, small_checkpoint, small_engine, templates_root) -> Path:
     path = tmp_path_factory.mktemp("cli") / "config.toml"
-    path.write_text(
-        f'[engine]\ncheckpoint = "{random_checkpoint}"\ncache_dir = "{engine_cache_dir}"\n'
+    path.write_text(  # the small engine's cache: its export is there already
+        f'[engine]\ncheckpoint = "{small_checkpoint}"\ncache_dir = "{small_engine.cache_dir}"\n'
         f'batch_size = 4\n\n[templates]\ndir = "{templates_root}"\n', encoding="utf-8")
     return path
 

@@ -88,11 +88,11 @@ def gpu_host(monkeypatch):
     host.close()
 
 
-def test_a_gpu_host_exports_on_the_cpu_once_and_runs_on_its_gpu(random_checkpoint, tmp_path,
+def test_a_gpu_host_exports_on_the_cpu_once_and_runs_on_its_gpu(small_checkpoint, tmp_path,
                                                                  gpu_host):
     host = gpu_host
     cache = tmp_path / "cache"
-    engine = Engine(random_checkpoint, cache, device="auto", gpu_id=1)
+    engine = Engine(small_checkpoint, cache, device="auto", gpu_id=1)
     engine.load()
     # the engine runs on GPU 1, in bf16 (an H100 has it), with the GPU's batch size
     assert engine.status.state == EngineState.READY, engine.status
@@ -111,14 +111,14 @@ def test_a_gpu_host_exports_on_the_cpu_once_and_runs_on_its_gpu(random_checkpoin
     # A restart (a new process, the same cache): the export is loaded, not made again, and the
     # dynamic-graph networks are not even built.
     host.gpu_predictors.clear()
-    again = Engine(random_checkpoint, cache, device="gpu", gpu_id=0, batch_size=8)
+    again = Engine(small_checkpoint, cache, device="gpu", gpu_id=0, batch_size=8)
     again.load()
     assert again.runner.name == "inference-gpu-bf16" and again.status.state == EngineState.READY
     assert host.exports == 1 and host.networks_loaded_on == ["cpu"]
     assert host.device == "gpu:0" and {g for _, _, g in host.gpu_predictors} == {0}
     assert again.batch_size == 8  # as configured
     assert [p.name for p in (cache / "inference").iterdir()] == [
-        export.model_dir(cache, export.checkpoint_digest(random_checkpoint)).name]
+        export.model_dir(cache, export.checkpoint_digest(small_checkpoint)).name]
 
 
 def test_a_gpu_id_past_the_visible_gpus_is_one_line(monkeypatch):

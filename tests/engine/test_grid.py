@@ -288,11 +288,11 @@ def _check_grid_video(result, grid, template) -> None:
     assert (moved > 0.5).all(), moved
 
 
-def test_render_two_tiles_skipping_a_photo_without_a_face(engine_instance, short_template, photos,
+def test_render_two_tiles_skipping_a_photo_without_a_face(small_engine, short_template, photos,
                                                          noface_photo, tmp_path):
     seen: list[float] = []
     chosen = [photos[0], noface_photo, photos[2].read_bytes()]
-    result = engine_instance.render_grid(chosen, short_template, tmp_path / "two.mp4",
+    result = small_engine.render_grid(chosen, short_template, tmp_path / "two.mp4",
                                          progress=seen.append)
     assert (result.width, result.height) == (1280, 640)
     assert result.skipped == (2,)
@@ -300,32 +300,32 @@ def test_render_two_tiles_skipping_a_photo_without_a_face(engine_instance, short
     _check_grid_video(result, build_grid(chosen, MAX_SIDE), short_template)
 
 
-def test_render_three_tiles_with_an_empty_cell(engine_instance, short_template, photos, tmp_path):
+def test_render_three_tiles_with_an_empty_cell(small_engine, short_template, photos, tmp_path):
     chosen = photos[1:4]
-    result = engine_instance.render_grid(chosen, short_template, tmp_path / "three.mp4")
+    result = small_engine.render_grid(chosen, short_template, tmp_path / "three.mp4")
     assert (result.width, result.height) == (1280, 1280)
     _check_grid_video(result, build_grid(chosen, MAX_SIDE), short_template)
 
 
-def test_render_nine_tiles_ignores_max_faces(engine_instance, short_template, photos, tmp_path):
-    result = engine_instance.render_grid(photos, short_template, tmp_path / "nine.mp4",
+def test_render_nine_tiles_ignores_max_faces(small_engine, short_template, photos, tmp_path):
+    result = small_engine.render_grid(photos, short_template, tmp_path / "nine.mp4",
                                          RenderOptions(max_faces=1))
     assert (result.width, result.height) == (1278, 1278)
     assert result.faces == 9 and result.skipped == ()
     _check_grid_video(result, build_grid(photos, MAX_SIDE), short_template)
 
 
-def test_a_grid_of_one_face_renders_nothing(engine_instance, short_template, face_photo,
+def test_a_grid_of_one_face_renders_nothing(small_engine, short_template, face_photo,
                                             noface_photo, tmp_path):
     out = tmp_path / "none.mp4"
     with pytest.raises(GridTooSmall, match="coffee.png"):
-        engine_instance.render_grid([noface_photo, face_photo], short_template, out)
+        small_engine.render_grid([noface_photo, face_photo], short_template, out)
     assert not out.exists()
 
 
-def test_render_reports_the_animated_boxes(engine_instance, short_template, five_face_photo,
+def test_render_reports_the_animated_boxes(small_engine, short_template, five_face_photo,
                                            tmp_path):
-    result = engine_instance.render(five_face_photo, short_template, tmp_path / "boxes.mp4",
+    result = small_engine.render(five_face_photo, short_template, tmp_path / "boxes.mp4",
                                     RenderOptions(max_faces=2))
     expected = detect_faces(load_photo(five_face_photo, MAX_SIDE), max_faces=2)
     assert result.boxes == tuple(expected) and result.skipped == ()
@@ -337,10 +337,10 @@ def test_render_reports_the_animated_boxes(engine_instance, short_template, five
 # --- CLI -----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def cli_config(tmp_path_factory, random_checkpoint, engine_cache_dir, templates_root) -> Path:
+def cli_config(tmp_path_factory, small_checkpoint, small_engine, templates_root) -> Path:
     path = tmp_path_factory.mktemp("grid-cli") / "config.toml"
-    path.write_text(
-        f'[engine]\ncheckpoint = "{random_checkpoint}"\ncache_dir = "{engine_cache_dir}"\n'
+    path.write_text(  # the small engine's cache: its export is there already
+        f'[engine]\ncheckpoint = "{small_checkpoint}"\ncache_dir = "{small_engine.cache_dir}"\n'
         f'batch_size = 4\n\n[templates]\ndir = "{templates_root}"\n', encoding="utf-8")
     return path
 

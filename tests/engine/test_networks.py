@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.errors import CheckpointMissing, EngineError
-from engine.model.networks import VOX256, load_networks
+from engine.model.networks import SMALL, VOX256, load_networks
 from engine.model.paddle_compat import import_paddle
 from engine.model.runner_dygraph import DygraphRunner
 
@@ -26,6 +26,17 @@ def test_checkpoint_round_trips_into_the_networks(networks, random_checkpoint):
         key = next(iter(state[name]))
         np.testing.assert_array_equal(loaded[key].numpy(), state[name][key].numpy())
     assert networks.config is VOX256
+
+
+def test_a_small_checkpoint_loads_as_the_small_configuration(small_checkpoint):
+    small = load_networks(small_checkpoint)
+    assert small.config is SMALL
+    state = paddle.load(str(small_checkpoint))
+    key = next(iter(state["generator"]))
+    np.testing.assert_array_equal(small.generator.state_dict()[key].numpy(), state["generator"][key].numpy())
+    frames = np.random.default_rng(0).random((1, 3, 256, 256), dtype=np.float32)
+    value, jacobian = DygraphRunner(small).keypoints(frames)
+    assert value.shape == (1, 10, 2) and jacobian.shape == (1, 10, 2, 2)  # the full size's outputs
 
 
 def test_dygraph_runner_shapes(networks):

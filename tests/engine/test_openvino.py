@@ -192,7 +192,7 @@ def _audio_seconds(path: Path) -> float:
         return last
 
 
-def test_max_fps_caps_the_rate_and_keeps_the_song(engine_instance, short_template, face_photo,
+def test_max_fps_caps_the_rate_and_keeps_the_song(small_engine, short_template, face_photo,
                                                    tmp_path):
     from engine.options import DEFAULT_OPTIONS
     from engine.video_io import probe as probe_video
@@ -200,8 +200,8 @@ def test_max_fps_caps_the_rate_and_keeps_the_song(engine_instance, short_templat
 
     template = probe_video(short_template.video)
     cap = template.fps / 2
-    full = engine_instance.render(face_photo, short_template, tmp_path / "full.mp4")
-    capped = engine_instance.render(face_photo, short_template, tmp_path / "capped.mp4",
+    full = small_engine.render(face_photo, short_template, tmp_path / "full.mp4")
+    capped = small_engine.render(face_photo, short_template, tmp_path / "capped.mp4",
                                     dataclasses.replace(DEFAULT_OPTIONS, max_fps=cap))
     got = probe(capped.path)
     assert got.fps <= cap + 1e-6

@@ -1,5 +1,6 @@
 """Ready before the first user: `prepare` exports the model and computes every template's motion
-once (cold), a new process then finds both in the cache (warm); `python -m engine prepare`."""
+once (cold), a new process then finds both in the cache (warm); `python -m engine prepare`. On the
+small random checkpoint (engine.networks.SMALL): the export and the cache are the full size's."""
 
 from __future__ import annotations
 
@@ -30,10 +31,10 @@ def broken_templates(tmp_path_factory, templates_root) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cold(tmp_path_factory, random_checkpoint, broken_templates):
+def cold(tmp_path_factory, small_checkpoint, broken_templates):
     """A first start: an empty cache, so the model is exported and the motion computed."""
     cache = tmp_path_factory.mktemp("prepare-cache")
-    engine = Engine(random_checkpoint, cache, device="cpu", batch_size=4)
+    engine = Engine(small_checkpoint, cache, device="cpu", batch_size=4)
     calls: list[tuple[str, float]] = []
     templates = [load_template("broken", broken_templates), load_template("short", broken_templates)]
     report = prepare(engine, templates, progress=lambda what, f: calls.append((what, f)))
@@ -63,10 +64,10 @@ def test_a_cold_start_exports_the_model_and_computes_every_motion(cold):
         "preparing template short", "ready"]
 
 
-def test_a_restart_with_the_cache_is_warm(cold, random_checkpoint, broken_templates):
+def test_a_restart_with_the_cache_is_warm(cold, small_checkpoint, broken_templates):
     cache, _, _, _ = cold
     exports = {p: p.stat().st_mtime_ns for p in (cache / "inference").glob("*/*")}
-    restarted = Engine(random_checkpoint, cache, device="cpu", batch_size=4)  # as a new process
+    restarted = Engine(small_checkpoint, cache, device="cpu", batch_size=4)  # as a new process
     report = prepare(restarted, [load_template("short", broken_templates)])
     assert report.warm and not report.exported
     assert [(t.id, t.computed, t.error) for t in report.templates] == [("short", False, None)]
@@ -74,8 +75,8 @@ def test_a_restart_with_the_cache_is_warm(cold, random_checkpoint, broken_templa
     assert {p: p.stat().st_mtime_ns for p in (cache / "inference").glob("*/*")} == exports
 
 
-def test_cancelled_before_the_load_loads_nothing(random_checkpoint, tmp_path, short_template):
-    engine = Engine(random_checkpoint, tmp_path, device="cpu")
+def test_cancelled_before_the_load_loads_nothing(small_checkpoint, tmp_path, short_template):
+    engine = Engine(small_checkpoint, tmp_path, device="cpu")
     report = prepare(engine, [short_template], cancelled=lambda: True)
     assert report.cancelled and report.templates == () and report.runner == ""
     assert not engine.loaded and not (tmp_path / "inference").exists()
@@ -93,9 +94,9 @@ def _config(path: Path, checkpoint: Path, cache: Path, templates: Path) -> Path:
     return path
 
 
-def test_cli_prepare_on_a_warm_cache(cold, random_checkpoint, templates_root, tmp_path):
+def test_cli_prepare_on_a_warm_cache(cold, small_checkpoint, templates_root, tmp_path):
     cache, _, _, _ = cold
-    config = _config(tmp_path / "config.toml", random_checkpoint, cache, templates_root)
+    config = _config(tmp_path / "config.toml", small_checkpoint, cache, templates_root)
     res = subprocess.run([sys.executable, "-m", "engine", "prepare", "--config", str(config)],
                          cwd=REPO, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr

@@ -1,4 +1,5 @@
-"""The real engine end to end on the random full-size checkpoint and a ~5 frame template."""
+"""The real engine end to end on a random checkpoint of the small configuration (engine.networks.SMALL:
+the code paths are the full size's) and a ~5 frame template."""
 
 from __future__ import annotations
 
@@ -74,30 +75,30 @@ def _check_video(result, template, photo_path: Path, expect_faces: int | None = 
             assert diff[core].mean() > 8.0, f"face {i} was not animated"
 
 
-def test_render_one_face_with_sound(engine_instance, short_template, face_photo, tmp_path):
+def test_render_one_face_with_sound(small_engine, short_template, face_photo, tmp_path):
     seen: list[float] = []
-    result = engine_instance.render(face_photo, short_template, tmp_path / "one.mp4",
+    result = small_engine.render(face_photo, short_template, tmp_path / "one.mp4",
                                     progress=seen.append)
     _check_video(result, short_template, face_photo, expect_faces=1)
     assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
     assert result.seconds > 0
 
 
-def test_render_two_faces(engine_instance, short_template, two_face_photo, tmp_path):
-    result = engine_instance.render(two_face_photo.read_bytes(), short_template, tmp_path / "two.mp4")
+def test_render_two_faces(small_engine, short_template, two_face_photo, tmp_path):
+    result = small_engine.render(two_face_photo.read_bytes(), short_template, tmp_path / "two.mp4")
     _check_video(result, short_template, two_face_photo, expect_faces=2, min_background=0.2)
 
 
-def test_render_five_faces(engine_instance, short_template, five_face_photo, tmp_path):
-    result = engine_instance.render(five_face_photo, short_template, tmp_path / "five.mp4")
+def test_render_five_faces(small_engine, short_template, five_face_photo, tmp_path):
+    result = small_engine.render(five_face_photo, short_template, tmp_path / "five.mp4")
     _check_video(result, short_template, five_face_photo, expect_faces=5, min_background=0.4)
 
 
-def test_max_faces_caps_largest_first(engine_instance, short_template, five_face_photo, tmp_path):
+def test_max_faces_caps_largest_first(small_engine, short_template, five_face_photo, tmp_path):
     photo = load_photo(five_face_photo, 1280)
     largest = detect_faces(photo)[0]
     second = detect_faces(photo)[1]
-    result = engine_instance.render(five_face_photo, short_template, tmp_path / "capped.mp4",
+    result = small_engine.render(five_face_photo, short_template, tmp_path / "capped.mp4",
                                     RenderOptions(max_faces=1, best_frame=True, relative=False))
     assert result.faces == 1
     frame = _frames(result.path)[0].astype(np.int16)
@@ -109,10 +110,10 @@ def test_max_faces_caps_largest_first(engine_instance, short_template, five_face
     assert np.abs(frame[y0:y1, x0:x1] - photo[y0:y1, x0:x1]).mean() < 4
 
 
-def test_no_face_is_an_error_not_a_still_video(engine_instance, short_template, noface_photo, tmp_path):
+def test_no_face_is_an_error_not_a_still_video(small_engine, short_template, noface_photo, tmp_path):
     out = tmp_path / "none.mp4"
     with pytest.raises(NoFaceFound, match="face"):
-        engine_instance.render(noface_photo, short_template, out)
+        small_engine.render(noface_photo, short_template, out)
     assert not out.exists()
 
 
@@ -124,10 +125,10 @@ def _cancelled():
     return token
 
 
-def test_cancel_between_batches_leaves_nothing(engine_instance, short_template, face_photo, tmp_path):
+def test_cancel_between_batches_leaves_nothing(small_engine, short_template, face_photo, tmp_path):
     out = tmp_path / "cancelled.mp4"
     with pytest.raises(RenderCancelled):
-        engine_instance.render(face_photo, short_template, out, cancel=_cancelled())
+        small_engine.render(face_photo, short_template, out, cancel=_cancelled())
     assert not out.exists()
 
 
@@ -138,14 +139,14 @@ def test_missing_checkpoint_names_the_fetch_command(tmp_path):
     assert not engine.loaded
 
 
-def test_cached_driving_keypoints_give_identical_frames(random_checkpoint, short_template,
+def test_cached_driving_keypoints_give_identical_frames(small_checkpoint, short_template,
                                                         face_photo, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
-    cold = Engine(random_checkpoint, cache, device="cpu")
+    cold = Engine(small_checkpoint, cache, device="cpu")
     first = cold.render(face_photo, short_template, tmp_path / "cold.mp4")
     assert len(list((cache / "driving").glob("*.npz"))) == 1
 
-    warm = Engine(random_checkpoint, cache, device="cpu")
+    warm = Engine(small_checkpoint, cache, device="cpu")
     warm.load()
     batches: list[int] = []
     original = warm.runner.keypoints
@@ -163,26 +164,26 @@ def test_cached_driving_keypoints_give_identical_frames(random_checkpoint, short
         np.testing.assert_array_equal(fa, fb)
 
 
-def test_import_template_prepares_it_with_the_engine(engine_instance, short_template, tmp_path):
+def test_import_template_prepares_it_with_the_engine(small_engine, short_template, tmp_path):
     from engine import import_template
 
-    t = import_template(short_template.video, "Prepared", tmp_path, engine=engine_instance,
+    t = import_template(short_template.video, "Prepared", tmp_path, engine=small_engine,
                         min_seconds=0.1, max_seconds=5)
-    motion = engine_instance.motion(t)
+    motion = small_engine.motion(t)
     assert motion.frames == len(list(read_frames(t.video, 32)))
     assert motion.value.shape == (motion.frames, 10, 2) and motion.crop is None
 
 
-def test_unreadable_photo_and_lost_template_video(engine_instance, short_template, face_photo,
+def test_unreadable_photo_and_lost_template_video(small_engine, short_template, face_photo,
                                                   tmp_path):
     import dataclasses
 
     from engine import BadImage, TemplateMissing
 
     with pytest.raises(BadImage):
-        engine_instance.render(tmp_path / "absent.jpg", short_template, tmp_path / "x.mp4")
+        small_engine.render(tmp_path / "absent.jpg", short_template, tmp_path / "x.mp4")
     with pytest.raises(BadImage):
-        engine_instance.render(b"\x89PNG but not really", short_template, tmp_path / "x.mp4")
+        small_engine.render(b"\x89PNG but not really", short_template, tmp_path / "x.mp4")
     lost = dataclasses.replace(short_template, video=tmp_path / "deleted.mp4")
     with pytest.raises(TemplateMissing):
-        engine_instance.render(face_photo, lost, tmp_path / "x.mp4")
+        small_engine.render(face_photo, lost, tmp_path / "x.mp4")
