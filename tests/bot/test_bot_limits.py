@@ -19,11 +19,11 @@ def variants(photo: Path, n: int) -> list[bytes]:
     return [data + bytes([i]) for i in range(n)]
 
 
-async def test_an_album_spends_one_flood_token_per_photo(tg: FakeTelegram, make_settings, engine_instance,
+async def test_an_album_spends_one_flood_token_per_photo(tg: FakeTelegram, make_settings, fake_engine,
                                                         face_photo: Path) -> None:
     # A burst of 3 and a token every two minutes: nothing refills while the test runs.
     settings = make_settings(limits={"photo_burst": 3, "photos_per_minute": 0.5, "template_min_seconds": 0.1})
-    async with running_bot(settings, engine_instance):
+    async with running_bot(settings, fake_engine):
         ann = tg.user(first_name="Ann", language_code="en")
         dm = tg.private_chat(ann)
         tg.send_album(ann, dm, variants(face_photo, 4))
@@ -46,9 +46,9 @@ async def test_an_album_larger_than_a_grid_is_refused_before_any_download(tg: Fa
     assert tg.downloads == [] and tg.calls_to("getFile") == []
 
 
-async def test_a_full_collection_downloads_no_more_photos(tg: FakeTelegram, make_settings, engine_instance,
+async def test_a_full_collection_downloads_no_more_photos(tg: FakeTelegram, make_settings, fake_engine,
                                                           face_photo: Path) -> None:
-    async with running_bot(make_settings(limits={"max_tiles": 2, "template_min_seconds": 0.1}), engine_instance):
+    async with running_bot(make_settings(limits={"max_tiles": 2, "template_min_seconds": 0.1}), fake_engine):
         grp = tg.group_chat()
         ann, bob, cy = (tg.user(first_name=name, language_code="en") for name in ("Ann", "Bob", "Cy"))
         mark = tg.mark()
@@ -97,12 +97,12 @@ async def test_a_photo_waits_for_a_decode_slot_before_it_is_downloaded(tg: FakeT
     await keyboard_for(tg, dm_bob)
 
 
-async def test_one_conversion_at_a_time_per_user_and_a_press_limit(tg: FakeTelegram, make_settings, engine_instance,
+async def test_one_conversion_at_a_time_per_user_and_a_press_limit(tg: FakeTelegram, make_settings, fake_engine,
                                                                     face_photo: Path) -> None:
     # Two presses, then one every two minutes: nothing refills while the test runs.
     settings = make_settings(limits={"conversion_press_burst": 2, "conversion_presses_per_minute": 0.5,
                                      "template_min_seconds": 0.1})
-    async with running_bot(settings, engine_instance):
+    async with running_bot(settings, fake_engine):
         ann = tg.user(first_name="Ann", language_code="en")
         dm = tg.private_chat(ann)
         video = await render_for(tg, ann, dm, face_photo.read_bytes())
