@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.context import Services
 from ops import metrics
 from storage import JobKind, forget, jobs
-from storage.models import OutputKind
+from engine import OutputKind
 
 log = logging.getLogger(__name__)
 

@@ -40,8 +40,8 @@ if TYPE_CHECKING:  # only the attributes x, y, w, h are used; faces.py would pul
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BadRender", "ConvertResult", "NoteCrop", "OutputKind", "OutputTooLarge", "StickerTry", "best_loop",
-           "convert", "note_crop", "sticker_first_kbps"]
+__all__ = ["CONVERTIBLE", "BadRender", "ConvertResult", "NoteCrop", "OutputKind", "OutputTooLarge",
+           "StickerTry", "best_loop", "convert", "note_crop", "sticker_first_kbps"]
 
 # --- Telegram's limits, and our margins inside them ----------------------------------------------
 NOTE_MIN_SIDE = 384
@@ -70,9 +70,17 @@ _ANALYSIS_MAX_S = 60.0  # a sticker comes from the first minute (renders are at 
 
 
 class OutputKind(StrEnum):
-    NOTE = "note"
-    STICKER = "sticker"
-    GIF = "gif"
+    """What a render becomes: the video itself, or one of its conversions. The one enum of it: the
+    jobs table stores these values (storage keeps them as text: it imports nothing of the engine)."""
+
+    VIDEO = "video"  # the render as made: nothing to convert
+    NOTE = "note"  # a round video note
+    STICKER = "sticker"  # a video sticker, sent on its own
+    GIF = "gif"  # an animation: MP4 without sound, loops
+    PACK = "pack"  # a video sticker added to the user's own sticker set: encoded as a STICKER
+
+
+CONVERTIBLE = (OutputKind.NOTE, OutputKind.STICKER, OutputKind.GIF, OutputKind.PACK)
 
 
 class BadRender(EngineError):
@@ -360,7 +368,7 @@ def _stopped(cancel: CancelToken | None) -> None:
 
 def convert(render: Path, kind: OutputKind | str, out: Path, faces: Sequence[Box] | None = None,
             cancel: CancelToken | None = None) -> ConvertResult:
-    """Re-encode `render` (an MP4 the engine made) as `kind` into `out`.
+    """Re-encode `render` (an MP4 the engine made) as `kind` (one of CONVERTIBLE) into `out`.
 
     `faces`: the animated faces' boxes in the render's pixels (the note centres on them, the sticker
     shows them cut out; None: for a sticker, the faces found in its first frame; []: none, the
@@ -369,6 +377,8 @@ def convert(render: Path, kind: OutputKind | str, out: Path, faces: Sequence[Box
     """
     started = time.monotonic()
     render, out, kind = Path(render), Path(out), OutputKind(kind)
+    if kind not in CONVERTIBLE:
+        raise ValueError(f"convert: a render is already a {kind}")
     _stopped(cancel)
     info = _check_render(render, cancel)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -376,7 +386,7 @@ def convert(render: Path, kind: OutputKind | str, out: Path, faces: Sequence[Box
     try:
         if kind is OutputKind.NOTE:
             extra = _note(render, info, part, faces, cancel)
-        elif kind is OutputKind.STICKER:
+        elif kind in (OutputKind.STICKER, OutputKind.PACK):
             extra = _sticker(render, info, part, faces, cancel)
         else:
             extra = _gif(render, info, part, cancel)

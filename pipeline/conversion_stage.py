@@ -16,8 +16,7 @@ from pathlib import Path
 
 from telegram import Bot
 
-from engine import BadRender, CancelToken, EngineError, OutputTooLarge, RenderCancelled, convert
-from engine import OutputKind as Format
+from engine import BadRender, CancelToken, EngineError, OutputKind, OutputTooLarge, RenderCancelled, convert
 from engine.faces import Box
 from ops import metrics
 from pipeline.job_run import CANCEL_OWNER, CANCEL_SHUTDOWN, JobRun
@@ -27,13 +26,10 @@ from pipeline.status_messages import StatusMessage
 from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database, Job, JobKind, jobs
-from storage.models import OutputKind
 
 log = logging.getLogger(__name__)
 
-FORMATS = {OutputKind.NOTE: Format.NOTE, OutputKind.STICKER: Format.STICKER, OutputKind.GIF: Format.GIF,
-           OutputKind.PACK: Format.STICKER}
-EXTENSIONS = {Format.NOTE: "mp4", Format.STICKER: "webm", Format.GIF: "mp4"}
+EXTENSIONS = {OutputKind.NOTE: "mp4", OutputKind.STICKER: "webm", OutputKind.GIF: "mp4", OutputKind.PACK: "webm"}
 
 
 def face_boxes(job: Job) -> list[Box] | None:
@@ -95,7 +91,7 @@ class ConversionStage(Stage):
         if render is None or not render.is_file():  # past retention: the render is gone
             await run.fail("render_expired", "render gone")
             return
-        kind = FORMATS[OutputKind(job.output_kind)]
+        kind = OutputKind(job.output_kind)
         out = conversions_dir(self.settings.storage.data_dir) / f"{job.id}.{EXTENSIONS[kind]}"
         out.parent.mkdir(parents=True, exist_ok=True)
         log.info("job %s: converting the render of job %s to a %s", job.id, parent.id, kind)

@@ -35,7 +35,8 @@ from pipeline.telegram_calls import TelegramRefused, TelegramUnavailable, call_w
 from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database, Job, JobStatus, jobs
-from storage.models import OutputKind, utcnow
+from engine import OutputKind
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from engine import Template
 from i18n.languages import BY_CODE, LANGUAGES
 from i18n.texts import t
-from storage.models import OutputKind
+from engine import OutputKind
 
 PREFIX = "t"
 CALLBACK_PATTERN = r"^t:\d+:"

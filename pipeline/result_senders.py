@@ -21,7 +21,7 @@ from pipeline.sticker_pack import EMOJI, add_to_pack
 from pipeline.telegram_calls import send_text
 from settings import Settings
 from storage import Database, Job
-from storage.models import OutputKind
+from engine import OutputKind
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ from storage.models import (
     QUOTA_KINDS,
     RENDER_STAGE_KINDS,
     RENDER_STATUSES,
+    VIDEO_OUTPUT,
     Job,
     JobKind,
     JobStatus,
     Offer,
-    OutputKind,
     utcnow,
 )
 
@@ -74,7 +74,7 @@ class NewJob:
     kind: JobKind = JobKind.RENDER
     status_message_id: int | None = None  # the message edited through queued → rendering → done
     result_key: str | None = None  # see Job.result_key
-    output_kind: OutputKind = OutputKind.VIDEO
+    output_kind: str = VIDEO_OUTPUT  # an engine.OutputKind value
     parent_job_id: int | None = None  # conversions: the render they re-encode
     cost: int = 1  # against the daily quota (a grid: its number of faces)
     options: str | None = None  # JSON: the requester's render choices
@@ -195,7 +195,7 @@ async def record_cached(db: Database, new: NewJob, source: Job) -> Job:
 
 
 async def cached_result(db: Database, file_unique_id: str, result_key: str,
-                        output_kind: OutputKind = OutputKind.VIDEO) -> Job | None:
+                        output_kind: str = VIDEO_OUTPUT) -> Job | None:
     """The newest delivered result (a video, or a note, sticker or GIF of one) made from this photo
     with this template content and these options, if any: its result_file_id can be sent again."""
     async with db.read() as session:
@@ -452,7 +452,7 @@ async def queue_length(db: Database) -> int:
         return await _count(session, _IN_RENDER_LINE)
 
 
-async def active_conversion(db: Database, parent_job_id: int, output_kind: OutputKind) -> Job | None:
+async def active_conversion(db: Database, parent_job_id: int, output_kind: str) -> Job | None:
     """A conversion of this render into this kind that is already on its way (a second press)."""
     async with db.read() as session:
         return await session.scalar(

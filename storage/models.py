@@ -51,14 +51,7 @@ RENDER_STAGE_KINDS = (JobKind.RENDER, JobKind.GRID, JobKind.TEMPLATE_IMPORT, Job
 QUOTA_KINDS = (JobKind.RENDER, JobKind.GRID, JobKind.OWN_TEMPLATE)  # what the daily quota counts (by `cost`)
 
 
-class OutputKind(StrEnum):
-    """What a job sends: the video itself, or one of its conversions."""
-
-    VIDEO = "video"
-    NOTE = "note"  # a round video note
-    STICKER = "sticker"  # a video sticker, sent on its own
-    GIF = "gif"  # an animation: MP4 without sound, loops
-    PACK = "pack"  # a video sticker added to the user's own sticker set
+VIDEO_OUTPUT = "video"  # engine.OutputKind.VIDEO: a job that sends the render itself
 
 
 class OfferKind(StrEnum):
@@ -146,7 +139,8 @@ class Job(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(96), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     # What is sent (the video, or a conversion of the render `parent_job_id`), and what it cost.
-    output_kind: Mapped[str] = mapped_column(String(16), default=OutputKind.VIDEO, server_default=OutputKind.VIDEO)
+    # A value of engine.OutputKind, kept as text: storage imports nothing of the engine.
+    output_kind: Mapped[str] = mapped_column(String(16), default=VIDEO_OUTPUT, server_default=VIDEO_OUTPUT)
     parent_job_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     cost: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # against the daily quota
     options: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the requester's render choices

@@ -15,7 +15,7 @@ from bot.context import BotContext
 from bot.handlers.common import visit
 from i18n.texts import t
 from storage import jobs
-from storage.models import OutputKind
+from engine import OutputKind
 
 MAX_RESULTS = 50  # Telegram's limit per answer
 CACHE_SECONDS = 10  # a new sticker should show up almost at once

@@ -10,7 +10,7 @@ from sqlalchemy import text, update
 
 from storage import Database, JobStatus, forget, jobs, offers, users
 from storage.cleanup import purge_before
-from storage.models import Job, OfferKind, OutputKind, User, utcnow
+from storage.models import Job, OfferKind, User, utcnow
 
 LEASE = timedelta(minutes=2)
 ANN, BEN = 777001, 777002  # ids no other value in the tables looks like
@@ -74,9 +74,9 @@ async def test_forgetting_leaves_no_row_that_names_the_user_or_their_jobs(db: Da
     await users.set_sticker_set(db, ANN, "yahey_u777001_by_bot")
     video = await done_render(db, ANN, "ann-photo-1")
     # Ann's conversion of it, a GIF Ben made of it, and Ben's answer from the cache of the same photo
-    ann_gif = await jobs.add(db, new_job(ANN, "ann-photo-1", kind="convert", output_kind=OutputKind.GIF,
+    ann_gif = await jobs.add(db, new_job(ANN, "ann-photo-1", kind="convert", output_kind="gif",
                                          parent_job_id=video.id))
-    ben_gif = await jobs.add(db, new_job(BEN, "ann-photo-1", kind="convert", output_kind=OutputKind.GIF,
+    ben_gif = await jobs.add(db, new_job(BEN, "ann-photo-1", kind="convert", output_kind="gif",
                                          parent_job_id=video.id))
     cached = await jobs.record_cached(db, new_job(BEN, "ann-photo-1"), video)
     await jobs.mark_done(db, cached.id)
