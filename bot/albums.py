@@ -18,6 +18,7 @@ from telegram.ext import Job, JobQueue
 
 from bot import intake
 from bot.context import BotContext, Services
+from bot.refusal import Refusal
 from i18n.texts import t
 from pipeline.keyboards import template_keyboard
 from pipeline.own_templates import visible_templates
@@ -63,7 +64,7 @@ class AlbumCollector:
                               sorted(album.photos, key=lambda r: r.message_id))
         except intake.Ignored:
             return
-        except intake.Refusal as refusal:
+        except Refusal as refusal:
             first = min(r.message_id for r in album.photos)
             await context.bot.send_message(album.chat_id, refusal.text(album.lang),
                                            reply_parameters=ReplyParameters(first, allow_sending_without_reply=True))
@@ -79,21 +80,21 @@ async def offer_album(svc: Services, bot: Bot, chat_id: int, user_id: int, lang:
     for n, ref in enumerate(photos, start=1):
         try:
             kept.append((ref, await intake.validate(svc, bot, ref)))
-        except intake.Refusal as refusal:
+        except Refusal as refusal:
             if refusal.key != "no_face":
                 raise
             faceless.append(n)
     if not kept:
-        raise intake.Refusal("no_face")
+        raise Refusal("no_face")
     if len(kept) == 1:  # one face left: an ordinary photo
         only, faces = kept[0]
         await intake.offer(svc, bot, chat_id, only, user_id, lang, faces)
         return
     if len(kept) > max_tiles:
-        raise intake.Refusal("grid_too_many", n=max_tiles)
+        raise Refusal("grid_too_many", n=max_tiles)
     templates = await visible_templates(svc.db, svc.settings, chat_id, user_id)
     if not templates:
-        raise intake.Refusal("no_templates")
+        raise Refusal("no_templates")
     first = photos[0]
     tiles = [{"file_id": ref.file_id, "file_unique_id": ref.file_unique_id, "message_id": ref.message_id,
               "user_id": user_id, "faces": faces} for ref, faces in kept]

@@ -19,6 +19,7 @@ from telegram.error import TelegramError
 
 from bot import intake
 from bot.context import Services
+from bot.refusal import Refusal
 from i18n.texts import lang_of, t
 from pipeline.keyboards import template_buttons
 from pipeline.own_templates import visible_templates
@@ -77,7 +78,7 @@ async def add(svc: Services, bot: Bot, collection: Offer, message: Message, lang
     ref = intake.photo_of(message)
     user = message.from_user
     if ref is None:
-        raise intake.Refusal("grid_needs_photo")
+        raise Refusal("grid_needs_photo")
     await intake.admit(svc, user.id, message.chat_id, ref)
     faces = await intake.validate(svc, bot, ref)
     photo = {"file_id": ref.file_id, "file_unique_id": ref.file_unique_id, "message_id": ref.message_id,
@@ -87,7 +88,7 @@ async def add(svc: Services, bot: Bot, collection: Offer, message: Message, lang
     if updated is None:  # full, or closed or expired since it was found
         latest = await offers.get(svc.db, collection.id)
         full = latest is not None and not latest.closed and len(offers.photos_of(latest)) >= max_tiles
-        raise intake.Refusal("grid_full" if full else "offer_expired", n=max_tiles)
+        raise Refusal("grid_full" if full else "offer_expired", n=max_tiles)
     await _refresh(svc, bot, updated, lang)
 
 

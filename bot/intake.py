@@ -21,6 +21,7 @@ from telegram.error import BadRequest, TelegramError
 from bot.context import Services
 from bot.flood_control import Verdict
 from bot.photo_ref import PhotoRef
+from bot.refusal import Refusal
 from engine import (
     BadImage,
     EngineState,
@@ -40,16 +41,6 @@ from pipeline.result_cache import result_key
 from storage import JobKind, Offer, forget, jobs, offers
 
 log = logging.getLogger(__name__)
-
-
-class Refusal(Exception):
-    def __init__(self, key: str, **values: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
-
-    def text(self, lang: str) -> str:
-        return t(lang, self.key, **self.values)
 
 
 class Ignored(Exception):

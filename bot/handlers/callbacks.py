@@ -12,6 +12,7 @@ from telegram.error import TelegramError
 from bot import intake
 from bot.context import BotContext, Services
 from bot.handlers.common import visit
+from bot.refusal import Refusal
 from i18n.texts import t
 from pipeline import own_templates
 from pipeline.keyboards import find_template, parse_background, parse_callback, template_keyboard
@@ -64,7 +65,7 @@ async def on_template_pressed(update: Update, context: BotContext) -> None:
         else:  # the grid replies to the album's first photo, or to the collecting message
             reply_to = row.photo_message_id if row.kind == OfferKind.ALBUM else status_id
             outcome = await intake.request_grid(svc, row, template, presser, lang, status_id, reply_to)
-    except intake.Refusal as refusal:
+    except Refusal as refusal:
         if row.kind == OfferKind.GRID:
             await offers.reopen(svc.db, row.id)
         await context.bot.send_message(row.chat_id, refusal.text(lang))

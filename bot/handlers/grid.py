@@ -9,6 +9,7 @@ from bot import grid_collection, intake
 from bot.context import BotContext, services
 from bot.grid_collection import CANCEL_PREFIX
 from bot.handlers.common import reply, visit
+from bot.refusal import Refusal
 from i18n.texts import t
 from storage import offers
 
@@ -36,7 +37,7 @@ async def on_reply_with_photo(update: Update, context: BotContext) -> None:
         await grid_collection.add(svc, context.bot, collection, message, lang)
     except intake.Ignored:
         return
-    except intake.Refusal as refusal:
+    except Refusal as refusal:
         await reply(message, refusal.text(lang))
 
 

@@ -13,9 +13,9 @@ from telegram import (
 
 from bot.context import BotContext
 from bot.handlers.common import visit
+from engine import OutputKind
 from i18n.texts import t
 from storage import jobs
-from engine import OutputKind
 
 MAX_RESULTS = 50  # Telegram's limit per answer
 CACHE_SECONDS = 10  # a new sticker should show up almost at once

@@ -9,10 +9,10 @@ import re
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
-from bot import intake
 from bot.context import BotContext, Services
 from bot.handlers.common import reply, visit
 from bot.own_template_intake import Clip, check_request, queue_import
+from bot.refusal import Refusal
 from i18n.texts import t
 from pipeline import own_templates
 from pipeline.keyboards import own_templates_keyboard, parse_delete
@@ -56,13 +56,13 @@ async def on_template(update: Update, context: BotContext) -> None:
     user_id = update.effective_user.id
     try:
         name = await check_request(svc, message.chat_id, user_id, clip, name)
-    except intake.Refusal as refusal:
+    except Refusal as refusal:
         await reply(message, refusal.text(lang))
         return
     status = await reply(message, t(lang, "own_template_queued", name=name))
     try:
         await queue_import(svc, message.chat_id, user_id, clip, name, lang, status.message_id)
-    except intake.Refusal as refusal:
+    except Refusal as refusal:
         await status.edit_text(refusal.text(lang))
 
 

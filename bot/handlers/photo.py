@@ -7,6 +7,7 @@ from telegram import Message, Update
 from bot import intake
 from bot.context import BotContext, Services
 from bot.handlers.common import reply, visit
+from bot.refusal import Refusal
 from i18n.texts import t
 
 
@@ -33,5 +34,5 @@ async def offer_for(update: Update, context: BotContext, target: Message | None,
         await intake.take_photo(svc, context.bot, message.chat_id, ref, update.effective_user.id, lang)
     except intake.Ignored:
         return
-    except intake.Refusal as refusal:
+    except Refusal as refusal:
         await reply(message, refusal.text(lang))
