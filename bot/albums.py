@@ -9,7 +9,6 @@ one face left the album is offered like a single photo.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 
@@ -23,6 +22,7 @@ from i18n.texts import t
 from pipeline.keyboards import template_keyboard
 from pipeline.own_templates import visible_templates
 from storage import offers
+from storage.codecs import OfferPhoto
 from storage.models import OfferKind
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,11 @@ async def offer_album(svc: Services, bot: Bot, chat_id: int, user_id: int, lang:
     if not templates:
         raise Refusal("no_templates")
     first = photos[0]
-    tiles = [{"file_id": ref.file_id, "file_unique_id": ref.file_unique_id, "message_id": ref.message_id,
-              "user_id": user_id, "faces": faces} for ref, faces in kept]
+    tiles = tuple(OfferPhoto(file_id=ref.file_id, file_unique_id=ref.file_unique_id, message_id=ref.message_id,
+                             user_id=user_id, faces=faces) for ref, faces in kept)
     row = await offers.create(svc.db, chat_id=chat_id, owner_id=user_id, photo_message_id=first.message_id,
                               file_id=first.file_id, file_unique_id=first.file_unique_id, kind=OfferKind.ALBUM,
-                              photos=json.dumps(tiles))
+                              photos=tiles)
     text = t(lang, "album_pick", n=len(kept))
     if faceless:
         text += "\n" + t(lang, "album_skipped", photos=", ".join(map(str, faceless)))

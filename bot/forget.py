@@ -83,7 +83,7 @@ class ForgetStage(Stage):
     async def work(self, row: ForgetRequest) -> None:  # type: ignore[override]
         log.info("forget request %s: user %s, attempt %d", row.id, row.user_id, row.attempts)
         for name, step in STEPS:
-            if name in forget.done_steps(row):
+            if name in row.done_steps:
                 continue
             await type(self).before_step(name)
             try:
@@ -155,7 +155,7 @@ class ForgetStage(Stage):
 
     async def _confirm(self, row: ForgetRequest) -> bool:
         """One line saying what was deleted; False when it waits for Telegram (parked)."""
-        counts = forget.counts_of(row)
+        counts = row.counts
         lang = row.language
         text = t(lang, "forget_done", jobs=counts.get("jobs", 0), files=counts.get("files", 0),
                  photos=counts.get("photos", 0), pack=t(lang, "forget_pack_yes" if counts.get("pack") else "forget_pack_no"))

@@ -11,8 +11,8 @@ from the database, so a restart does not keep one open for ever.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.error import TelegramError
@@ -24,6 +24,7 @@ from i18n.texts import lang_of, t
 from pipeline.keyboards import template_buttons
 from pipeline.own_templates import visible_templates
 from storage import Offer, offers, users
+from storage.codecs import OfferPhoto
 from storage.models import OfferKind, utcnow
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,8 @@ CANCEL_PATTERN = r"^x:\d+$"
 MIN_PHOTOS = 2
 
 
-def collection_text(lang: str, photos: list[dict[str, Any]], max_tiles: int) -> str:
-    names = ", ".join(dict.fromkeys(p["first_name"] for p in photos))  # each name once, in order
+def collection_text(lang: str, photos: Sequence[OfferPhoto], max_tiles: int) -> str:
+    names = ", ".join(dict.fromkeys(p.first_name or "" for p in photos))  # each name once, in order
     lines = [t(lang, "grid_collecting", min=MIN_PHOTOS, max=max_tiles)]
     if photos:
         lines.append(t(lang, "grid_count", n=len(photos), names=names))
@@ -57,7 +58,7 @@ async def start(svc: Services, bot: Bot, message: Message, lang: str, ttl: timed
     async with svc.grid_chats.hold(message.chat_id):  # until the message is known (see `find`)
         row = await offers.create(svc.db, chat_id=message.chat_id, owner_id=user.id,
                                   photo_message_id=message.message_id, file_id="", file_unique_id="",
-                                  kind=OfferKind.GRID, photos="[]", expires_at=utcnow() + ttl)
+                                  kind=OfferKind.GRID, photos=(), expires_at=utcnow() + ttl)
         sent = await bot.send_message(
             message.chat_id, collection_text(lang, [], svc.settings.limits.max_tiles),
             reply_markup=await collection_keyboard(svc, row, lang),
@@ -81,8 +82,8 @@ async def add(svc: Services, bot: Bot, collection: Offer, message: Message, lang
         raise Refusal("grid_needs_photo")
     await intake.admit(svc, user.id, message.chat_id, ref)
     faces = await intake.validate(svc, bot, ref)
-    photo = {"file_id": ref.file_id, "file_unique_id": ref.file_unique_id, "message_id": ref.message_id,
-             "user_id": user.id, "first_name": user.first_name, "faces": faces}
+    photo = OfferPhoto(file_id=ref.file_id, file_unique_id=ref.file_unique_id, message_id=ref.message_id,
+                       user_id=user.id, first_name=user.first_name, faces=faces)
     max_tiles = svc.settings.limits.max_tiles
     updated = await offers.add_photo(svc.db, collection.id, photo, max_tiles)
     if updated is None:  # full, or closed or expired since it was found

@@ -9,7 +9,6 @@ one commit), delivered exactly once, cancellable with /cancel.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +36,7 @@ def face_boxes(job: Job) -> list[Box] | None:
     cuts out)."""
     if not job.face_boxes:
         return None
-    return [Box(*map(float, b)) for b in json.loads(job.face_boxes)]
+    return [Box(b.x, b.y, b.w, b.h) for b in job.face_boxes]
 
 
 class ConversionStage(Stage):

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.codecs import FaceBox, GridInput, RenderChoices, RenderNotes
 from storage.db import Database
 from storage.models import (
     ACTIVE_STATUSES,
@@ -77,8 +78,8 @@ class NewJob:
     output_kind: str = VIDEO_OUTPUT  # an engine.OutputKind value
     parent_job_id: int | None = None  # conversions: the render they re-encode
     cost: int = 1  # against the daily quota (a grid: its number of faces)
-    options: str | None = None  # JSON: the requester's render choices
-    inputs: str | None = None  # JSON: a grid's photos
+    options: RenderChoices | None = None  # the requester's render choices
+    inputs: tuple[GridInput, ...] | None = None  # a grid's photos
 
 
 @dataclass(frozen=True)
@@ -310,8 +311,8 @@ async def next_due(db: Database, status: JobStatus, kinds: tuple[JobKind, ...] |
 
 # --- render stage outcomes ------------------------------------------------------------------------
 async def hand_over(db: Database, job_id: int, owner: str, *, path: str, width: int, height: int,
-                    duration: float, seconds: float, face_boxes: str | None = None,
-                    notes: str | None = None) -> bool:
+                    duration: float, seconds: float, face_boxes: tuple[FaceBox, ...] | None = None,
+                    notes: RenderNotes | None = None) -> bool:
     """The render (or conversion) is on disk: the job goes to the delivery stage (a crash from here
     on re-sends, never re-renders). False when the lease was lost meanwhile."""
     async with db.write() as session:

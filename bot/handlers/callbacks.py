@@ -41,7 +41,7 @@ async def on_template_pressed(update: Update, context: BotContext) -> None:
         return
     presser = query.from_user.id
     if row.kind == OfferKind.GRID:  # a group's collection: anyone who added a photo
-        if presser not in {p["user_id"] for p in offers.photos_of(row)}:
+        if presser not in {p.user_id for p in offers.photos_of(row)}:
             await query.answer(t(lang, "grid_not_member"), show_alert=True)
             return
     elif presser != row.owner_id:
