@@ -12,6 +12,7 @@ import asyncio
 import functools
 import logging
 import shutil
+from collections.abc import Awaitable, Callable
 
 from telegram import BotCommand, Update
 from telegram.ext import (
@@ -52,7 +53,9 @@ from engine.from_settings import make_engine, render_options
 from i18n.languages import EN, LANGUAGES
 from i18n.texts import t
 from ops import metrics
-from ops.http_server import HealthReport, start_http_server
+from ops.health import front_end_health, rendering_health
+from ops.http_server import HealthReport
+from ops.process import open_database, serve_http
 from pipeline.assembly import Stages, make_stages, stage_owner
 from pipeline.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher, broker_reachable, make_celery
 from pipeline.housekeeping import clean_up
@@ -60,10 +63,9 @@ from pipeline.keyboards import BACKGROUND_PATTERN, CALLBACK_PATTERN, CONVERT_PAT
 from pipeline.reconciler import redispatch_forgotten
 from pipeline.tuning import Tuning
 from settings import Settings
-from storage import forget, jobs, make_database, upgrade_to_head
+from storage import forget, jobs
 
 log = logging.getLogger(__name__)
-BROKER_TIMEOUT_S = 3.0  # /healthz's connection to the broker; the whole check has 5 s
 COMMANDS = ("start", "help", "templates", "template", "status", "cancel", "language", "privacy", "forget", "yahey",
             "grid")
 
@@ -75,8 +77,10 @@ def concurrent_updates(settings: Settings) -> int:
     return configured or max(8, min(32, 4 * usable_cpus()))
 
 
-def build_application(settings: Settings, engine: Engine | None = None, tuning: Tuning = Tuning()) -> Application:
-    """`engine`: an already built (maybe loaded) Engine to use instead of one from settings."""
+def build_application(settings: Settings, engine: Engine | None = None,
+                      tuning: Tuning | None = None) -> Application:
+    """`engine`: an already built (maybe loaded) Engine to use instead of one from settings;
+    `tuning`: None, the defaults."""
     tg = settings.telegram
     builder = (
         ApplicationBuilder()
@@ -95,7 +99,7 @@ def build_application(settings: Settings, engine: Engine | None = None, tuning: 
         builder = builder.updater(None)  # updates arrive through ops/http_server.py
     app = builder.build()
     data: BotData = app.bot_data
-    data.settings, data.engine, data.tuning = settings, engine, tuning
+    data.settings, data.engine, data.tuning = settings, engine, tuning or Tuning()
     register_handlers(app)
     return app
 
@@ -150,9 +154,7 @@ async def _post_init(app: Application) -> None:
     data: BotData = app.bot_data
     settings, tuning = data.settings, data.tuning
     assert settings is not None
-    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
-    db = make_database(settings)
-    await upgrade_to_head(db)
+    db = await open_database(settings)
     engine: Engine | None = None
     stages: Stages | None = None
     dispatch: Dispatcher
@@ -224,28 +226,20 @@ async def _set_commands(app: Application) -> None:
 
 async def _start_http(app: Application, svc: Services) -> None:
     """/healthz, /metrics and, in webhook mode, the update route, on the bot's own loop."""
-    settings = svc.settings
-    if settings.http.port == 0:
-        return
-
-    async def health() -> HealthReport:
-        database, queue = await svc.db.ping(), await jobs.queue_length(svc.db)
-        if svc.engine is None or svc.stages is None:  # the workers report their own engines
-            broker = None
-            if isinstance(svc.dispatch, CeleryDispatcher):  # jobs reach the workers only through it
-                broker = await asyncio.to_thread(broker_reachable, svc.dispatch.app, BROKER_TIMEOUT_S)
-            return HealthReport(database=database, engine_state="workers", queue=queue, broker=broker)
-        status, ready = svc.engine.status, svc.stages.render.readiness
-        return HealthReport(database=database, engine_state=status.state, queue=queue, runner=status.runner,
-                            precision=status.precision, device=status.device, detail=status.detail,
-                            step=ready.step, progress=round(ready.fraction, 3))
-
+    settings, engine, stages = svc.settings, svc.engine, svc.stages
+    health: Callable[[], Awaitable[HealthReport]]
+    if engine is not None and stages is not None:  # local mode: this process renders
+        health = functools.partial(rendering_health, svc.db, engine, lambda: stages.render.readiness)
+    else:  # the workers report their own engines; jobs reach them only through the broker
+        dispatch = svc.dispatch
+        broker = (functools.partial(broker_reachable, dispatch.app) if isinstance(dispatch, CeleryDispatcher)
+                  else None)
+        health = functools.partial(front_end_health, svc.db, broker)
     webhook = None
     if settings.telegram.mode == "webhook":
         webhook = webhook_route(settings.telegram.webhook_path, settings.telegram.webhook_secret, app)
     data: BotData = app.bot_data
-    data.http = await start_http_server(settings.http.host, settings.http.port, health, webhook,
-                                        on_scrape=functools.partial(metrics.count_queue, svc.db))
+    data.http = await serve_http(settings, settings.http.port, svc.db, health, webhook)
 
 
 async def _post_stop(app: Application) -> None:
