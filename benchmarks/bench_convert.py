@@ -3,8 +3,9 @@
 The renders are the 蚂蚁呀嘿 template's 222 frames with its song, written as the engine writes a
 render (engine.video_io.VideoWriter: H.264 veryfast CRF 20 yuv420p + AAC, +faststart) at 512x512
 and at 960x1280 (a 3:4 phone photo at [engine].max_side 1280); without
-../shared/media/mayiyahei.MP4, a generated shaking head of the same length. Each conversion runs --runs times; the median and the best are printed with the
-sticker's search (encodes, bitrate) and the time its loop analysis takes. Usage:
+../shared/media/mayiyahei.MP4, a generated shaking head of the same length. Each conversion runs
+--runs times; the median and the best are printed with the sticker's search (encodes, bitrate) and
+the time its loop analysis takes. Usage:
 
     python benchmarks/bench_convert.py [--video mayiyahei.MP4] [--runs 3] [--hard] [--modes]
 

@@ -9,6 +9,7 @@ one face left the album is offered like a single photo.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from telegram.ext import Job, JobQueue
 
 from bot import intake
 from bot.context import BotContext, Services
+from bot.photo_ref import PhotoRef
 from bot.refusal import Refusal
 from i18n.texts import t
 from pipeline.keyboards import template_keyboard
@@ -35,25 +37,26 @@ class _Album:
     chat_id: int
     user_id: int
     lang: str
-    photos: list[intake.PhotoRef] = field(default_factory=list)
-    timer: Job | None = None
+    photos: list[PhotoRef] = field(default_factory=list)
+    timer: Job[BotContext] | None = None
 
 
 class AlbumCollector:
     def __init__(self) -> None:
         self._open: dict[tuple[int, str], _Album] = {}
 
-    def add(self, job_queue: JobQueue, group_id: str, chat_id: int, user_id: int, lang: str,
-            ref: intake.PhotoRef) -> None:
+    def add(self, job_queue: JobQueue[BotContext], group_id: str, chat_id: int, user_id: int, lang: str,
+            ref: PhotoRef) -> None:
         key = (chat_id, group_id)
         album = self._open.setdefault(key, _Album(chat_id, user_id, lang))
         album.photos.append(ref)
         if album.timer is not None:
             album.timer.schedule_removal()
-        album.timer = job_queue.run_once(self._finish, ALBUM_QUIET_S, data=key, name=f"album-{chat_id}-{group_id}")
+        album.timer = job_queue.run_once(functools.partial(self._finish, key), ALBUM_QUIET_S,
+                                         name=f"album-{chat_id}-{group_id}")
 
-    async def _finish(self, context: BotContext) -> None:
-        album = self._open.pop(context.job.data, None)  # type: ignore[union-attr]
+    async def _finish(self, key: tuple[int, str], context: BotContext) -> None:
+        album = self._open.pop(key, None)
         if album is None:
             return
         svc = context.bot_data.services
@@ -71,11 +74,11 @@ class AlbumCollector:
 
 
 async def offer_album(svc: Services, bot: Bot, chat_id: int, user_id: int, lang: str,
-                      photos: list[intake.PhotoRef]) -> None:
+                      photos: list[PhotoRef]) -> None:
     """Check every photo of the album and offer one keyboard for the grid of those with a face."""
     max_tiles = svc.settings.limits.max_tiles
     await intake.admit(svc, user_id, chat_id, photos[0])  # one request, one flood token
-    kept: list[tuple[intake.PhotoRef, int]] = []  # each photo with a face, and its number of faces
+    kept: list[tuple[PhotoRef, int]] = []  # each photo with a face, and its number of faces
     faceless: list[int] = []
     for n, ref in enumerate(photos, start=1):
         try:

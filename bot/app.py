@@ -13,11 +13,11 @@ import functools
 import logging
 import shutil
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from telegram import BotCommand, Update
 from telegram.ext import (
     AIORateLimiter,
-    Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
@@ -27,7 +27,7 @@ from telegram.ext import (
 )
 
 from bot.albums import AlbumCollector
-from bot.context import CONTEXT_TYPES, BotContext, BotData, Services, services
+from bot.context import CONTEXT_TYPES, BotApplication, BotContext, BotData, Services, services
 from bot.flood_control import FloodControl
 from bot.forget import ForgetStage
 from bot.grid_collection import CANCEL_PATTERN
@@ -78,7 +78,7 @@ def concurrent_updates(settings: Settings) -> int:
 
 
 def build_application(settings: Settings, engine: Engine | None = None,
-                      tuning: Tuning | None = None) -> Application:
+                      tuning: Tuning | None = None) -> BotApplication:
     """`engine`: an already built (maybe loaded) Engine to use instead of one from settings;
     `tuning`: None, the defaults."""
     tg = settings.telegram
@@ -97,14 +97,15 @@ def build_application(settings: Settings, engine: Engine | None = None,
     )
     if tg.mode == "webhook":
         builder = builder.updater(None)  # updates arrive through ops/http_server.py
-    app = builder.build()
+    # PTB's builder keeps the default JobQueue's context type after context_types(): named here.
+    app = cast(BotApplication, builder.build())
     data: BotData = app.bot_data
     data.settings, data.engine, data.tuning = settings, engine, tuning or Tuning()
     register_handlers(app)
     return app
 
 
-def register_handlers(app: Application) -> None:
+def register_handlers(app: BotApplication) -> None:
     # Only new messages from a person: edits of old ones, channel posts (no sender) and messages
     # sent on behalf of a chat (a channel, an anonymous admin: no one to count quota against)
     # never start anything.
@@ -150,7 +151,7 @@ def register_handlers(app: Application) -> None:
     app.add_error_handler(errors.on_error)
 
 
-async def _post_init(app: Application) -> None:
+async def _post_init(app: BotApplication) -> None:
     data: BotData = app.bot_data
     settings, tuning = data.settings, data.tuning
     assert settings is not None
@@ -216,7 +217,7 @@ async def _reconcile(context: BotContext) -> None:
         await redispatch_forgotten(svc.db, svc.dispatch, context.bot_data.tuning.stuck_after)
 
 
-async def _set_commands(app: Application) -> None:
+async def _set_commands(app: BotApplication) -> None:
     """The command menu in every language (Telegram shows the list of the app's language; English
     is the list for all others)."""
     for lang in LANGUAGES:
@@ -224,7 +225,7 @@ async def _set_commands(app: Application) -> None:
                                       language_code=None if lang.code == EN else lang.code)
 
 
-async def _start_http(app: Application, svc: Services) -> None:
+async def _start_http(app: BotApplication, svc: Services) -> None:
     """/healthz, /metrics and, in webhook mode, the update route, on the bot's own loop."""
     settings, engine, stages = svc.settings, svc.engine, svc.stages
     health: Callable[[], Awaitable[HealthReport]]
@@ -242,7 +243,7 @@ async def _start_http(app: Application, svc: Services) -> None:
     data.http = await serve_http(settings, settings.http.port, svc.db, health, webhook)
 
 
-async def _post_stop(app: Application) -> None:
+async def _post_stop(app: BotApplication) -> None:
     svc = app.bot_data.services
     if svc is not None:  # together: the graceful stop fits the grace period once
         running = (*(svc.stages.all() if svc.stages is not None else ()),
@@ -253,7 +254,7 @@ async def _post_stop(app: Application) -> None:
         log.info("%d ffmpeg process(es) stopped", killed)
 
 
-async def _post_shutdown(app: Application) -> None:
+async def _post_shutdown(app: BotApplication) -> None:
     data: BotData = app.bot_data
     if data.http is not None:
         await data.http.stop()

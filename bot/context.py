@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from telegram.ext import CallbackContext, ContextTypes, ExtBot, JobQueue
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
 
 from bot.flood_control import FloodControl
 from bot.keyed_locks import KeyedLocks
@@ -75,8 +75,10 @@ class BotData:
         self.http: HttpServer | None = None
 
 
-BotContext = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
+# ExtBot[int]: the AIORateLimiter's per-call arguments are ints (its max_retries).
+BotContext = CallbackContext[ExtBot[int], dict[Any, Any], dict[Any, Any], BotData]
 CONTEXT_TYPES = ContextTypes(bot_data=BotData)
+BotApplication = Application[ExtBot[int], BotContext, dict[Any, Any], dict[Any, Any], BotData, JobQueue[BotContext]]
 
 
 def services(context: BotContext) -> Services:

@@ -100,7 +100,7 @@ class ForgetStage(Stage):
         if not await self._confirm(row):
             return
         await forget.finish(self.db, row.id)
-        log.info("forget request %s: user %s forgotten (%s)", row.id, row.user_id, forget.counts_of(row))
+        log.info("forget request %s: user %s forgotten (%s)", row.id, row.user_id, dict(row.counts))
 
     def _later(self) -> datetime:
         return utcnow() + timedelta(seconds=self.tuning.heartbeat)
@@ -157,8 +157,9 @@ class ForgetStage(Stage):
         """One line saying what was deleted; False when it waits for Telegram (parked)."""
         counts = row.counts
         lang = row.language
+        pack = t(lang, "forget_pack_yes" if counts.get("pack") else "forget_pack_no")
         text = t(lang, "forget_done", jobs=counts.get("jobs", 0), files=counts.get("files", 0),
-                 photos=counts.get("photos", 0), pack=t(lang, "forget_pack_yes" if counts.get("pack") else "forget_pack_no"))
+                 photos=counts.get("photos", 0), pack=pack)
         try:
             await call_with_retries(lambda: self.bot.send_message(row.chat_id, text), self.tuning.retry,
                                     "sendMessage (forgotten)")

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, User
 from telegram.error import TelegramError
 
 from bot import intake
@@ -47,14 +47,14 @@ def collection_text(lang: str, photos: Sequence[OfferPhoto], max_tiles: int) -> 
 async def collection_keyboard(svc: Services, offer: Offer, lang: str) -> InlineKeyboardMarkup:
     rows: list[list[InlineKeyboardButton]] = []
     if len(offers.photos_of(offer)) >= MIN_PHOTOS:  # the group's own templates, then the public ones
-        rows += template_buttons(offer.id, await visible_templates(svc.db, svc.settings, offer.chat_id, offer.owner_id), lang)
+        visible = await visible_templates(svc.db, svc.settings, offer.chat_id, offer.owner_id)
+        rows += template_buttons(offer.id, visible, lang)
     rows.append([InlineKeyboardButton(t(lang, "grid_cancel"), callback_data=f"{CANCEL_PREFIX}:{offer.id}")])
     return InlineKeyboardMarkup(rows)
 
 
-async def start(svc: Services, bot: Bot, message: Message, lang: str, ttl: timedelta) -> None:
+async def start(svc: Services, bot: Bot, message: Message, user: User, lang: str, ttl: timedelta) -> None:
     """Post the collecting message (replying to /grid); it expires after `ttl`."""
-    user = message.from_user
     async with svc.grid_chats.hold(message.chat_id):  # until the message is known (see `find`)
         row = await offers.create(svc.db, chat_id=message.chat_id, owner_id=user.id,
                                   photo_message_id=message.message_id, file_id="", file_unique_id="",
@@ -74,10 +74,9 @@ async def find(svc: Services, chat_id: int, message_id: int) -> Offer | None:
         return await offers.open_collection(svc.db, chat_id, message_id)
 
 
-async def add(svc: Services, bot: Bot, collection: Offer, message: Message, lang: str) -> None:
+async def add(svc: Services, bot: Bot, collection: Offer, message: Message, user: User, lang: str) -> None:
     """A reply with a photo to the collecting message: checked, its faces counted, added."""
     ref = intake.photo_of(message)
-    user = message.from_user
     if ref is None:
         raise Refusal("grid_needs_photo")
     await intake.admit(svc, user.id, message.chat_id, ref)
@@ -102,7 +101,8 @@ async def _refresh(svc: Services, bot: Bot, offer: Offer, lang: str) -> None:
         try:
             await bot.edit_message_text(
                 collection_text(lang, offers.photos_of(latest), svc.settings.limits.max_tiles),
-                chat_id=latest.chat_id, message_id=latest.message_id, reply_markup=await collection_keyboard(svc, latest, lang))
+                chat_id=latest.chat_id, message_id=latest.message_id,
+                reply_markup=await collection_keyboard(svc, latest, lang))
         except TelegramError as err:  # "not modified" when another refresh already showed this state
             log.info("offer %s: collecting message not updated: %s", latest.id, err)
 

@@ -37,7 +37,7 @@ from pipeline.keyboards import template_keyboard
 from pipeline.own_templates import visible_templates
 from pipeline.render_choices import effective_options, render_choices
 from pipeline.result_cache import result_key
-from storage import JobKind, Offer, forget, jobs, offers
+from storage import Job, JobKind, Offer, forget, jobs, offers
 from storage.codecs import GridInput
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,8 @@ async def offer(svc: Services, bot: Bot, chat_id: int, ref: PhotoRef, requester:
     row = await offers.create(svc.db, chat_id=chat_id, owner_id=requester, photo_message_id=ref.message_id,
                               file_id=ref.file_id, file_unique_id=ref.file_unique_id)
     return await bot.send_message(
-        chat_id, offer_text(lang, faces, svc.options.max_faces), reply_markup=template_keyboard(row.id, templates, lang),
+        chat_id, offer_text(lang, faces, svc.options.max_faces),
+        reply_markup=template_keyboard(row.id, templates, lang),
         reply_parameters=ReplyParameters(ref.message_id, allow_sending_without_reply=True),
     )
 
@@ -159,13 +160,13 @@ async def take_photo(svc: Services, bot: Bot, chat_id: int, ref: PhotoRef, reque
 
 @dataclass
 class Queued:
-    job: jobs.Job
+    job: Job
     position: int
 
 
 @dataclass
 class Cached:
-    job: jobs.Job
+    job: Job
 
 
 async def request_render(svc: Services, row: Offer, template: Template, lang: str,

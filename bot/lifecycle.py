@@ -10,10 +10,11 @@ import asyncio
 import signal
 
 from telegram import Update
-from telegram.ext import Application
+
+from bot.context import BotApplication
 
 
-async def run_until(app: Application, stop: asyncio.Event, poll_timeout: int = 30) -> None:
+async def run_until(app: BotApplication, stop: asyncio.Event, poll_timeout: int = 30) -> None:
     await app.initialize()
     try:
         if app.post_init:
@@ -34,7 +35,7 @@ async def run_until(app: Application, stop: asyncio.Event, poll_timeout: int = 3
             await app.post_shutdown(app)
 
 
-async def run_until_signalled(app: Application, poll_timeout: int = 30) -> None:
+async def run_until_signalled(app: BotApplication, poll_timeout: int = 30) -> None:
     """SIGTERM / SIGINT stop the bot gracefully."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

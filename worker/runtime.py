@@ -143,7 +143,7 @@ class WorkerRuntime:
                 log.exception("clean-up failed")
             wait = self.tuning.clean_up_every.total_seconds()
 
-    def _bot(self) -> ExtBot[None]:
+    def _bot(self) -> ExtBot[int]:
         tg = self.settings.telegram
         request = HTTPXRequest(connection_pool_size=16, media_write_timeout=tg.upload_timeout)
         return ExtBot(tg.token, base_url=tg.base_url, base_file_url=tg.base_file_url, request=request,

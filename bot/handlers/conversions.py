@@ -16,6 +16,8 @@ from pipeline.keyboards import parse_conversion
 
 async def on_conversion_pressed(update: Update, context: BotContext) -> None:
     query = update.callback_query
+    if query is None:
+        return
     svc, lang = await visit(update, context)
     parsed = parse_conversion(query.data or "")
     chat_id = query.message.chat.id if query.message else None
@@ -26,6 +28,6 @@ async def on_conversion_pressed(update: Update, context: BotContext) -> None:
     try:
         await conversions.request(svc, job_id, kind, query.from_user.id, chat_id, lang)
     except Refusal as refusal:
-        await query.answer(t(lang, refusal.key), show_alert=True)
+        await query.answer(refusal.text(lang), show_alert=True)
         return
     await query.answer(t(lang, "converting"))
