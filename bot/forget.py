@@ -74,13 +74,14 @@ class ForgetStage(Stage):
         self.svc = svc
         self.cancel_here = cancel_here  # stops a job this process runs at once (else: its next heartbeat)
 
+    # The stage loop (pipeline/stage_base.py) leases any row; its signatures name a Job.
     async def claim(self, job_id: int | None = None) -> ForgetRequest | None:  # type: ignore[override]
         return await forget.claim(self.db, self.owner, self.tuning.forget_lease)
 
     async def next_due(self) -> datetime | None:
         return await forget.next_due(self.db)
 
-    async def work(self, row: ForgetRequest) -> None:  # type: ignore[override]
+    async def work(self, row: ForgetRequest) -> None:  # type: ignore[override]  # a row, as claim() above
         log.info("forget request %s: user %s, attempt %d", row.id, row.user_id, row.attempts)
         for name, step in STEPS:
             if name in row.done_steps:

@@ -53,7 +53,9 @@ def _messages(root: Path) -> dict[str, str]:
     start = source.index(START_OF_MESSAGES)
     body = source[start:source.index(END_OF_MESSAGES, start) + len(END_OF_MESSAGES)]
     exec("def N_(key, text):\n    return key, text\n_unique = dict\n" + body, namespace)
-    return namespace["MESSAGES"]  # type: ignore[return-value]
+    messages = namespace["MESSAGES"]
+    assert isinstance(messages, dict), "MESSAGES is a dict of key -> English"
+    return messages
 
 
 def _catalogue_path(root: Path, locale: str) -> Path:
