@@ -34,7 +34,7 @@ EXTENSIONS = {OutputKind.NOTE: "mp4", OutputKind.STICKER: "webm", OutputKind.GIF
 def face_boxes(job: Job) -> list[Box] | None:
     """The animated faces of a render, in its pixels (what a round note centres on, what a sticker
     cuts out)."""
-    if not job.face_boxes:
+    if job.face_boxes is None:  # () is a render without faces: the whole frame
         return None
     return [Box(b.x, b.y, b.w, b.h) for b in job.face_boxes]
 
