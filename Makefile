@@ -44,6 +44,8 @@ $(LOCK_STAMP): $(REQS) scripts/lock_wheels.py | $(STAMP)
 	@touch $@
 
 test: setup lock-check
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 run: setup

@@ -93,7 +93,7 @@ async def burst_of_users(tg: Any, n: int) -> None:
 def _checkpoint(arg: Path | None, tmp: Path) -> Path:
     if arg is not None:
         return arg
-    from engine.networks import build_networks, save_checkpoint
+    from engine.model.networks import build_networks, save_checkpoint
 
     path = tmp / "random-vox-cpk.pdparams"  # same size and cost as the real weights
     save_checkpoint(build_networks(), path)

@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from engine.convert import OutputKind, _analysis_frames, best_loop, convert, sticker_first_kbps  # noqa: E402
+from engine.convert import OutputKind, best_loop, convert, sticker_first_kbps  # noqa: E402
+from engine.convert.sticker import analysis_frames  # noqa: E402
 from engine.cpu_features import cpu_model  # noqa: E402
 from engine.ffmpeg_process import run_ffmpeg  # noqa: E402
 from engine.video_io import VideoWriter, probe, read_frames  # noqa: E402
@@ -99,7 +100,7 @@ def _analysis_seconds(render: Path, runs: int) -> float:
     seconds = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        best_loop(_analysis_frames(render, info, rate, None), float(rate))
+        best_loop(analysis_frames(render, info, rate, None), float(rate))
         seconds.append(time.perf_counter() - t0)
     return statistics.median(seconds)
 
@@ -107,7 +108,7 @@ def _analysis_seconds(render: Path, runs: int) -> float:
 def _modes(render: Path, work: Path) -> None:
     info = probe(render)
     rate = Fraction(min(info.fps, 30.0)).limit_denominator(1001)
-    first, count = best_loop(_analysis_frames(render, info, rate, None), float(rate))
+    first, count = best_loop(analysis_frames(render, info, rate, None), float(rate))
     kbps = sticker_first_kbps(count / float(rate))
     window = work / "window.nut"  # the sticker's frames, lossless, so every mode reads the same input
     run_ffmpeg(["-v", "error", "-nostdin", "-y", "-ss", f"{max(0.0, (first - 0.5) / float(rate)):.4f}",

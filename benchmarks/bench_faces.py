@@ -105,8 +105,8 @@ class Worker:
 
 def load_model() -> str:
     """paddle with the engine's thread setting, the networks built and run once."""
-    from engine.networks import build_networks
-    from engine.paddle_compat import import_paddle
+    from engine.model.networks import build_networks
+    from engine.model.paddle_compat import import_paddle
 
     paddle = import_paddle(0)
     nets = build_networks()

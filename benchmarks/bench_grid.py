@@ -95,8 +95,8 @@ def _checkpoint(given: Path | None, folder: Path) -> Path:
     path = folder / "random-vox-cpk.pdparams"
     if path.is_file():  # kept with --cache-dir: its compiled model is there too
         return path
-    from engine.networks import build_networks, save_checkpoint
-    from engine.paddle_compat import import_paddle
+    from engine.model.networks import build_networks, save_checkpoint
+    from engine.model.paddle_compat import import_paddle
 
     import_paddle().seed(0)
     folder.mkdir(parents=True, exist_ok=True)

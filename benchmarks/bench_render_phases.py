@@ -114,7 +114,7 @@ def main() -> int:
         # the bot's own start-up preparation (export, convert, motion; no int8 calibration)
         subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
                         "from settings import load_settings; from engine import load_template; "
-                        "from engine.from_settings import make_engine; from engine.prepare import prepare; "
+                        "from engine.from_settings import make_engine; from engine.tools.prepare import prepare; "
                         f"s = load_settings(Path({str(config)!r})); "
                         "prepare(make_engine(s), [load_template('bench', s.templates.dir)])"],
                        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)

@@ -21,15 +21,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from engine.paddle_compat import import_paddle  # noqa: E402
+from engine.model.paddle_compat import import_paddle  # noqa: E402
 
 # threads as the engine sets them (before paddle loads); OMP_NUM_THREADS=1 measures one core
 paddle = import_paddle(int(os.environ.get("OMP_NUM_THREADS") or 0))
 
 from engine.cpu_features import cpu_model, has_fast_bf16  # noqa: E402
-from engine.networks import IMAGE_SIZE, build_networks, load_networks, save_checkpoint  # noqa: E402
-from engine.runner_dygraph import DygraphRunner  # noqa: E402
-from engine.runner_inference import load_inference_runner  # noqa: E402
+from engine.model.choose import load_inference_runner  # noqa: E402
+from engine.model.networks import IMAGE_SIZE, build_networks, load_networks, save_checkpoint  # noqa: E402
+from engine.model.runner_dygraph import DygraphRunner  # noqa: E402
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -59,7 +59,7 @@ def main() -> None:
     from engine.background import clean_background
     from engine.cpu_features import describe_cpu
     from engine.faces import detect_faces
-    from engine.paddle_compat import import_paddle
+    from engine.model.paddle_compat import import_paddle
     from engine.segmentation import HumanSegSegmenter, SelfieSegmenter
     from tests.engine.humanseg_standin import export_standin
 

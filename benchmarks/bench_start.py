@@ -41,8 +41,8 @@ def _video(given: Path | None) -> Path:
 def _checkpoint(given: Path | None, work: Path) -> Path:
     if given is not None:
         return given
-    from engine.networks import build_networks, save_checkpoint
-    from engine.paddle_compat import import_paddle
+    from engine.model.networks import build_networks, save_checkpoint
+    from engine.model.paddle_compat import import_paddle
 
     import_paddle().seed(0)
     path = work / "vox-cpk.pdparams"

@@ -104,7 +104,7 @@ def _checkpoint(arg: Path | None, tmp: Path) -> Path:
     configured = load_settings().engine.checkpoint
     if configured.is_file():
         return configured
-    from engine.networks import build_networks, save_checkpoint
+    from engine.model.networks import build_networks, save_checkpoint
 
     path = tmp / "random-vox-cpk.pdparams"  # same size and cost as the real weights
     print(f"(no checkpoint at {configured}: using random full-size weights)")

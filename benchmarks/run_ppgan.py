@@ -14,7 +14,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.paddle_compat import install_fluid_shim  # noqa: E402
+from engine.model.paddle_compat import install_fluid_shim  # noqa: E402
 
 
 def main() -> None:

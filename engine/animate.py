@@ -18,9 +18,9 @@ from .driving import DrivingMotion
 from .errors import RenderCancelled
 from .face_crop import FaceRegion, aligned_region, crop_face, paste_face
 from .faces import Box
+from .model.runner_types import Keypoints, ModelRunner
 from .motion import best_frame, normalize_kp
 from .options import RenderOptions
-from .runner_types import Keypoints, ModelRunner
 from .video_io import VideoWriter
 
 

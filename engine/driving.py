@@ -19,7 +19,7 @@ from .face_crop import SIZE
 from .faces import detect_faces
 from .frame_rate import kept_frames
 from .hashing import sha256_file
-from .runner_types import ModelRunner
+from .model.runner_types import ModelRunner
 from .video_io import Crop, VideoInfo, probe, read_frames, read_sample_frames
 
 _CACHE_VERSION = "2"

@@ -22,10 +22,10 @@ from .faces import Box, detect_faces
 from .frame_rate import capped_rate
 from .grid import DEFAULT_MAX_TILES, TileStep, build_grid
 from .images import load_photo
-from .networks import WEIGHTS_FETCH_HINT
+from .model.networks import WEIGHTS_FETCH_HINT
+from .model.paddle_compat import set_threads
+from .model.runner_types import ModelRunner
 from .options import DEFAULT_OPTIONS, RenderOptions
-from .paddle_compat import set_threads
-from .runner_types import ModelRunner
 from .segmentation import PersonSegmenter, SegmenterUnavailable, make_segmenter
 from .templates import Template
 from .video_io import VideoWriter
@@ -89,7 +89,7 @@ class Engine:
     def batch_size(self) -> int:
         """Frames per generator call: as configured, else the default of the device the model
         runs on (a CPU's before it is loaded)."""
-        from .device import DEFAULT_BATCH_SIZE
+        from .model.device import DEFAULT_BATCH_SIZE
 
         if self._batch_size:
             return self._batch_size
@@ -123,10 +123,10 @@ class Engine:
             if self._runner is not None:
                 return
             set_threads(self.threads)  # before paddle's first import
-            from .device import DEFAULT_BATCH_SIZE, resolve_device
             from .hashing import sha256_file
-            from .networks import load_networks
-            from .runner import make_runner
+            from .model.choose import make_runner
+            from .model.device import DEFAULT_BATCH_SIZE, resolve_device
+            from .model.networks import load_networks
 
             t0 = time.monotonic()
             try:

@@ -1,7 +1,7 @@
 """Frame-rate caps: which frames of a clip to keep to play it at a lower rate for the same time.
 
 One rule for every cap: `[render].max_fps` (renders animate only the kept driving frames) and the
-animated sticker's 30 fps (engine/convert.py, where ffmpeg's `fps` filter applies the same rule:
+animated sticker's 30 fps (engine/convert/, where ffmpeg's `fps` filter applies the same rule:
 the frame nearest each tick of the new rate).
 """
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .runner_types import Keypoints
+from .model.runner_types import Keypoints
 
 
 def _hull_area(points: np.ndarray) -> float:

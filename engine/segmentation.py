@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from .errors import EngineError
-from .paddle_thread import on_paddle_thread
+from .model.paddle_thread import on_paddle_thread
 
 SEGMENTERS = ("selfie", "humanseg")
 SELFIE_MODEL = Path(__file__).resolve().parent / "models" / "selfie_segmentation.tflite"
@@ -153,12 +153,12 @@ def read_deploy(folder: Path) -> DeploySpec:
 
 class HumanSegSegmenter:
     """A PP-HumanSegV2 export run by paddle.inference (oneDNN, CPU), created and run on the paddle
-    thread (engine/paddle_thread.py), so any thread may call mask()."""
+    thread (engine/model/paddle_thread.py), so any thread may call mask()."""
 
     name = "humanseg"
 
     def __init__(self, folder: Path, threads: int = 0) -> None:
-        from .paddle_compat import import_paddle, set_threads
+        from .model.paddle_compat import import_paddle, set_threads
 
         self.spec = read_deploy(folder)
         import_paddle(threads)

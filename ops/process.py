@@ -39,8 +39,8 @@ def import_paddle_early(settings: Settings, *, always: bool) -> None:
     """Paddle installs its own C-level SIGTERM handler when first imported: imported before the
     process hooks its stop signals, SIGTERM stays a graceful stop. `always` False: only when this
     process's runner needs Paddle (a CPU host with a converted OpenVINO model never imports it)."""
-    from engine.paddle_compat import import_paddle
-    from engine.runner import needs_paddle
+    from engine.model.choose import needs_paddle
+    from engine.model.paddle_compat import import_paddle
 
     cfg = settings.engine
     if always or needs_paddle(cfg.device, cfg.checkpoint, cfg.cache_dir, cfg.batch_size):

@@ -49,8 +49,8 @@ def _read_rgb(path: Path) -> np.ndarray:
 @pytest.fixture(scope="session")
 def random_checkpoint(tmp_path_factory) -> Path:
     """A randomly initialised FULL-SIZE vox-256 checkpoint in PaddleGAN's layout (~228 MB)."""
-    from engine.networks import build_networks, save_checkpoint
-    from engine.paddle_compat import import_paddle
+    from engine.model.networks import build_networks, save_checkpoint
+    from engine.model.paddle_compat import import_paddle
 
     import_paddle().seed(7)
     path = tmp_path_factory.mktemp("checkpoint") / "vox-cpk.pdparams"

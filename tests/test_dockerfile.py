@@ -24,7 +24,7 @@ def dockerfile() -> str:
 
 def test_cpu_and_gpu_sets_differ_only_in_paddle_and_the_export_tools():
     """The same lock everywhere, but for Paddle's own wheel; the CPU set adds only the export-time
-    tools of the OpenVINO runner (paddle2onnx, NNCF: engine/runner_openvino.py converts once where
+    tools of the OpenVINO runner (paddle2onnx, NNCF: engine/model/runner_openvino.py converts once where
     Paddle runs), which a GPU host, rendering with Paddle Inference, does not use."""
     cpu = requirement_lines("requirements-cpu.txt")
     gpu = requirement_lines("requirements-gpu.txt")

@@ -278,7 +278,7 @@ def test_options_default_to_no_clean_background():
 
 def test_cli_refuses_a_bad_background_before_the_model_loads(face_photo, templates_root, tmp_path,
                                                              capsys):
-    from engine.cli import main
+    from engine.tools.cli import main
 
     code = main(["render", str(face_photo), "--template", str(templates_root / "short"),
                  "--out", str(tmp_path / "out.mp4"), "--background", "chartreuse"])

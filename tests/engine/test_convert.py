@@ -1,4 +1,4 @@
-"""engine/convert.py: a render becomes a round video note, a video sticker or a GIF, each checked
+"""engine/convert/: a render becomes a round video note, a video sticker or a GIF, each checked
 against Telegram's rules with the tests' ffprobe (PyAV) on the files themselves.
 
 The renders are real MP4s made like the engine makes them (engine.video_io.VideoWriter, H.264 +
@@ -19,9 +19,9 @@ import pytest
 
 from engine import BadRender, CancelToken, OutputKind, RenderCancelled, convert
 from engine.convert import NOTE_MIN_SIDE, STICKER_MAX_BYTES, NoteCrop, best_loop, note_crop, sticker_first_kbps
+from engine.convert.sticker_cut import sticker_cut
 from engine.faces import Box, detect_faces
 from engine.ffmpeg_process import ffmpeg_exe, live_count
-from engine.sticker_cut import sticker_cut
 from engine.video_io import VideoWriter
 from tests.media_probe import assert_cut_out, assert_gif, assert_sticker, assert_video_note, sticker_alpha
 

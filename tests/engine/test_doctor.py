@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import runner_inference as ri
 from engine.cpu_features import has_fast_bf16
-from engine.device import GpuInfo
-from engine.doctor import run_doctor
+from engine.model import export
+from engine.model import precision as model_precision
+from engine.model.device import GpuInfo
+from engine.tools.doctor import run_doctor
 from settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ LABELS = {("cpu", "fp32"): "fp32 (oneDNN, CPU)", ("cpu", "bf16"): "bf16 (oneDNN,
 # The dynamic graph against the export's reference frame (the same fp32 networks on the CPU): on a
 # CPU only rounding differs (identical on AMD EPYC, ~123 dB on an AMX Xeon, whose oneDNN kernels
 # order their sums differently between calls); a lossy path lands near 40-60 dB. On a GPU: TF32.
-DYGRAPH_FLOOR_DB = {"cpu": 80.0, "gpu": ri.MIN_GPU_FP32_PSNR_DB}
+DYGRAPH_FLOOR_DB = {"cpu": 80.0, "gpu": model_precision.MIN_GPU_FP32_PSNR_DB}
 
 
 def openvino_converts() -> bool:
@@ -59,11 +60,11 @@ def test_this_machine_runs_its_fast_path_and_exits_0(random_checkpoint, engine_c
                                                      templates_root, tmp_path):
     """Whatever this machine is (AMD or Intel, AMX or not, a GPU or not), doctor names the path
     this machine reports and exits 0; each figure is checked against what the machine has."""
-    from engine.device import explain_device, gpu_info
+    from engine.model.device import explain_device, gpu_info
 
     gpu = gpu_info()
     device, _ = explain_device("auto")
-    precision, _, _ = ri.explain_precision(device, "auto")
+    precision, _, _ = model_precision.explain_precision(device, "auto")
     res = doctor(_config(tmp_path / "config.toml", random_checkpoint, engine_cache_dir,
                          templates_root))
     assert res.returncode == 0, res.stdout + res.stderr
@@ -132,7 +133,7 @@ def test_without_the_checkpoint_it_names_weights_fetch(tmp_path, templates_root)
 def test_a_gpu_setting_without_a_gpu_is_one_problem(random_checkpoint, engine_cache_dir, tmp_path,
                                                      monkeypatch):
     # as on a CPU build, whatever this machine has
-    monkeypatch.setattr("engine.device.gpu_info", lambda: GpuInfo(False, None, ()))
+    monkeypatch.setattr("engine.model.device.gpu_info", lambda: GpuInfo(False, None, ()))
     empty = tmp_path / "templates"
     empty.mkdir()
     settings = load_settings(_config(tmp_path / "config.toml", random_checkpoint, engine_cache_dir,
@@ -149,7 +150,7 @@ def test_a_gpu_setting_without_a_gpu_is_one_problem(random_checkpoint, engine_ca
 def test_a_dynamic_graph_fallback_is_a_problem_with_its_reason(random_checkpoint, tmp_path,
                                                                templates_root, monkeypatch):
     """As on an image with Paddle 2.6: the bot would still render, ~20x slower; doctor says why."""
-    monkeypatch.setattr(ri, "paddle_version", lambda: "2.6.2")
+    monkeypatch.setattr(export, "paddle_version", lambda: "2.6.2")
     # on the CPU, so that the dynamic graph's line is the same on a GPU host
     settings = load_settings(_config(tmp_path / "config.toml", random_checkpoint, tmp_path / "cache",
                                      templates_root, extra='device = "cpu"'), env={})

@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from engine.assets import YAHEY_SIZE, fetch_yahey
-from engine.download import download
 from engine.errors import DownloadError
+from engine.tools.assets import YAHEY_SIZE, fetch_yahey
+from engine.tools.download import download
 
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB
 

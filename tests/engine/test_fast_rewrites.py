@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.paddle_compat import import_paddle
+from engine.model.paddle_compat import import_paddle
 
 paddle = import_paddle()
 

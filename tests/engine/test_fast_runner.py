@@ -14,16 +14,18 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.paddle_compat import import_paddle
+from engine.model.paddle_compat import import_paddle
 
 paddle = import_paddle()
 
-from engine import runner_inference as ri  # noqa: E402
 from engine.cpu_features import BF16_FLAGS, cpu_flags, has_fast_bf16, parse_cpu_flags  # noqa: E402
-from engine.device import GpuInfo  # noqa: E402
-from engine.networks import IMAGE_SIZE, build_networks, save_checkpoint  # noqa: E402
-from engine.runner import make_runner  # noqa: E402
-from engine.runner_dygraph import DygraphRunner  # noqa: E402
+from engine.model import export  # noqa: E402
+from engine.model import precision as model_precision  # noqa: E402
+from engine.model import runner_inference as ri  # noqa: E402
+from engine.model.choose import make_runner  # noqa: E402
+from engine.model.device import GpuInfo  # noqa: E402
+from engine.model.networks import IMAGE_SIZE, build_networks, save_checkpoint  # noqa: E402
+from engine.model.runner_dygraph import DygraphRunner  # noqa: E402
 
 MIN_PSNR_DB = 35.0
 SUPPORTED = ["fp32"] + (["bf16"] if has_fast_bf16() else [])
@@ -55,11 +57,11 @@ def tamed(tmp_path_factory):
 
 def foreign_export(cache: Path, checkpoint: Path, paddle_version: str = "2.6.2") -> Path:
     """What Paddle 2.6 left in a shared cache: a complete-looking export in its own format."""
-    digest = ri.checkpoint_digest(checkpoint)
-    directory = ri.model_dir(cache, digest, paddle=paddle_version)
+    digest = export.checkpoint_digest(checkpoint)
+    directory = export.model_dir(cache, digest, paddle=paddle_version)
     directory.mkdir(parents=True)
     (directory / "generator.pdmodel").write_bytes(b"not a PIR program")
-    (directory / "manifest.json").write_text(json.dumps({"runner_version": ri.RUNNER_VERSION,
+    (directory / "manifest.json").write_text(json.dumps({"runner_version": export.RUNNER_VERSION,
                                                          "paddle": paddle_version}))
     return directory
 
@@ -69,7 +71,7 @@ def cache_dir(tmp_path_factory, tamed) -> Path:
     cache = tmp_path_factory.mktemp("fast-cache")
     # exports of the same checkpoint by an older runner version and by another paddle: never
     # loaded, and cleaned up once this paddle's export is in place
-    stale = cache / "inference" / f"v0-{ri.checkpoint_digest(tamed[1])[:24]}"
+    stale = cache / "inference" / f"v0-{export.checkpoint_digest(tamed[1])[:24]}"
     stale.mkdir(parents=True)
     (stale / "manifest.json").write_text("{}")
     foreign_export(cache, tamed[1])
@@ -147,15 +149,15 @@ def test_source_features_cached_per_photo_give_the_same_frames(runners, inputs, 
 
 def test_export_is_cached_per_checkpoint_and_atomic(tamed, cache_dir, runners):
     nets, checkpoint = tamed
-    digest = ri.checkpoint_digest(checkpoint)
+    digest = export.checkpoint_digest(checkpoint)
     assert digest == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-    directory = ri.model_dir(cache_dir, digest)
-    assert directory.name == f"v{ri.RUNNER_VERSION}-pd{paddle.__version__}-{digest[:24]}"
+    directory = export.model_dir(cache_dir, digest)
+    assert directory.name == f"v{export.RUNNER_VERSION}-pd{paddle.__version__}-{digest[:24]}"
     files = {p.name: p.stat().st_mtime_ns for p in directory.iterdir()}
     assert {"manifest.json", "generator.pdiparams", "generator_bf16.pdiparams", "encoder.pdiparams",
             "kp_detector.pdiparams", "reference.npz"} <= set(files)
     manifest = json.loads((directory / "manifest.json").read_text())
-    assert manifest["runner_version"] == ri.RUNNER_VERSION
+    assert manifest["runner_version"] == export.RUNNER_VERSION
     assert manifest["paddle"] == paddle.__version__
     # no tmp dirs left, and the older runner's and the other paddle's exports are gone
     assert [p.name for p in directory.parent.iterdir()] == [directory.name]
@@ -241,7 +243,7 @@ def test_a_wrong_export_is_refused_not_cached(tamed, tmp_path, caplog, monkeypat
 def test_a_lossy_precision_below_the_bar_gives_way_to_fp32(tamed, cache_dir, runners, caplog,
                                                             monkeypatch):
     nets, checkpoint = tamed
-    monkeypatch.setattr(ri, "MIN_PSNR_DB", 300.0)  # no lossy path reaches this
+    monkeypatch.setattr(model_precision, "MIN_PSNR_DB", 300.0)  # no lossy path reaches this
     with caplog.at_level(logging.WARNING):
         runner = make_runner(nets, checkpoint, cache_dir, "cpu", "bf16", openvino=False)
     assert runner.name == "inference-cpu-fp32"
@@ -289,23 +291,23 @@ def test_predictor_failure_mid_run_falls_back(tamed, cache_dir, inputs, referenc
 
 
 def test_precision_choice(monkeypatch):
-    assert ri.resolve_precision("cpu", "auto") == ("bf16" if has_fast_bf16() else "fp32")
-    assert ri.resolve_precision("cpu", "fp16") == "fp32"
-    assert ri.resolve_precision("cpu", "fp32") == "fp32"
+    assert model_precision.resolve_precision("cpu", "auto") == ("bf16" if has_fast_bf16() else "fp32")
+    assert model_precision.resolve_precision("cpu", "fp16") == "fp32"
+    assert model_precision.resolve_precision("cpu", "fp32") == "fp32"
     with pytest.raises(ValueError):
-        ri.resolve_precision("cpu", "int8")
+        model_precision.resolve_precision("cpu", "int8")
     # GPUs as paddle would report them (there may be none here): bf16 from compute capability 8.0
     gpus = GpuInfo(True, "12.6", ("Tesla T4", "NVIDIA H100 80GB HBM3"), ((7, 5), (9, 0)))
-    monkeypatch.setattr("engine.device.gpu_info", lambda: gpus)
-    assert ri.resolve_precision("gpu", "auto", gpu_id=0) == "fp16"
-    assert ri.resolve_precision("gpu", "auto", gpu_id=1) == "bf16"
-    assert ri.resolve_precision("gpu", "fp32", gpu_id=1) == "fp32"
-    assert ri.resolve_precision("gpu", "fp16", gpu_id=1) == "fp16"
-    assert ri.explain_precision("gpu", "bf16", gpu_id=1) == ("bf16", "bf16 as configured", False)
+    monkeypatch.setattr("engine.model.device.gpu_info", lambda: gpus)
+    assert model_precision.resolve_precision("gpu", "auto", gpu_id=0) == "fp16"
+    assert model_precision.resolve_precision("gpu", "auto", gpu_id=1) == "bf16"
+    assert model_precision.resolve_precision("gpu", "fp32", gpu_id=1) == "fp32"
+    assert model_precision.resolve_precision("gpu", "fp16", gpu_id=1) == "fp16"
+    assert model_precision.explain_precision("gpu", "bf16", gpu_id=1) == ("bf16", "bf16 as configured", False)
     # the why, as `python -m engine doctor` prints it
-    assert ri.explain_precision("gpu", "bf16", gpu_id=0) == (
+    assert model_precision.explain_precision("gpu", "bf16", gpu_id=0) == (
         "fp16", "this GPU has no bf16 (compute capability below 8.0); using fp16", True)
-    resolved, why, overridden = ri.explain_precision("cpu", "auto")
+    resolved, why, overridden = model_precision.explain_precision("cpu", "auto")
     assert not overridden and why.startswith("auto: the CPU has")
     assert (resolved == "bf16") == ("neither" not in why) == has_fast_bf16()
     flags = parse_cpu_flags("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f amx_tile amx_bf16\n")
@@ -315,27 +317,39 @@ def test_precision_choice(monkeypatch):
 
 
 def test_the_engine_package_has_no_import_cycle():
-    """Every `from .x import` / `from engine.x import` in engine/, inside functions too (only
-    `if TYPE_CHECKING:` blocks are left out: they never run)."""
+    """Every `from .x import` / `from engine.x import` in engine/ and its subpackages, inside
+    functions too (only `if TYPE_CHECKING:` blocks are left out: they never run)."""
     package = Path(__file__).resolve().parents[2] / "engine"
-    modules = {p.stem for p in package.glob("*.py")}
+
+    def name_of(path: Path) -> str:
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    paths = {name_of(p): p for p in package.rglob("*.py")}
     graph: dict[str, set[str]] = {}
-    for path in package.glob("*.py"):
+    for module, path in paths.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         never_run = {id(n) for node in ast.walk(tree)
                      if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
                      for n in ast.walk(node)}
+        anchor = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
         deps = set()
         for node in ast.walk(tree):
             if not isinstance(node, ast.ImportFrom) or id(node) in never_run:
                 continue
-            if node.level == 1:
-                deps |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
-            elif node.module and node.module.startswith("engine."):
-                deps.add(node.module.split(".")[1])
-        graph[path.stem] = deps & modules
-    assert {"runner_inference", "runner_dygraph", "runner_types"} <= graph["runner"]
-    assert "runner_types" in graph["runner_inference"] and "runner" not in graph["runner_inference"]
+            base = node.module or ""
+            if node.level:
+                base = ".".join(anchor[:len(anchor) - node.level + 1] + ([base] if base else []))
+            for name in [f"{base}.{a.name}" for a in node.names] + [base]:
+                while name and name not in paths:
+                    name = name.rpartition(".")[0]
+                if name and name != module:
+                    deps.add(name)
+        graph[module] = deps
+    assert {"engine.model.runner_inference", "engine.model.runner_dygraph",
+            "engine.model.runner_types"} <= graph["engine.model.choose"]
+    assert "engine.model.runner_types" in graph["engine.model.runner_inference"]
+    assert "engine.model.choose" not in graph["engine.model.runner_inference"]
 
     def cycle_from(start: str, path: list[str]) -> list[str] | None:
         for nxt in sorted(graph[path[-1]]):
@@ -353,7 +367,7 @@ def test_the_engine_package_has_no_import_cycle():
 def test_the_compiled_runner_serves_any_thread(kind, runners, engine_instance):
     """Paddle Inference keeps per-thread oneDNN state: run from fresh threads again and again (as
     asyncio.to_thread does) it used to fail on the fourth with `std::exception` and fall back to
-    the dynamic graph. Every predictor now lives on one thread (engine/paddle_thread.py). The
+    the dynamic graph. Every predictor now lives on one thread (engine/model/paddle_thread.py). The
     engine's own runner (OpenVINO on a CPU where it converts) is held to the same."""
     import threading
 

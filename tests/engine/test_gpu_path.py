@@ -10,9 +10,11 @@ from __future__ import annotations
 import pytest
 
 from engine import Engine, EngineError, EngineState
-from engine import runner_inference as ri
-from engine.device import DEFAULT_BATCH_SIZE, GpuInfo, explain_device
-from engine.paddle_compat import import_paddle
+from engine.model import choose, export
+from engine.model import precision as model_precision
+from engine.model import runner_inference as ri
+from engine.model.device import DEFAULT_BATCH_SIZE, GpuInfo, explain_device
+from engine.model.paddle_compat import import_paddle
 
 H100 = "NVIDIA H100 80GB HBM3"
 TWO_GPUS = GpuInfo(True, "12.6", (H100, H100), ((9, 0), (9, 0)))
@@ -34,7 +36,7 @@ class GpuHost:
         self.networks_loaded_on: list[str] = []
         self.reference_on: list[str] = []
         self.exports = 0
-        monkeypatch.setattr("engine.device.gpu_info", lambda: TWO_GPUS)
+        monkeypatch.setattr("engine.model.device.gpu_info", lambda: TWO_GPUS)
         monkeypatch.setattr(paddle, "set_device", self._set_device)
         monkeypatch.setattr(paddle, "get_device", lambda: self.device)
         real_create = ri._Predictor._create
@@ -46,29 +48,29 @@ class GpuHost:
             real_create(predictor, directory, name, device, precision, gpu_id)
 
         monkeypatch.setattr(ri._Predictor, "_create", create)
-        import engine.networks
+        import engine.model.networks
 
-        real_load = engine.networks.load_networks
+        real_load = engine.model.networks.load_networks
 
         def load_networks(checkpoint):
             self.networks_loaded_on.append(self.device)
             return real_load(checkpoint)
 
-        monkeypatch.setattr(engine.networks, "load_networks", load_networks)
-        real_reference = ri._write_reference
+        monkeypatch.setattr(engine.model.networks, "load_networks", load_networks)
+        real_reference = export.write_reference
 
         def write_reference(directory, networks):
             self.reference_on.append(self.device)
             real_reference(directory, networks)
 
-        monkeypatch.setattr(ri, "_write_reference", write_reference)
-        real_export = ri.export_models
+        monkeypatch.setattr(export, "write_reference", write_reference)
+        real_export = choose.export_models
 
         def export_models(networks, target):
             self.exports += 1
             return real_export(networks, target)
 
-        monkeypatch.setattr(ri, "export_models", export_models)
+        monkeypatch.setattr(choose, "export_models", export_models)
 
     def close(self) -> None:
         self._real_set_device(self._real_device)
@@ -116,11 +118,11 @@ def test_a_gpu_host_exports_on_the_cpu_once_and_runs_on_its_gpu(random_checkpoin
     assert host.device == "gpu:0" and {g for _, _, g in host.gpu_predictors} == {0}
     assert again.batch_size == 8  # as configured
     assert [p.name for p in (cache / "inference").iterdir()] == [
-        ri.model_dir(cache, ri.checkpoint_digest(random_checkpoint)).name]
+        export.model_dir(cache, export.checkpoint_digest(random_checkpoint)).name]
 
 
 def test_a_gpu_id_past_the_visible_gpus_is_one_line(monkeypatch):
-    monkeypatch.setattr("engine.device.gpu_info", lambda: TWO_GPUS)
+    monkeypatch.setattr("engine.model.device.gpu_info", lambda: TWO_GPUS)
     assert explain_device("auto", 1) == ("gpu", f"auto: paddle sees {H100} (GPU 1)")
     with pytest.raises(EngineError, match=r"^\[engine\]\.gpu_id = 2 but paddle sees 2 GPU\(s\), "
                                           r"numbered from 0 \(CUDA_VISIBLE_DEVICES renumbers them\)$"):
@@ -130,11 +132,11 @@ def test_a_gpu_id_past_the_visible_gpus_is_one_line(monkeypatch):
 
 def test_psnr_floors_fit_each_precision():
     # CPU fp32 is checked to 1e-3; TF32 fp32 on a GPU, then the lossy precisions, by PSNR
-    assert ri.min_psnr_db("cpu", "fp32") is None
-    assert ri.min_psnr_db("gpu", "fp32") == ri.MIN_GPU_FP32_PSNR_DB
-    assert {ri.min_psnr_db(d, p) for d, p in [("cpu", "bf16"), ("gpu", "bf16"), ("gpu", "fp16")]} \
-        == {ri.MIN_PSNR_DB}
-    assert ri.MIN_GPU_FP32_PSNR_DB > ri.MIN_PSNR_DB
+    assert model_precision.min_psnr_db("cpu", "fp32") is None
+    assert model_precision.min_psnr_db("gpu", "fp32") == model_precision.MIN_GPU_FP32_PSNR_DB
+    assert {model_precision.min_psnr_db(d, p) for d, p in [("cpu", "bf16"), ("gpu", "bf16"), ("gpu", "fp16")]} \
+        == {model_precision.MIN_PSNR_DB}
+    assert model_precision.MIN_GPU_FP32_PSNR_DB > model_precision.MIN_PSNR_DB
 
 
 def test_tf32_is_reported_for_what_the_gpu_has(monkeypatch):

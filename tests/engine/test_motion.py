@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine.model.paddle_compat import import_paddle
 from engine.motion import best_frame, normalize_kp
-from engine.paddle_compat import import_paddle
 
 paddle = import_paddle()
 

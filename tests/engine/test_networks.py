@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from engine.errors import CheckpointMissing, EngineError
-from engine.networks import VOX256, load_networks
-from engine.paddle_compat import import_paddle
-from engine.runner_dygraph import DygraphRunner
+from engine.model.networks import VOX256, load_networks
+from engine.model.paddle_compat import import_paddle
+from engine.model.runner_dygraph import DygraphRunner
 
 paddle = import_paddle()
 

@@ -15,8 +15,9 @@ import av
 import numpy as np
 import pytest
 
-from engine import runner_openvino as rov
 from engine.frame_rate import capped_rate, kept_frames
+from engine.model import precision as model_precision
+from engine.model import runner_openvino as rov
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,8 +32,8 @@ def ov_runner(engine_instance):
 def test_fp32_matches_the_reference_and_the_chosen_precision_passes(ov_runner):
     fp32 = rov.OpenVinoRunner(ov_runner.directory, "fp32")
     assert rov.check(fp32, strict=True) > 60  # strict: keypoints and frame within 2e-3
-    assert rov.checked_quality(ov_runner) >= rov.MIN_PSNR_DB
-    precision, why = rov.explain_precision("auto", ov_runner.directory)
+    assert rov.checked_quality(ov_runner) >= model_precision.MIN_PSNR_DB
+    precision, why = model_precision.explain_openvino_precision("auto", ov_runner.directory)
     assert ov_runner.precision == precision and why
 
 
@@ -56,7 +57,7 @@ def test_cli_render_does_not_import_paddle(config, face_photo, tmp_path):
     out = tmp_path / "cli.mp4"
     res = _no_paddle(f"""
         import sys
-        from engine.cli import main
+        from engine.tools.cli import main
         assert main(["render", "{face_photo}", "--template", "short", "--out", "{out}",
                      "--config", "{config}"]) == 0
         print("PADDLE", sorted(m for m in sys.modules if m.split(".")[0] in ("paddle", "ppgan")))
@@ -73,7 +74,7 @@ def test_worker_render_does_not_import_paddle(config, face_photo, tmp_path):
         from pathlib import Path
         import worker.__main__, worker.runtime, worker.tasks
         from engine.from_settings import make_engine, render_options
-        from engine.runner import needs_paddle
+        from engine.model.choose import needs_paddle
         from engine.templates import load_template
         from settings import load_settings
         s = load_settings(Path("{config}"))
@@ -91,7 +92,7 @@ def test_worker_render_does_not_import_paddle(config, face_photo, tmp_path):
 
 def _samples(engine, template):
     from engine.face_crop import SIZE
-    from engine.int8_gate import Sample
+    from engine.model.int8_gate import Sample
     from engine.video_io import read_frames
 
     motion = engine.motion(template)
@@ -101,7 +102,7 @@ def _samples(engine, template):
 
 
 def test_int8_gate_refuses_a_model_below_its_threshold(engine_instance, ov_runner, short_template):
-    from engine import int8_gate
+    from engine.model import int8_gate
 
     fp32 = rov.OpenVinoRunner(ov_runner.directory, "fp32")
     calibration, held_out = int8_gate.split(fp32, _samples(engine_instance, short_template))
@@ -110,19 +111,19 @@ def test_int8_gate_refuses_a_model_below_its_threshold(engine_instance, ov_runne
         # a threshold any model meets: int8 is kept and becomes "auto"'s choice
         accepted = int8_gate.judge(fp32, held_out, ["short"], threshold=0.0)
         assert accepted["used"] and accepted["psnr"] > 0
-        assert rov.explain_precision("auto", fp32.directory)[0] == "int8"
+        assert model_precision.explain_openvino_precision("auto", fp32.directory)[0] == "int8"
         int8 = rov.OpenVinoRunner(fp32.directory, "int8")
         frames = int8.generate_features(held_out[0])
         assert frames.shape == (fp32.batch, 3, 256, 256) and np.isfinite(frames).all()
         # a threshold no int8 model meets (fp32 against itself is 200 dB): refused and deleted
         refused = int8_gate.judge(fp32, held_out, ["short"], threshold=1000.0)
         assert not refused["used"] and refused["psnr"] == accepted["psnr"]
-        assert not (fp32.directory / rov.INT8_DIR / "generator.xml").exists()
-        assert rov.explain_precision("auto", fp32.directory)[0] in ("fp32", "bf16")
-        assert rov.explain_precision("int8", fp32.directory)[0] in ("fp32", "bf16")
-        assert rov.read_int8_gate(fp32.directory)["used"] is False
+        assert not (fp32.directory / model_precision.INT8_DIR / "generator.xml").exists()
+        assert model_precision.explain_openvino_precision("auto", fp32.directory)[0] in ("fp32", "bf16")
+        assert model_precision.explain_openvino_precision("int8", fp32.directory)[0] in ("fp32", "bf16")
+        assert model_precision.read_int8_gate(fp32.directory)["used"] is False
     finally:  # the session's other engines must not meet an int8 model
-        shutil.rmtree(fp32.directory / rov.INT8_DIR, ignore_errors=True)
+        shutil.rmtree(fp32.directory / model_precision.INT8_DIR, ignore_errors=True)
 
 
 def test_kept_frames_drop_evenly_and_keep_the_duration():

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.paddle_compat import import_paddle
+from engine.model.paddle_compat import import_paddle
 
 paddle = import_paddle()
 
@@ -54,11 +54,11 @@ def test_anti_alias_downsample_runs_through_the_shim():
 
 
 def test_threads_are_set_before_paddle_imports():
-    code = ("import os; from engine.paddle_compat import import_paddle; import_paddle(3); "
+    code = ("import os; from engine.model.paddle_compat import import_paddle; import_paddle(3); "
             "print(os.environ['OMP_NUM_THREADS'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "3"
-    code = ("import os; from engine.paddle_compat import import_paddle; import_paddle(0); "
+    code = ("import os; from engine.model.paddle_compat import import_paddle; import_paddle(0); "
             "from engine.cpu_features import usable_cpus; "
             "print(os.environ['OMP_NUM_THREADS'], usable_cpus())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -69,7 +69,7 @@ def test_threads_are_set_before_paddle_imports():
 def test_threads_follow_the_cpus_this_process_may_use():
     """As in a container given one CPU (cpuset): paddle gets one thread, not the host's count."""
     code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
-            "from engine.paddle_compat import import_paddle; import_paddle(0); "
+            "from engine.model.paddle_compat import import_paddle; import_paddle(0); "
             "print(os.environ['OMP_NUM_THREADS'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"

@@ -12,7 +12,7 @@ import pytest
 
 from engine import CheckpointMissing, Engine, load_template
 from engine.cpu_features import has_fast_bf16
-from engine.prepare import prepare
+from engine.tools.prepare import prepare
 
 REPO = Path(__file__).resolve().parents[2]
 EXPECTED_RUNNER = "openvino-cpu-bf16" if has_fast_bf16() else "openvino-cpu-fp32"

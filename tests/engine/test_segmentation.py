@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.assets import fetch_humanseg
 from engine.errors import DownloadError
 from engine.segmentation import (
     HUMANSEG_FILES,
@@ -28,6 +27,7 @@ from engine.segmentation import (
     make_segmenter,
     read_deploy,
 )
+from engine.tools.assets import fetch_humanseg
 from tests.engine.humanseg_standin import SIZE, expected_probability, export_standin
 
 # The astronaut (scikit-image, 512x512) outlined by hand: hair, face, neck, the suit's collar ring,
@@ -257,7 +257,7 @@ def test_fetch_humanseg_refuses_what_is_not_a_model(zip_server, tmp_path, path, 
 
 
 def test_fetch_humanseg_offline_is_one_line_from_the_cli(tmp_path, capsys):
-    from engine.cli import main
+    from engine.tools.cli import main
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -20,17 +20,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import EngineError
-from .networks import WEIGHTS_FETCH_HINT
-from .paddle_compat import set_threads
+from ..errors import EngineError
+from ..model.networks import WEIGHTS_FETCH_HINT
+from ..model.paddle_compat import set_threads
 from .prepare import exported_models
 
 if TYPE_CHECKING:
     from settings import Settings
 
-    from .device import GpuInfo
-    from .engine import Engine
-    from .runner_types import ModelRunner
+    from ..engine import Engine
+    from ..model.device import GpuInfo
+    from ..model.runner_types import ModelRunner
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -93,15 +93,15 @@ class Doctor:
     # -- the machine -------------------------------------------------------------------------
 
     def _cpu(self, threads: int) -> None:
-        from .cpu_features import describe_cpu
+        from ..cpu_features import describe_cpu
 
         self.line("CPU", describe_cpu())
         how = "every CPU" if self.settings.engine.threads == 0 else "as configured"
         self.line("threads", f"{threads} ([engine].threads = {self.settings.engine.threads}: {how})")
 
     def _paddle(self) -> GpuInfo:
-        from .device import gpu_info
-        from .paddle_compat import import_paddle
+        from ..model.device import gpu_info
+        from ..model.paddle_compat import import_paddle
 
         paddle = import_paddle()
         gpu = gpu_info()
@@ -120,7 +120,7 @@ class Doctor:
         return gpu
 
     def _ffmpeg(self) -> None:
-        from .ffmpeg_process import run_ffmpeg
+        from ..ffmpeg_process import run_ffmpeg
 
         def output(flag: str) -> str:
             run = run_ffmpeg(["-hide_banner", flag], f"ffmpeg {flag}", 30.0, check=False)
@@ -154,7 +154,7 @@ class Doctor:
         return True
 
     def _templates(self) -> list:
-        from .templates import list_templates
+        from ..templates import list_templates
 
         folder = Path(self.settings.templates.dir)
         templates = list_templates(folder)
@@ -176,9 +176,9 @@ class Doctor:
     # -- the model ---------------------------------------------------------------------------
 
     def _load(self) -> Engine | None:
-        from .device import explain_device
-        from .from_settings import make_engine
-        from .runner_inference import explain_precision
+        from ..from_settings import make_engine
+        from ..model.device import explain_device
+        from ..model.precision import explain_precision
 
         e = self.settings.engine
         try:
@@ -208,7 +208,7 @@ class Doctor:
             how = "loaded from the cache"
         self.line("device", f"{device} ({device_why})")
         if runner.name.startswith("openvino"):  # OpenVINO decides bf16/int8 itself
-            from .runner_openvino import explain_precision as ov_precision
+            from ..model.precision import explain_openvino_precision as ov_precision
 
             precision, precision_why = ov_precision(e.precision, getattr(runner, "directory", None))
         self.line("precision", f"{precision} ({precision_why})")
@@ -225,18 +225,22 @@ class Doctor:
         return engine
 
     def _paths(self, engine: Engine, gpu: GpuInfo) -> None:
-        from . import runner_inference as ri
-        from .cpu_features import has_fast_bf16
+        from ..cpu_features import has_fast_bf16
+        from ..model.errors import one_line
+        from ..model.export import checkpoint_digest, model_dir
+        from ..model.precision import min_psnr_db
+        from ..model.reference import load_reference
+        from ..model.runner_inference import InferenceRunner
 
         chosen = engine.runner
-        directory = ri.model_dir(engine.cache_dir, ri.checkpoint_digest(engine.checkpoint))
+        directory = model_dir(engine.cache_dir, checkpoint_digest(engine.checkpoint))
         have_export = (directory / "manifest.json").is_file()
         gpu_id = engine.gpu_id
         wanted = [("cpu", "fp32", "fp32 (oneDNN, CPU)"), ("cpu", "bf16", "bf16 (oneDNN, CPU)"),
                   ("gpu", "bf16", "bf16 (GPU)"), ("gpu", "fp16", "fp16 (GPU)"),
                   ("gpu", "fp32", "fp32 (GPU)")]
         results = []
-        reference = ri.load_reference(directory) if have_export else None
+        reference = load_reference(directory) if have_export else None
         for device, precision, label in wanted:
             result = PathResult(label)
             if device == "gpu" and not gpu.names:
@@ -250,13 +254,13 @@ class Doctor:
             else:
                 is_chosen = chosen.name == f"inference-{device}-{precision}"
                 try:
-                    runner = chosen if is_chosen else ri.InferenceRunner(directory, device, precision,
-                                                                         gpu_id=gpu_id)
+                    runner = chosen if is_chosen else InferenceRunner(directory, device, precision,
+                                                                      gpu_id=gpu_id)
                     self._time(runner, reference, result, warm_up=True)
-                    result.floor_db = ri.min_psnr_db(device, precision)
+                    result.floor_db = min_psnr_db(device, precision)
                     result.chosen = is_chosen
                 except Exception as exc:  # an unusable path is reported, not fatal here
-                    result.note = f"failed: {ri.one_line(exc)}"
+                    result.note = f"failed: {one_line(exc)}"
             results.append(result)
         results[0:0] = self._openvino_paths(engine, reference)
         results.append(self._dygraph(engine, reference))
@@ -278,7 +282,7 @@ class Doctor:
 
     def _runner_order(self, engine: Engine, device: str) -> None:
         """The order runners are tried in, and why each applies or not here."""
-        from . import runner_openvino as rov
+        from ..model import runner_openvino as rov
 
         if device != "cpu":
             ov = "OpenVINO: CPU only"
@@ -293,16 +297,17 @@ class Doctor:
 
     def _openvino_paths(self, engine: Engine, reference: dict | None) -> list[PathResult]:
         """OpenVINO fp32/bf16/int8 timed like the Paddle paths; the int8 gate's figure."""
-        from . import runner_openvino as rov
-        from .cpu_features import has_fast_bf16
-        from .hashing import sha256_file
+        from ..cpu_features import has_fast_bf16
+        from ..hashing import sha256_file
+        from ..model import runner_openvino as rov
+        from ..model.precision import read_int8_gate
 
         if not rov.available():
             return [PathResult("OpenVINO (CPU)", note="skipped: openvino not installed")]
         directory = rov.model_dir(engine.cache_dir, sha256_file(engine.checkpoint), engine.batch_size)
         if not rov.is_complete(directory):
             return [PathResult("OpenVINO (CPU)", note="skipped: not converted")]
-        gate = rov.read_int8_gate(directory)
+        gate = read_int8_gate(directory)
         if gate is None:
             self.line("int8", "not calibrated (`python -m engine prepare` calibrates it on the "
                               "templates)")
@@ -330,8 +335,8 @@ class Doctor:
         return results
 
     def _dygraph(self, engine: Engine, reference: dict | None) -> PathResult:
-        from .networks import load_networks
-        from .runner_dygraph import DygraphRunner
+        from ..model.networks import load_networks
+        from ..model.runner_dygraph import DygraphRunner
 
         chosen = engine.runner
         result = PathResult(f"dynamic graph ({chosen.device})")
@@ -346,7 +351,7 @@ class Doctor:
 
     def _time(self, runner: ModelRunner, reference: dict | None, result: PathResult,
               warm_up: bool) -> None:
-        from .runner_inference import reference_psnr
+        from ..model.reference import reference_psnr
 
         source, ks, kd = _inputs(reference, self.frames)
         if warm_up:  # oneDNN/cuDNN pick and build kernels on the first run of a batch shape
@@ -358,8 +363,8 @@ class Doctor:
         result.psnr_db = reference_psnr(runner, reference) if reference is not None else None
 
     def _motion(self, engine: Engine, templates: list) -> None:
-        from .driving import MotionCache
-        from .hashing import sha256_file
+        from ..driving import MotionCache
+        from ..hashing import sha256_file
 
         cache = MotionCache(engine.cache_dir)
         digest = sha256_file(engine.checkpoint)

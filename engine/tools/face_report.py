@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import BadImage, EngineError
-from .faces import MIN_FACE_PX, Face, big_enough, detect_all_faces
-from .images import load_photo
+from ..errors import BadImage, EngineError
+from ..faces import MIN_FACE_PX, Face, big_enough, detect_all_faces
+from ..images import load_photo
 
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height

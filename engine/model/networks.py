@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointMissing, EngineError
+from ..errors import CheckpointMissing, EngineError
 from .paddle_compat import import_paddle
 
 # The defaults of ppgan.apps.first_order_predictor.FirstOrderPredictor (vox-256, not mobile).

@@ -17,7 +17,7 @@ class DygraphRunner:
         self._paddle = import_paddle()
         self.networks = networks
         # Where the weights are, whatever paddle's current device: networks loaded for the export
-        # stay on the CPU (engine/device.py on_cpu) while the engine's device is a GPU.
+        # stay on the CPU (engine/model/device.py on_cpu) while the engine's device is a GPU.
         self._place = next(iter(networks.generator.parameters())).place
         self.device = "gpu" if self._place.is_gpu_place() else "cpu"
         # None when the dynamic graph was asked for (the reference); else why it stands in for the

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import EngineError, RenderCancelled
+from ..errors import EngineError, RenderCancelled
 
 if TYPE_CHECKING:
-    from .cancel import CancelToken
-    from .engine import Engine
-    from .templates import Template
+    from ..cancel import CancelToken
+    from ..engine import Engine
+    from ..templates import Template
 
 Progress = Callable[[str, float], None]  # (what is being done now, fraction 0..1 of all of it)
 
@@ -75,7 +75,7 @@ def prepare(engine: Engine, templates: Iterable[Template], progress: Progress | 
     `cancelled` is polled between steps; `cancel` (a CancelToken) also stops a template's motion
     mid-way. A cancelled preparation returns early with `cancelled=True`. With `int8` (the CLI's
     `python -m engine prepare`, not the bot's start-up) int8 is calibrated and judged once per
-    checkpoint (engine/int8_gate.py: minutes, so never on a bot's start).
+    checkpoint (engine/model/int8_gate.py: minutes, so never on a bot's start).
     """
     templates = list(templates)
     steps = len(templates) + 1
@@ -119,18 +119,18 @@ def prepare(engine: Engine, templates: Iterable[Template], progress: Progress | 
 
 
 def int8_verdict(engine: Engine, templates: list[Template]) -> str | None:
-    """Calibrate and judge int8 once per checkpoint on the OpenVINO runner (engine/int8_gate.py);
+    """Calibrate and judge int8 once per checkpoint on the OpenVINO runner (engine/model/int8_gate.py);
     one line for the report, None where int8 does not apply (Paddle, GPU, nncf missing)."""
     import importlib.util
 
-    from .runner_openvino import OpenVinoRunner
+    from ..model.runner_openvino import OpenVinoRunner
 
     runner = engine.runner
     if not isinstance(runner, OpenVinoRunner) or importlib.util.find_spec("nncf") is None:
         return None
-    from .face_crop import SIZE
-    from .int8_gate import Sample, calibrate
-    from .video_io import read_frames
+    from ..face_crop import SIZE
+    from ..model.int8_gate import Sample, calibrate
+    from ..video_io import read_frames
 
     samples = []
     for template in templates:

@@ -8,10 +8,10 @@ import shutil
 import zipfile
 from pathlib import Path
 
+from ..errors import DownloadError
+from ..hashing import sha256_file
+from ..segmentation import HUMANSEG_FILES, HumanSegSegmenter
 from .download import download
-from .errors import DownloadError
-from .hashing import sha256_file
-from .segmentation import HUMANSEG_FILES, HumanSegSegmenter
 
 WEIGHTS_URL = "https://paddlegan.bj.bcebos.com/applications/first_order_model/vox-cpk.pdparams"
 # The published file is ~229 MB; its sha256 could not be recorded offline. The download is checked
@@ -28,7 +28,7 @@ YAHEY_VIDEO = "mayiyahei.MP4"
 def fetch_weights(dest: Path, sha256: str | None = None, url: str = WEIGHTS_URL,
                   progress: bool = True) -> str:
     """Download the checkpoint to `dest` and check it loads; returns its sha256."""
-    from .networks import load_networks
+    from ..model.networks import load_networks
 
     digest = download(url, dest, expected_sha256=sha256, min_size=WEIGHTS_MIN_SIZE,
                       progress=progress)

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .background import _person_regions
-from .cancel import CancelToken
-from .errors import RenderCancelled
-from .faces import Box
-from .segmentation import PersonSegmenter, SelfieSegmenter
+from ..background import _person_regions
+from ..cancel import CancelToken
+from ..errors import RenderCancelled
+from ..faces import Box
+from ..segmentation import PersonSegmenter, SelfieSegmenter
 
 STICKER_SIDE = 512
 # Room around a face box (YuNet's box runs from the brows to the chin), in the face's width or

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import EngineError
+from ..errors import EngineError
 
 EXIT_USAGE = 2
 
@@ -83,8 +83,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _read_photo(path: Path, s) -> bytes:
     """A photo's bytes, checked against the same limits the bot applies."""
-    from .errors import BadImage
-    from .images import check_image
+    from ..errors import BadImage
+    from ..images import check_image
 
     try:
         photo = path.read_bytes()
@@ -96,7 +96,7 @@ def _read_photo(path: Path, s) -> bytes:
 
 def _settings(config: Path | None):
     # settings.py lives at the repository root, next to this package.
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     if root not in sys.path:
         sys.path.insert(0, root)
     from settings import ConfigError, load_settings
@@ -112,9 +112,9 @@ def _render(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from . import TooManyPhotos, load_template, load_template_dir
-    from .from_settings import make_engine, render_options
-    from .grid import photo_label
+    from .. import TooManyPhotos, load_template, load_template_dir
+    from ..from_settings import make_engine, render_options
+    from ..grid import photo_label
 
     s = _settings(args.config)
     if args.checkpoint:
@@ -141,7 +141,7 @@ def _render(args: argparse.Namespace) -> int:
               "clean_background": True if args.background else args.clean_background}  # None: config's
     options = dataclasses.replace(render_options(s), **{k: v for k, v in chosen.items() if v is not None})
     if options.clean_background:
-        from .background import parse_background
+        from ..background import parse_background
 
         parse_background(options.background)  # a typo fails here, not after the model loads
     bars: list[tqdm] = []  # opened on the first progress report, so early errors print alone
@@ -170,7 +170,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _templates(args: argparse.Namespace) -> int:
-    from .templates import list_templates
+    from ..templates import list_templates
 
     s = _settings(args.config)
     if args.action == "fetch":
@@ -213,9 +213,9 @@ def _prepare(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     s = _settings(args.config)
-    from .from_settings import make_engine  # after _settings put settings.py on the path
+    from ..from_settings import make_engine  # after _settings put settings.py on the path
+    from ..templates import list_templates
     from .prepare import prepare
-    from .templates import list_templates
 
     engine = make_engine(s)
     templates = list_templates(s.templates.dir)
@@ -258,7 +258,7 @@ def _faces(args: argparse.Namespace) -> int:
 
 
 def _add_convert(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from .convert import OutputKind
+    from ..convert import OutputKind
 
     c = sub.add_parser("convert", parents=[common],
                        help="a render as a round video note, a video sticker (WEBM) or a GIF (MP4 without sound)")
@@ -272,8 +272,8 @@ def _add_convert(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from .convert import OutputKind, convert
-    from .faces import faces_in_photo
+    from ..convert import OutputKind, convert
+    from ..faces import faces_in_photo
 
     faces = None
     if args.faces_from:
@@ -295,7 +295,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _bench(rest: list[str]) -> int:
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_clone.py"
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_clone.py"
     return subprocess.call([sys.executable, str(script), *rest])
 
 

@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from .errors import DownloadError
+from ..errors import DownloadError
 
 _CHUNK = 1 << 20
 

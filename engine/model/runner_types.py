@@ -2,7 +2,7 @@
 
 A runner only does network forwards on numpy batches; keypoint normalisation, cropping, decoding and
 encoding live outside it. This module holds only the types, so the runners and the code choosing
-among them (engine/runner.py) import it without importing each other in a circle.
+among them (engine/model/choose.py) import it without importing each other in a circle.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ warnings.filterwarnings("ignore", message="No ccache found", category=UserWarnin
 def set_threads(threads: int = 0) -> int:
     """Set the CPU thread count paddle will use (0: every CPU this process may use, a container's
     CPU limit included). Only effective before paddle loads."""
-    from .cpu_features import usable_cpus
+    from ..cpu_features import usable_cpus
 
     n = threads if threads > 0 else usable_cpus()
     if "paddle" not in sys.modules:

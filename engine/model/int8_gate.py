@@ -11,7 +11,7 @@ measured), which is the gate doing its job.
 
 The result (figure, threshold, templates, used or not) is written to
 `<openvino model dir>/int8/gate.json`, per checkpoint; `python -m engine doctor` prints it and the
-runner reads it (engine/runner_openvino.py). Nothing here imports Paddle.
+runner reads it (engine/model/runner_openvino.py). Nothing here imports Paddle.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .precision import INT8_DIR, read_int8_gate
 from .quality import psnr
-from .runner_openvino import INT8_DIR, OpenVinoRunner, read_int8_gate
+from .runner_openvino import OpenVinoRunner
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class Sample:
 def _batches(runner: OpenVinoRunner, sample: Sample, rows: np.ndarray) -> list[dict[str, np.ndarray]]:
     """Generator inputs (fixed batch, padded) for the given driving rows of a sample."""
     b = runner.batch
-    features = runner._source_features(sample.source[None])[0]
+    features = runner.source_features(sample.source[None])[0]
     out = []
     for start in range(0, len(rows), b):
         idx = rows[start:start + b]

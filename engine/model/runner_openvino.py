@@ -1,18 +1,15 @@
 """The CPU runner: the exported networks converted to OpenVINO IR and run by OpenVINO alone.
 
-At export time (Paddle present) the keypoint detector, the encoder and the generator are converted:
-Paddle program (PIR .json) -> paddle2onnx -> OpenVINO IR (`.xml`/`.bin`, fp32 weights) under
-`cache_dir/openvino/v<VERSION>-<checkpoint sha>-b<batch>/`, checked against the same reference frame
-as the Paddle Inference export. OpenVINO's own Paddle frontend reads only the old `.pdmodel`
-programs, not Paddle 3's PIR `.json`, hence paddle2onnx. The generator is exported with a fixed
-batch (`[engine].batch_size`): its dynamic-batch ONNX does not compile in OpenVINO ("to_shape was
-called on a dynamic shape"); shorter batches are padded. The keypoint detector and the encoder
+The keypoint detector, the encoder and the generator are converted once per checkpoint and batch
+size (engine/model/export_openvino.py, where Paddle is present) into
+`cache_dir/openvino/v<VERSION>-<checkpoint sha>-b<batch>/`. The generator has a fixed batch
+(`[engine].batch_size`): shorter batches are padded. The keypoint detector and the encoder
 compile with a dynamic batch.
 
 At run time nothing here imports Paddle: a CPU render or worker with a converted model never loads
 it (tests/engine/test_openvino.py checks `sys.modules`). Precision: bf16 where the CPU has AMX or
 AVX512-BF16 (OpenVINO's INFERENCE_PRECISION_HINT), fp32 elsewhere; int8 (NNCF post-training
-quantization of the generator) only where its gate passed (`engine/int8_gate.py`).
+quantization of the generator) only where its gate passed (`engine/model/int8_gate.py`).
 The accuracy check against the reference frame runs once per (model, precision, CPU kind) and is
 remembered in `checks.json`, so a warm start does not pay a forward pass for it.
 """
@@ -22,37 +19,30 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import threading
-import time
 import uuid
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .cpu_features import BF16_FLAGS, compute_threads, cpu_flags
-from .hashing import sha256_file
+from ..cpu_features import compute_threads, cpu_flags
+from ..hashing import sha256_file
+from .errors import OpenVinoUnavailable
+from .precision import INT8_DIR, MIN_PSNR_DB, explain_openvino_precision
 from .quality import psnr
+from .reference import load_reference, reference_frame
 from .runner_types import Keypoints
 
 log = logging.getLogger(__name__)
 
 VERSION = "1"  # bump when the conversion or the file layout changes: old folders are ignored
 MODELS = ("kp_detector", "encoder", "generator")
-MIN_PSNR_DB = 35.0  # as engine/runner_inference.py: a lossy precision this close to fp32 or fp32
 FP32_TOLERANCE = 2e-3  # OpenVINO fuses/reorders differently from oneDNN-in-Paddle; still exact
-REFERENCE = "reference.npz"
-INT8_DIR = "int8"
 _FEATURE_CACHE = 16
 _SHAPES = {"features": None, "source": [3, 256, 256], "kd_value": [10, 2], "ks_value": [10, 2],
            "kd_jacobian": [10, 2, 2], "ks_jacobian": [10, 2, 2]}
-
-
-class OpenVinoUnavailable(RuntimeError):
-    """No usable OpenVINO model here (not installed, not converted, or it failed its check)."""
 
 
 def available() -> bool:
@@ -78,29 +68,6 @@ def ready(checkpoint: Path, cache_dir: Path, batch: int) -> bool:
                                                       batch))
     except OSError:
         return False
-
-
-def explain_precision(precision: str, directory: Path | None = None) -> tuple[str, str]:
-    """`[engine].precision` on this CPU -> (fp32 | bf16 | int8, why)."""
-    bf16 = sorted(BF16_FLAGS & cpu_flags())
-    gate = read_int8_gate(directory) if directory is not None else None
-    if precision == "int8" or (precision == "auto" and gate and gate.get("used")):
-        if gate and gate.get("used"):
-            return "int8", (f"int8 passed its gate ({gate['psnr']:.1f} dB >= "
-                            f"{gate['threshold']:.0f} dB against fp32 on the templates)")
-        why = ("int8 failed its gate" if gate else "int8 not calibrated (run `python -m engine "
-               "prepare`)")
-        if precision == "int8":
-            return ("bf16" if bf16 else "fp32"), why
-    how = "auto: " if precision == "auto" else ""
-    if precision in ("auto", "bf16", "int8") and bf16:
-        return "bf16", f"{how}the CPU has {'/'.join(bf16)}, so bf16 on OpenVINO"
-    if precision == "bf16":
-        return "fp32", "this CPU has neither AMX nor AVX512-BF16: fp32 on OpenVINO"
-    return "fp32", ("fp32 as configured" if precision == "fp32"
-                    else f"{how}the CPU has neither AMX nor AVX512-BF16, so fp32 on OpenVINO")
-
-
 
 
 def _core(precision: str, directory: Path) -> Any:
@@ -168,7 +135,12 @@ class OpenVinoRunner:
         value, jacobian = self._kp(frames=frames)
         return value, jacobian
 
-    def _source_features(self, source: np.ndarray) -> np.ndarray:
+    def forget_features(self) -> None:
+        """Drop the cached source features (after a check on a test image)."""
+        self._features.clear()
+
+    def source_features(self, source: np.ndarray) -> np.ndarray:
+        """Encoder features per source row, cached by content (the photo is the same every frame)."""
         import hashlib
 
         rows = [source[0]] * len(source) if source.strides[0] == 0 else list(source)
@@ -189,7 +161,7 @@ class OpenVinoRunner:
         return out
 
     def generate(self, source: np.ndarray, kp_source: Keypoints, kp_driving: Keypoints) -> np.ndarray:
-        features = self._source_features(source)
+        features = self.source_features(source)
         inputs = {"features": features, "source": source, "kd_value": kp_driving[0],
                   "kd_jacobian": kp_driving[1], "ks_value": kp_source[0], "ks_jacobian": kp_source[1]}
         return self._forward(inputs)
@@ -211,19 +183,13 @@ class OpenVinoRunner:
         return out[0] if len(out) == 1 else np.concatenate(out)
 
 
-def load_reference(directory: Path) -> dict[str, np.ndarray]:
-    with np.load(directory / REFERENCE) as ref:
-        return {k: ref[k] for k in ref.files}
-
-
 def check(runner: OpenVinoRunner, strict: bool = False) -> float:
     """PSNR of the runner's frame against the dynamic graph's reference frame; with strict (fp32
     at conversion) the keypoints and the frame must match within FP32_TOLERANCE."""
     ref = load_reference(runner.directory)
     value, _ = runner.keypoints(ref["source"])
-    frame = runner.generate(ref["source"], (ref["ks_value"], ref["ks_jacobian"]),
-                            (ref["kd_value"], ref["kd_jacobian"]))
-    runner._features.clear()
+    frame = reference_frame(runner, ref)
+    runner.forget_features()
     quality = psnr(frame, ref["expected"])
     if strict:
         kp_err = float(np.abs(value - ref["ks_value"]).max())
@@ -265,7 +231,7 @@ def load_runner(directory: Path, precision: str) -> tuple[OpenVinoRunner, float,
     A lossy precision further than MIN_PSNR_DB from the reference gives way to fp32."""
     if not is_complete(directory):
         raise OpenVinoUnavailable(f"no OpenVINO model in {directory}")
-    resolved, why = explain_precision(precision, directory)
+    resolved, why = explain_openvino_precision(precision, directory)
     runner = OpenVinoRunner(directory, resolved)
     quality = checked_quality(runner)
     if resolved != "fp32" and quality < MIN_PSNR_DB:
@@ -274,95 +240,3 @@ def load_runner(directory: Path, precision: str) -> tuple[OpenVinoRunner, float,
         runner = OpenVinoRunner(directory, "fp32")
         quality = checked_quality(runner)
     return runner, quality, why
-
-
-# --- conversion (export time: Paddle, paddle2onnx and OpenVINO) ---------------------------------
-
-def convert(networks: Any, paddle_dir: Path, target: Path, batch: int) -> Path:
-    """Convert a Paddle Inference export (engine/runner_inference.py) into OpenVINO IR in
-    `target`, atomically; the generator is re-traced with a fixed batch. Raises
-    OpenVinoUnavailable when a step fails or the fp32 model misses the reference."""
-    if is_complete(target):
-        return target
-    started = time.monotonic()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        tmp.mkdir()
-        _export_fixed_generator(networks, tmp / "paddle", batch)
-        sources = {"kp_detector": paddle_dir / "kp_detector", "encoder": paddle_dir / "encoder",
-                   "generator": tmp / "paddle" / "generator"}
-        for name, prefix in sources.items():
-            _to_ir(prefix, tmp / f"{name}.xml", tmp / f"{name}.onnx")
-        shutil.rmtree(tmp / "paddle")
-        shutil.copy(paddle_dir / REFERENCE, tmp / REFERENCE)
-        quality = check(OpenVinoRunner(tmp, "fp32"), strict=True)
-        (tmp / "manifest.json").write_text(json.dumps(
-            {"version": VERSION, "batch": batch, "models": list(MODELS),
-             "fp32_reference_db": round(quality, 2)}, indent=1))
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not is_complete(target):
-                raise
-    except OpenVinoUnavailable:
-        raise
-    except Exception as exc:
-        raise OpenVinoUnavailable(f"converting to OpenVINO failed: {type(exc).__name__}: "
-                                  f"{' '.join(str(exc).split())[:200]}") from exc
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    log.info("converted FOMM to OpenVINO IR in %s (%.1f s)", target, time.monotonic() - started)
-    for old in target.parent.glob(f"v*-{target.name.split('-')[1]}-b*"):
-        if old != target and old.name.split("-b")[-1] == str(batch):
-            shutil.rmtree(old, ignore_errors=True)
-    return target
-
-
-def _export_fixed_generator(networks: Any, prefix_dir: Path, batch: int) -> None:
-    from .paddle_compat import import_paddle
-
-    paddle = import_paddle()
-    from paddle.static import InputSpec
-
-    from .networks import IMAGE_SIZE, NUM_KP
-    from .rewrites import FastGenerator, GeneratorDecoder, GeneratorEncoder
-
-    generator = FastGenerator(networks.generator, IMAGE_SIZE, "transposed")
-    feature = [batch, *GeneratorEncoder(generator).output_shape()]
-    value, jacobian = [batch, NUM_KP, 2], [batch, NUM_KP, 2, 2]
-    spec = [InputSpec(feature, "float32", "features"),
-            InputSpec([batch, 3, IMAGE_SIZE, IMAGE_SIZE], "float32", "source"),
-            InputSpec(value, "float32", "kd_value"), InputSpec(jacobian, "float32", "kd_jacobian"),
-            InputSpec(value, "float32", "ks_value"), InputSpec(jacobian, "float32", "ks_jacobian")]
-    layer = GeneratorDecoder(generator)
-    layer.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
-        paddle.jit.save(static, str(prefix_dir / "generator"))
-
-
-def _to_ir(prefix: Path, xml: Path, onnx_file: Path) -> None:
-    import contextlib
-    import io
-
-    import openvino as ov
-    import paddle2onnx
-
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        paddle2onnx.export(str(prefix) + ".json", str(prefix) + ".pdiparams", str(onnx_file),
-                           opset_version=17, enable_onnx_checker=True, enable_optimize=False)
-    model = ov.convert_model(str(onnx_file))
-    ov.save_model(model, str(xml), compress_to_fp16=False)  # fp32 weights: the gates compare to them
-    onnx_file.unlink()
-
-
-# --- int8 behind a gate --------------------------------------------------------------------------
-
-def read_int8_gate(directory: Path) -> dict | None:
-    try:
-        return json.loads((Path(directory) / INT8_DIR / "gate.json").read_text())
-    except (OSError, ValueError):
-        return None
