@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CONVERTIBLE", "BadRender", "ConvertResult", "NoteCrop", "OutputKind", "OutputTooLarge", "StickerTry", "best_loop",
-           "convert", "note_crop", "sticker_first_kbps", "GIF_MAX_BYTES", "NOTE_MAX_S", "NOTE_MIN_SIDE",
+__all__ = ["CONVERTIBLE", "BadRender", "ConvertResult", "NoteCrop", "OutputKind", "OutputTooLarge", "StickerTry",
+           "best_loop", "convert", "note_crop", "sticker_first_kbps", "GIF_MAX_BYTES", "NOTE_MAX_S", "NOTE_MIN_SIDE",
            "STICKER_MAX_BYTES", "STICKER_MAX_S"]
 
 
