@@ -61,8 +61,9 @@ async def test_typed_values_are_stored_as_the_same_json(db: Database) -> None:
     job, _ = await jobs.enqueue(db, jobs.NewJob(1, 1, 11, "f1", "grid-u1u2", kind="grid", inputs=inputs,
                                                 options=RenderChoices(clean_background=True)),
                                 jobs.Limits(max_queue=10, daily_quota=10, exempt=True))
-    assert await jobs.claim_render(db, "stage", LEASE, job_id=job.id) is not None
-    assert await jobs.hand_over(db, job.id, "stage", path="/r.mp4", width=8, height=8, duration=1, seconds=1,
+    claim = await jobs.claim_render(db, "stage", LEASE, max_attempts=3, job_id=job.id)
+    assert claim is not None
+    assert await jobs.hand_over(db, claim, path="/r.mp4", width=8, height=8, duration=1, seconds=1,
                                 face_boxes=(FaceBox(10.04, 20.0, 30.26, 40.0),), notes=RenderNotes(skipped=(3,)))
 
     [(stored_photos,)] = await _raw(db, "SELECT photos FROM offers WHERE id = :i", i=album.id)
