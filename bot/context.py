@@ -20,7 +20,7 @@ from engine import Engine, RenderOptions
 from ops.http_server import HttpServer
 from pipeline.assembly import Stages
 from pipeline.dispatch import Dispatcher
-from pipeline.stage_base import Stage
+from pipeline.stage_base import StageLoop
 from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database
@@ -48,7 +48,7 @@ class Services:
     # /grid per chat: its message is known to the database only after Telegram answers the send,
     # and a reply to it may arrive first; edits of one collecting message one at a time
     grid_chats: KeyedLocks = field(default_factory=KeyedLocks)
-    forgetting: Stage | None = None  # works through confirmed /forget requests
+    forgetting: StageLoop[Any] | None = None  # works through confirmed /forget requests
     started_at: float = field(default_factory=time.monotonic)
 
     @property
