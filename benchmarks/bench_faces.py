@@ -11,13 +11,15 @@ wants OMP_NUM_THREADS=2 in the environment before it loads:
   worker    a child process started with OMP_NUM_THREADS=1; the image goes through a pipe
 --busy runs one CPU-bound process beside the measurements (a render, another test run).
 Times are the median (and best) of --repeat calls after a warm-up, sizes and methods interleaved;
-decoding is not included except in the `faces_in_photo` row (JPEG bytes -> decode at max_side 1280 -> detect, what the bot does at intake).
+decoding is not included except in the `faces_in_photo` row (JPEG bytes -> decode at max_side 1280 ->
+detect, what the bot does at intake).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import queue
 import statistics
@@ -185,8 +187,8 @@ def main() -> None:
         # Unpinned last, one thread per size: its spinning team would slow whatever ran beside it.
         for side, rgb in images.items():
             thread = PersistentThread()
-            runs = [thread.call(lambda: timed_ms(lambda: unpinned(rgb)))
-                    for _ in range(args.repeat + 1)]
+            run = functools.partial(timed_ms, functools.partial(unpinned, rgb))  # this size's image, bound now
+            runs = [thread.call(run) for _ in range(args.repeat + 1)]
             times[side, "unpinned"] = runs[1:]
             thread.close()
         order = ["pinned", "unpinned", "worker", "haar"]

@@ -15,6 +15,7 @@ done it already). Median (and best) of --repeat calls after a warm-up.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import tempfile
@@ -80,8 +81,8 @@ def main() -> None:
                 for side in SIDES:
                     rgb = at_side(photo, side)
                     faces = detect_faces(rgb)
-                    mask_ms = timed(lambda: seg.mask(rgb), args.repeat)
-                    clean_ms = timed(lambda: clean_background(rgb, faces, seg), args.repeat)
+                    mask_ms = timed(functools.partial(seg.mask, rgb), args.repeat)
+                    clean_ms = timed(functools.partial(clean_background, rgb, faces, seg), args.repeat)
                     print(f"{seg_name:<18} {photo_name:<26} {side:>5} {len(faces):>5} "
                           f"{mask_ms[0]:>7.1f} ({mask_ms[1]:>4.1f}) {clean_ms[0]:>7.1f} ({clean_ms[1]:>4.1f})",
                           flush=True)

@@ -7,7 +7,8 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING
 
-from ops.startup_checks import StartupError, checked_settings
+from ops.process import begin, import_paddle_early, refuse
+from ops.startup_checks import StartupError
 
 if TYPE_CHECKING:
     from pipeline.renderer import Renderer
@@ -21,10 +22,9 @@ def main(argv: list[str] | None = None, engine: Renderer | None = None, tuning: 
     parser.add_argument("--config", default=None, help="path to config.toml (default: the repository's)")
     args = parser.parse_args(argv)
     try:
-        settings = checked_settings(args.config)
+        settings = begin(args.config)
     except StartupError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return refuse(err)
     where = settings.config_path or "config.toml"
     renders_here = settings.queue.backend == "local"  # else `python -m worker` processes render
 
@@ -33,17 +33,12 @@ def main(argv: list[str] | None = None, engine: Renderer | None = None, tuning: 
 
     from bot.app import build_application
     from bot.lifecycle import run_until_signalled
-    from ops.log_masking import setup_logging
 
-    setup_logging(settings.logging.level, settings.telegram.token)
-    # paddle installs its own C-level SIGTERM handler when first imported; importing it here, before
-    # the stop signals are hooked up below, keeps SIGTERM a graceful stop (the model still loads
-    # later, in the worker, while the bot already answers).
-    if renders_here and engine is None:  # a harness's renderer brings its own (tests/gated_engine.py)
-        from engine.model.paddle_compat import import_paddle
-
-        import_paddle(settings.engine.threads)
-    app = build_application(settings, engine, tuning) if tuning else build_application(settings, engine)
+    # The model still loads later, in the render stage, while the bot already answers. A harness's
+    # renderer brings its own (tests/gated_engine.py).
+    if renders_here and engine is None:
+        import_paddle_early(settings, always=False)
+    app = build_application(settings, engine, tuning)
     try:
         if settings.telegram.mode == "polling":
             # run_polling stops on SIGINT/SIGTERM/SIGABRT and then runs post_stop/post_shutdown.
@@ -51,12 +46,9 @@ def main(argv: list[str] | None = None, engine: Renderer | None = None, tuning: 
         else:
             asyncio.run(run_until_signalled(app, settings.telegram.poll_timeout))
     except InvalidToken:
-        print(f"error: Telegram refused the bot token: check BOT_TOKEN or [telegram].token in {where}",
-              file=sys.stderr)
-        return 2
+        return refuse(f"Telegram refused the bot token: check BOT_TOKEN or [telegram].token in {where}")
     except NetworkError as err:  # at start-up (getMe); later network errors are retried by PTB
-        print(f"error: cannot reach the Bot API at {settings.telegram.base_url}: {err}", file=sys.stderr)
-        return 1
+        return refuse(f"cannot reach the Bot API at {settings.telegram.base_url}: {err}", 1)
     return 0
 
 

@@ -12,11 +12,12 @@ import asyncio
 import functools
 import logging
 import shutil
+from collections.abc import Awaitable, Callable
+from typing import cast
 
 from telegram import BotCommand, Update
 from telegram.ext import (
     AIORateLimiter,
-    Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
@@ -26,7 +27,7 @@ from telegram.ext import (
 )
 
 from bot.albums import AlbumCollector
-from bot.context import CONTEXT_TYPES, BotContext, BotData, Services, services
+from bot.context import CONTEXT_TYPES, BotApplication, BotContext, BotData, Services, services
 from bot.flood_control import FloodControl, PressLimit
 from bot.forget import ForgetStage
 from bot.grid_collection import CANCEL_PATTERN
@@ -52,7 +53,9 @@ from engine.from_settings import render_options
 from i18n.languages import EN, LANGUAGES
 from i18n.texts import t
 from ops import metrics
-from ops.http_server import HealthReport, start_http_server
+from ops.health import front_end_health, rendering_health
+from ops.http_server import HealthReport
+from ops.process import open_database, serve_http
 from pipeline.assembly import Stages, make_stages, stage_owner
 from pipeline.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher, broker_reachable, make_celery
 from pipeline.housekeeping import clean_up
@@ -62,10 +65,9 @@ from pipeline.reconciler import give_up_exhausted, redispatch_forgotten
 from pipeline.renderer import Renderer, renderer_from_settings
 from pipeline.tuning import Tuning
 from settings import Settings
-from storage import forget, jobs, make_database, upgrade_to_head
+from storage import forget, jobs
 
 log = logging.getLogger(__name__)
-BROKER_TIMEOUT_S = 3.0  # /healthz's connection to the broker; the whole check has 5 s
 COMMANDS = ("start", "help", "templates", "template", "status", "cancel", "language", "privacy", "forget", "yahey",
             "grid")
 
@@ -77,12 +79,10 @@ def concurrent_updates(settings: Settings) -> int:
     return configured or max(8, min(32, 4 * usable_cpus()))
 
 
-DEFAULT_TUNING = Tuning()
-
-
 def build_application(settings: Settings, engine: Renderer | None = None,
-                      tuning: Tuning = DEFAULT_TUNING) -> Application:
-    """`engine`: an already built (maybe loaded) Renderer to use instead of the one from settings."""
+                      tuning: Tuning | None = None) -> BotApplication:
+    """`engine`: an already built (maybe loaded) Renderer to use instead of the one from settings;
+    `tuning`: None, the defaults."""
     tg = settings.telegram
     builder = (
         ApplicationBuilder()
@@ -99,14 +99,15 @@ def build_application(settings: Settings, engine: Renderer | None = None,
     )
     if tg.mode == "webhook":
         builder = builder.updater(None)  # updates arrive through ops/http_server.py
-    app = builder.build()
+    # PTB's builder keeps the default JobQueue's context type after context_types(): named here.
+    app = cast(BotApplication, builder.build())
     data: BotData = app.bot_data
-    data.settings, data.engine, data.tuning = settings, engine, tuning
+    data.settings, data.engine, data.tuning = settings, engine, tuning or Tuning()
     register_handlers(app)
     return app
 
 
-def register_handlers(app: Application) -> None:
+def register_handlers(app: BotApplication) -> None:
     # Only new messages from a person: edits of old ones, channel posts (no sender) and messages
     # sent on behalf of a chat (a channel, an anonymous admin: no one to count quota against)
     # never start anything.
@@ -152,13 +153,11 @@ def register_handlers(app: Application) -> None:
     app.add_error_handler(errors.on_error)
 
 
-async def _post_init(app: Application) -> None:
+async def _post_init(app: BotApplication) -> None:
     data: BotData = app.bot_data
     settings, tuning = data.settings, data.tuning
     assert settings is not None
-    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
-    db = make_database(settings)
-    await upgrade_to_head(db)
+    db = await open_database(settings)
     engine: Renderer | None = None
     stages: Stages | None = None
     dispatch: Dispatcher
@@ -227,7 +226,7 @@ async def _reconcile(context: BotContext) -> None:
         await redispatch_forgotten(svc.db, svc.dispatch, context.bot_data.tuning.stuck_after)
 
 
-async def _set_commands(app: Application) -> None:
+async def _set_commands(app: BotApplication) -> None:
     """The command menu in every language (Telegram shows the list of the app's language; English
     is the list for all others)."""
     for lang in LANGUAGES:
@@ -235,33 +234,25 @@ async def _set_commands(app: Application) -> None:
                                       language_code=None if lang.code == EN else lang.code)
 
 
-async def _start_http(app: Application, svc: Services) -> None:
+async def _start_http(app: BotApplication, svc: Services) -> None:
     """/healthz, /metrics and, in webhook mode, the update route, on the bot's own loop."""
-    settings = svc.settings
-    if settings.http.port == 0:
-        return
-
-    async def health() -> HealthReport:
-        database, queue = await svc.db.ping(), await jobs.queue_length(svc.db)
-        if svc.engine is None or svc.stages is None:  # the workers report their own engines
-            broker = None
-            if isinstance(svc.dispatch, CeleryDispatcher):  # jobs reach the workers only through it
-                broker = await asyncio.to_thread(broker_reachable, svc.dispatch.app, BROKER_TIMEOUT_S)
-            return HealthReport(database=database, engine_state="workers", queue=queue, broker=broker)
-        status, ready = svc.engine.status, svc.stages.render.readiness
-        return HealthReport(database=database, engine_state=status.state, queue=queue, runner=status.runner,
-                            precision=status.precision, device=status.device, detail=status.detail,
-                            step=ready.step, progress=round(ready.fraction, 3))
-
+    settings, engine, stages = svc.settings, svc.engine, svc.stages
+    health: Callable[[], Awaitable[HealthReport]]
+    if engine is not None and stages is not None:  # local mode: this process renders
+        health = functools.partial(rendering_health, svc.db, engine, lambda: stages.render.readiness)
+    else:  # the workers report their own engines; jobs reach them only through the broker
+        dispatch = svc.dispatch
+        broker = (functools.partial(broker_reachable, dispatch.app) if isinstance(dispatch, CeleryDispatcher)
+                  else None)
+        health = functools.partial(front_end_health, svc.db, broker)
     webhook = None
     if settings.telegram.mode == "webhook":
         webhook = webhook_route(settings.telegram.webhook_path, settings.telegram.webhook_secret, app)
     data: BotData = app.bot_data
-    data.http = await start_http_server(settings.http.host, settings.http.port, health, webhook,
-                                        on_scrape=functools.partial(metrics.count_queue, svc.db))
+    data.http = await serve_http(settings, settings.http.port, svc.db, health, webhook)
 
 
-async def _post_stop(app: Application) -> None:
+async def _post_stop(app: BotApplication) -> None:
     svc = app.bot_data.services
     if svc is not None:  # together: the graceful stop fits the grace period once
         running = (*(svc.stages.all() if svc.stages is not None else ()),
@@ -272,7 +263,7 @@ async def _post_stop(app: Application) -> None:
         log.info("%d ffmpeg process(es) stopped", killed)
 
 
-async def _post_shutdown(app: Application) -> None:
+async def _post_shutdown(app: BotApplication) -> None:
     data: BotData = app.bot_data
     if data.http is not None:
         await data.http.stop()

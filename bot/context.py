@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from telegram.ext import CallbackContext, ContextTypes, ExtBot, JobQueue
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
 
 from bot.flood_control import FloodControl, PressLimit
 from bot.keyed_locks import KeyedLocks
@@ -21,7 +21,7 @@ from ops.http_server import HttpServer
 from pipeline.assembly import Stages
 from pipeline.dispatch import Dispatcher
 from pipeline.renderer import Renderer
-from pipeline.stage_base import Stage
+from pipeline.stage_base import StageLoop
 from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database
@@ -52,7 +52,7 @@ class Services:
     # Presses of the conversion buttons, per user: a token bucket, and one request at a time
     conversion_presses: PressLimit = field(default_factory=PressLimit)
     conversion_users: KeyedLocks = field(default_factory=KeyedLocks)
-    forgetting: Stage | None = None  # works through confirmed /forget requests
+    forgetting: StageLoop[Any] | None = None  # works through confirmed /forget requests
     started_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -79,8 +79,10 @@ class BotData:
         self.http: HttpServer | None = None
 
 
-BotContext = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
+# ExtBot[int]: the AIORateLimiter's per-call arguments are ints (its max_retries).
+BotContext = CallbackContext[ExtBot[int], dict[Any, Any], dict[Any, Any], BotData]
 CONTEXT_TYPES = ContextTypes(bot_data=BotData)
+BotApplication = Application[ExtBot[int], BotContext, dict[Any, Any], dict[Any, Any], BotData, JobQueue[BotContext]]
 
 
 def services(context: BotContext) -> Services:

@@ -11,17 +11,12 @@ import logging
 from pathlib import Path
 
 from bot.context import Services
+from bot.refusal import Refusal
+from engine import OutputKind
 from ops import metrics
 from storage import JobKind, forget, jobs
-from storage.models import OutputKind
 
 log = logging.getLogger(__name__)
-
-
-class Refusal(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
 
 
 async def request(svc: Services, video_job_id: int, kind: OutputKind, presser: int, chat_id: int,

@@ -11,18 +11,20 @@ from the database, so a restart does not keep one open for ever.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, User
 from telegram.error import TelegramError
 
 from bot import intake
 from bot.context import Services
+from bot.refusal import Refusal
 from i18n.texts import lang_of, t
 from pipeline.keyboards import template_buttons
 from pipeline.own_templates import visible_templates
 from storage import Offer, offers, users
+from storage.codecs import OfferPhoto
 from storage.models import OfferKind, utcnow
 
 log = logging.getLogger(__name__)
@@ -32,8 +34,8 @@ CANCEL_PATTERN = r"^x:\d+$"
 MIN_PHOTOS = 2
 
 
-def collection_text(lang: str, photos: list[dict[str, Any]], max_tiles: int) -> str:
-    names = ", ".join(dict.fromkeys(p["first_name"] for p in photos))  # each name once, in order
+def collection_text(lang: str, photos: Sequence[OfferPhoto], max_tiles: int) -> str:
+    names = ", ".join(dict.fromkeys(p.first_name or "" for p in photos))  # each name once, in order
     lines = [t(lang, "grid_collecting", min=MIN_PHOTOS, max=max_tiles)]
     if photos:
         lines.append(t(lang, "grid_count", n=len(photos), names=names))
@@ -45,20 +47,18 @@ def collection_text(lang: str, photos: list[dict[str, Any]], max_tiles: int) -> 
 async def collection_keyboard(svc: Services, offer: Offer, lang: str) -> InlineKeyboardMarkup:
     rows: list[list[InlineKeyboardButton]] = []
     if len(offers.photos_of(offer)) >= MIN_PHOTOS:  # the group's own templates, then the public ones
-        templates = await visible_templates(svc.db, svc.settings, offer.chat_id, offer.owner_id)
-        rows += template_buttons(offer.id, templates, lang)
+        visible = await visible_templates(svc.db, svc.settings, offer.chat_id, offer.owner_id)
+        rows += template_buttons(offer.id, visible, lang)
     rows.append([InlineKeyboardButton(t(lang, "grid_cancel"), callback_data=f"{CANCEL_PREFIX}:{offer.id}")])
     return InlineKeyboardMarkup(rows)
 
 
-async def start(svc: Services, bot: Bot, message: Message, lang: str, ttl: timedelta) -> None:
+async def start(svc: Services, bot: Bot, message: Message, user: User, lang: str, ttl: timedelta) -> None:
     """Post the collecting message (replying to /grid); it expires after `ttl`."""
-    user = message.from_user
-    assert user is not None  # the handlers take messages from people only
     async with svc.grid_chats.hold(message.chat_id):  # until the message is known (see `find`)
         row = await offers.create(svc.db, chat_id=message.chat_id, owner_id=user.id,
                                   photo_message_id=message.message_id, file_id="", file_unique_id="",
-                                  kind=OfferKind.GRID, photos="[]", expires_at=utcnow() + ttl)
+                                  kind=OfferKind.GRID, photos=(), expires_at=utcnow() + ttl)
         sent = await bot.send_message(
             message.chat_id, collection_text(lang, [], svc.settings.limits.max_tiles),
             reply_markup=await collection_keyboard(svc, row, lang),
@@ -74,25 +74,23 @@ async def find(svc: Services, chat_id: int, message_id: int) -> Offer | None:
         return await offers.open_collection(svc.db, chat_id, message_id)
 
 
-async def add(svc: Services, bot: Bot, collection: Offer, message: Message, lang: str) -> None:
+async def add(svc: Services, bot: Bot, collection: Offer, message: Message, user: User, lang: str) -> None:
     """A reply with a photo to the collecting message: checked, its faces counted, added."""
     ref = intake.photo_of(message)
-    user = message.from_user
-    assert user is not None  # the handlers take messages from people only
     if ref is None:
-        raise intake.Refusal("grid_needs_photo")
+        raise Refusal("grid_needs_photo")
     max_tiles = svc.settings.limits.max_tiles
     if len(offers.photos_of(collection)) >= max_tiles:  # full already: nothing downloaded for it
-        raise intake.Refusal("grid_full", n=max_tiles)
+        raise Refusal("grid_full", n=max_tiles)
     await intake.admit(svc, user.id, message.chat_id, ref)
     faces = await intake.validate(svc, bot, ref)
-    photo = {"file_id": ref.file_id, "file_unique_id": ref.file_unique_id, "message_id": ref.message_id,
-             "user_id": user.id, "first_name": user.first_name, "faces": faces}
+    photo = OfferPhoto(file_id=ref.file_id, file_unique_id=ref.file_unique_id, message_id=ref.message_id,
+                       user_id=user.id, first_name=user.first_name, faces=faces)
     updated = await offers.add_photo(svc.db, collection.id, photo, max_tiles)
     if updated is None:  # full, or closed or expired since it was found
         latest = await offers.get(svc.db, collection.id)
         full = latest is not None and not latest.closed and len(offers.photos_of(latest)) >= max_tiles
-        raise intake.Refusal("grid_full" if full else "offer_expired", n=max_tiles)
+        raise Refusal("grid_full" if full else "offer_expired", n=max_tiles)
     await _refresh(svc, bot, updated, lang)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from telegram.error import BadRequest, TelegramError
 from bot.context import Services
 from bot.flood_control import Verdict
 from bot.photo_ref import PhotoRef
+from bot.refusal import Refusal
 from engine import (
     BadImage,
     EngineState,
@@ -35,21 +35,12 @@ from i18n.texts import t
 from ops import metrics
 from pipeline.keyboards import template_keyboard
 from pipeline.own_templates import visible_templates
-from pipeline.render_choices import choices_json, effective_options
+from pipeline.render_choices import effective_options, render_choices
 from pipeline.result_cache import result_key
 from storage import Job, JobKind, Offer, forget, jobs, offers
+from storage.codecs import GridInput
 
 log = logging.getLogger(__name__)
-
-
-class Refusal(Exception):
-    def __init__(self, key: str, **values: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
-
-    def text(self, lang: str) -> str:
-        return t(lang, self.key, **self.values)
 
 
 class Ignored(Exception):
@@ -216,7 +207,7 @@ async def request_render(svc: Services, row: Offer, template: Template, lang: st
     """A template was picked: answer from the file_id cache, or queue a render within the limits.
     Raises Refusal for a limit."""
     ensure_engine_usable(svc)
-    choices = choices_json(row.clean_background)
+    choices = render_choices(row.clean_background)
     key = await asyncio.to_thread(result_key, template, effective_options(svc.options, choices))
     new = jobs.NewJob(user_id=row.owner_id, chat_id=row.chat_id, source_message_id=row.photo_message_id,
                       input_file_id=row.file_id, input_file_unique_id=row.file_unique_id, language=lang,
@@ -258,13 +249,13 @@ async def request_grid(svc: Services, row: Offer, template: Template, requester:
     photos against the requester's daily quota. Raises Refusal for a limit."""
     ensure_engine_usable(svc)
     photos = offers.photos_of(row)[: svc.settings.limits.max_tiles]
-    inputs = [{"file_id": p["file_id"], "file_unique_id": p["file_unique_id"]} for p in photos]
-    choices = choices_json(row.clean_background)
+    inputs = tuple(GridInput(file_id=p.file_id, file_unique_id=p.file_unique_id) for p in photos)
+    choices = render_choices(row.clean_background)
     key = await asyncio.to_thread(result_key, template, effective_options(svc.options, choices))
-    together = hashlib.sha256(":".join(p["file_unique_id"] for p in inputs).encode()).hexdigest()[:32]
+    together = hashlib.sha256(":".join(p.file_unique_id for p in inputs).encode()).hexdigest()[:32]
     new = jobs.NewJob(user_id=requester, chat_id=row.chat_id, source_message_id=reply_to,
-                      input_file_id=inputs[0]["file_id"], input_file_unique_id=f"grid-{together}", language=lang,
+                      input_file_id=inputs[0].file_id, input_file_unique_id=f"grid-{together}", language=lang,
                       template_id=template.id, template_title=template.title_for(lang),
                       status_message_id=status_message_id, result_key=key, options=choices, kind=JobKind.GRID,
-                      cost=len(inputs), inputs=json.dumps(inputs))
+                      cost=len(inputs), inputs=inputs)
     return await _enqueue(svc, new, lang)

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Any
 
 from telegram import Update
-from telegram.ext import Application
 
+from bot.context import BotApplication
 from bot.webhook import stop_taking_updates
 
-AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 
-
-async def run_until(app: AnyApplication, stop: asyncio.Event, poll_timeout: int = 30) -> None:
+async def run_until(app: BotApplication, stop: asyncio.Event, poll_timeout: int = 30) -> None:
     await app.initialize()
     try:
         if app.post_init:
@@ -42,7 +39,7 @@ async def run_until(app: AnyApplication, stop: asyncio.Event, poll_timeout: int 
             await app.post_shutdown(app)
 
 
-async def run_until_signalled(app: AnyApplication, poll_timeout: int = 30) -> None:
+async def run_until_signalled(app: BotApplication, poll_timeout: int = 30) -> None:
     """SIGTERM / SIGINT stop the bot gracefully."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -38,7 +38,8 @@ MESSAGES: dict[str, str] = _unique([
        "3. Wait a little: the video arrives as a reply to your photo.\n"
        "\n"
        "In groups: reply to a photo with /yahey (or put /yahey in the photo's caption).\n"
-       "Commands: /templates list · /template NAME your own template · /status your jobs · /cancel cancel · /language language · /privacy your data · /help this help"),
+       "Commands: /templates list · /template NAME your own template · /status your jobs · /cancel cancel · /language "
+       "language · /privacy your data · /help this help"),
     N_("cmd_start", "What this bot does"),
     N_("cmd_help", "How to use it"),
     N_("cmd_templates", "List the templates"),
@@ -61,7 +62,8 @@ MESSAGES: dict[str, str] = _unique([
     N_("too_big", "That file is too big (over {mb} MB); please send a smaller image."),
     N_("bad_image", "I can't open that image (it may be corrupted); please try another one."),
     N_("image_too_large", "That image has too many pixels (limit {mp} megapixels); please send a smaller one."),
-    N_("image_too_small", "That image is too small (at least {px} pixels on the short side); please send a larger one."),
+    N_("image_too_small",
+       "That image is too small (at least {px} pixels on the short side); please send a larger one."),
     N_("download_failed", "I couldn't download that file; please send it again in a moment."),
     N_("no_templates", "No templates are available right now."),
     N_("templates_list",
@@ -145,11 +147,13 @@ MESSAGES: dict[str, str] = _unique([
     N_("pack_title", "My Ant Yahey"),
     N_("pack_added", "✅ Added to your sticker pack: {link}"),
     N_("pack_full", "Your sticker pack is full ({n} stickers); remove some and try again."),
-    N_("pack_needs_chat", "Please open a private chat with me and press Start first; then I can make your sticker pack."),
+    N_("pack_needs_chat",
+       "Please open a private chat with me and press Start first; then I can make your sticker pack."),
     N_("inline_make_one", "Make one"),
     N_("inline_video_title", "🎵 {title}"),
     N_("error", "Something went wrong; please try again later."),
-    N_("privacy_line", "🔒 Your photo is kept only until its video is made, videos for {days} days, seen only by you (and the group it was made in). /privacy for more, /forget deletes it all."),
+    N_("privacy_line", "🔒 Your photo is kept only until its video is made, videos for {days} days, seen only by you "
+       "(and the group it was made in). /privacy for more, /forget deletes it all."),
     N_("privacy",
        "🔒 What I keep:\n"
        "• your photo: only until its video is made;\n"
@@ -162,19 +166,23 @@ MESSAGES: dict[str, str] = _unique([
     N_("cmd_privacy", "What I keep and how to delete it"),
     N_("cmd_forget", "Delete everything of mine"),
     N_("forget_private_only", "Send /forget in a private chat with me."),
-    N_("forget_confirm", "Delete everything I keep of yours? Queued and running jobs are cancelled; videos, stickers, GIFs and your sticker pack are deleted for good."),
+    N_("forget_confirm", "Delete everything I keep of yours? Queued and running jobs are cancelled; videos, stickers, "
+       "GIFs and your sticker pack are deleted for good."),
     N_("forget_button_yes", "🗑 Delete everything"),
     N_("forget_button_no", "Cancel"),
     N_("forget_not_yours", "Only the person who asked can confirm."),
     N_("forget_started", "🗑 Deleting…"),
     N_("forget_kept", "OK, nothing was deleted."),
     N_("forget_in_progress", "Your data is being deleted; please wait until that is done."),
-    N_("forget_done", "✅ Deleted: {jobs} job(s), {files} file(s), {photos} grid photo(s), sticker pack {pack}. I keep nothing of yours now."),
+    N_("forget_done", "✅ Deleted: {jobs} job(s), {files} file(s), {photos} grid photo(s), sticker pack {pack}. I keep "
+       "nothing of yours now."),
     N_("forget_pack_yes", "deleted"),
     N_("forget_pack_no", "(none)"),
     N_("cmd_template", "Make a template of your own clip: /template NAME"),
-    N_("own_template_usage", "Usage: send a clip (up to {s} s) with the caption /template NAME, or reply to a video or round video with /template NAME (a name of up to {n} characters)."),
-    N_("own_template_hint", "Want this clip as your own template? Reply to it with /template NAME (up to {s} s, one face). To make a video, send me a photo."),
+    N_("own_template_usage", "Usage: send a clip (up to {s} s) with the caption /template NAME, or reply to a video or "
+       "round video with /template NAME (a name of up to {n} characters)."),
+    N_("own_template_hint", "Want this clip as your own template? Reply to it with /template NAME (up to {s} s, one "
+       "face). To make a video, send me a photo."),
     N_("own_template_bad_name", "A template name is one line of 1–{n} characters, e.g. /template Wiggle."),
     N_("own_template_name_taken", "You already have a template named \"{name}\"; pick another name."),
     N_("own_template_too_long", "That clip is too long: a template lasts at most {s} seconds."),
@@ -189,7 +197,8 @@ MESSAGES: dict[str, str] = _unique([
     N_("own_templates_list",
        "Your own templates ({n}/{max}); press one to delete it:\n"
        "{items}"),
-    N_("own_templates_none", "No templates of your own yet: send a clip (up to {s} s) with the caption /template NAME."),
+    N_("own_templates_none",
+       "No templates of your own yet: send a clip (up to {s} s) with the caption /template NAME."),
     N_("own_templates_all",
        "Users' templates:\n"
        "{items}"),
@@ -202,8 +211,9 @@ MESSAGES: dict[str, str] = _unique([
 
 
 def t(lang: str, key: str, **values: object) -> str:
-    """The message `key` in `lang` (a code of i18n.languages.LANGUAGES; any other gets English), with `values` filled in."""
-    text = catalogue(lang).pgettext(key, MESSAGES[key])
+    """The message `key` in `lang` (a code of i18n.languages.LANGUAGES; any other gets English), with
+    `values` filled in."""
+    text = str(catalogue(lang).pgettext(key, MESSAGES[key]))  # Babel types it `str | object`
     return text.format(**values) if values else text
 
 

@@ -1,15 +1,15 @@
 """The bot's HTTP side on [http].host/port: GET /healthz, GET /metrics and, in webhook mode, the
-Telegram webhook. It runs on the bot's own event loop (no thread); bot/app.py wires it.
+Telegram webhook. It runs on the process's own event loop (no thread); ops/process.py starts it.
 
 /healthz answers 200 while the bot can do its work (the model may still be loading: "model" and
 "engine" say so, with progress) and 503 when it cannot: the database is unreachable, the model
-failed to load, or (queue mode) the broker is unreachable. /metrics first runs `on_scrape` (counts
-the queue, ops/metrics.py), bounded by the same timeout, then renders the registry. Webhook mode
-follows PTB's custom-webhook pattern: updates POSTed to the path with the right
-X-Telegram-Bot-Api-Secret-Token go to app.update_queue; a missing or wrong secret gets 403, a body
-that is not an update 400. At shutdown `close_webhook()` runs before the application
-stops reading its queue: from then on updates get 503, which Telegram resends (to the next process),
-instead of a 200 for an update no one would handle.
+failed to load, or (queue mode) the broker is unreachable; ops/health.py builds the report.
+/metrics first runs `on_scrape` (counts the queue, ops/metrics.py), bounded by the same timeout,
+then renders the registry. Webhook mode follows PTB's custom-webhook pattern: updates POSTed to
+the path with the right X-Telegram-Bot-Api-Secret-Token go to app.update_queue; a missing or wrong
+secret gets 403, a body that is not an update 400. At shutdown `close_webhook()` runs before the
+application stops reading its queue: from then on updates get 503, which Telegram resends (to the
+next process), instead of a 200 for an update no one would handle.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ HEALTH_TIMEOUT_S = 5.0  # a hung database counts as unreachable
 @dataclass(frozen=True)
 class HealthReport:
     database: bool  # the database answered
-    engine_state: str  # loading | ready | degraded | failed (engine.EngineState)
+    engine_state: str  # loading | ready | degraded | failed (engine.EngineState); workers: queue-mode bot
     queue: int  # jobs waiting for or in the render stage
     runner: str | None = None
     precision: str | None = None

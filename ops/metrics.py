@@ -30,7 +30,7 @@ from storage import Database, jobs
 from storage.models import JobKind, utcnow
 
 # The *_created timestamp series only add noise to a single-process bot's scrape.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -82,8 +82,8 @@ ENGINE_INFO = Gauge("yahey_engine_info", "1 for the engine's current state, runn
 
 # Every label value exists from the start, so dashboards see 0 rather than no series.
 for _status in JOB_STATUSES:
-    for _kind in JobKind:
-        JOBS.labels(status=_status, kind=_kind.value)
+    for _job_kind in JobKind:
+        JOBS.labels(status=_status, kind=_job_kind.value)
 for _kind in ERROR_KINDS:
     TELEGRAM_ERRORS.labels(kind=_kind)
 for _reason in ("duplicate", "flood"):

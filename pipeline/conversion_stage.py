@@ -9,15 +9,13 @@ one commit), delivered exactly once, cancellable with /cancel.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from telegram import Bot
 
-from engine import BadRender, EngineError, OutputTooLarge, RenderCancelled, convert
-from engine import OutputKind as Format
+from engine import BadRender, EngineError, OutputKind, OutputTooLarge, RenderCancelled, convert
 from engine.faces import Box
 from ops import metrics
 from pipeline.job_run import CANCEL_LEASE_LOST, CANCEL_OWNER, CANCEL_SHUTDOWN, JobRun, tell_owners_failed
@@ -28,21 +26,18 @@ from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database, JobKind, jobs
 from storage.jobs import ClaimedJob, JobRecord
-from storage.models import OutputKind
 
 log = logging.getLogger(__name__)
 
-FORMATS = {OutputKind.NOTE: Format.NOTE, OutputKind.STICKER: Format.STICKER, OutputKind.GIF: Format.GIF,
-           OutputKind.PACK: Format.STICKER}
-EXTENSIONS = {Format.NOTE: "mp4", Format.STICKER: "webm", Format.GIF: "mp4"}
+EXTENSIONS = {OutputKind.NOTE: "mp4", OutputKind.STICKER: "webm", OutputKind.GIF: "mp4", OutputKind.PACK: "webm"}
 
 
 def face_boxes(job: JobRecord) -> list[Box] | None:
     """The animated faces of a render, in its pixels (what a round note centres on, what a sticker
     cuts out)."""
-    if not job.face_boxes:
+    if job.face_boxes is None:  # () is a render without faces: the whole frame
         return None
-    return [Box(*map(float, b)) for b in json.loads(job.face_boxes)]
+    return [Box(b.x, b.y, b.w, b.h) for b in job.face_boxes]
 
 
 class ConversionStage(Stage):
@@ -110,7 +105,7 @@ class ConversionStage(Stage):
         if parent is None or render is None or not render.is_file():  # past retention: the render is gone
             await run.fail("render_expired", "render gone")
             return
-        kind = FORMATS[OutputKind(job.output_kind)]
+        kind = OutputKind(job.output_kind)
         out = conversions_dir(self.settings.storage.data_dir) / result_name(job.id, job.claim, EXTENSIONS[kind])
         out.parent.mkdir(parents=True, exist_ok=True)
         log.info("job %s: converting the render of job %s to a %s", job.id, parent.id, kind)

@@ -29,6 +29,7 @@ from datetime import timedelta
 from telegram import Bot
 from telegram.constants import ChatAction
 
+from engine import OutputKind
 from i18n.texts import t
 from ops import metrics
 from pipeline.job_run import tell_owners_failed
@@ -42,7 +43,7 @@ from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database, JobStatus, jobs
 from storage.jobs import ClaimedJob, JobRecord
-from storage.models import OutputKind, utcnow
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 

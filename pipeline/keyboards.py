@@ -15,10 +15,9 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from engine import Template
+from engine import OutputKind, Template
 from i18n.languages import BY_CODE, LANGUAGES
 from i18n.texts import t
-from storage.models import OutputKind
 
 PREFIX = "t"
 CALLBACK_PATTERN = r"^t:\d+:"

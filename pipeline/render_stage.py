@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import os
 import shutil
@@ -54,6 +53,7 @@ from pipeline.telegram_calls import chat_action
 from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database, JobKind, jobs
+from storage.codecs import FaceBox
 from storage.jobs import ClaimedJob, JobRecord
 from storage.models import RENDER_STAGE_KINDS
 
@@ -201,10 +201,10 @@ class RenderStage(Stage):
         title = job.template_title or template.title_for(lang)
         await run.status.show(t(lang, "rendering", pct=0, title=title), force=True)
         if job.kind == JobKind.GRID:
-            inputs = json.loads(job.inputs or "[]")
+            inputs = job.inputs or ()
             photos = [run.work / f"photo-{n}" for n in range(1, len(inputs) + 1)]
             for path, item in zip(photos, inputs, strict=True):
-                if not await run.fetch_input(path, item["file_id"]):
+                if not await run.fetch_input(path, item.file_id):
                     return
             render = functools.partial(self.engine.render_grid, photos, max_tiles=self.settings.limits.max_tiles)
         else:
@@ -251,7 +251,7 @@ class RenderStage(Stage):
         await self._hand_over(run, final, result, title)
 
     async def _hand_over(self, run: JobRun, final: Path, result: RenderResult, title: str) -> None:
-        boxes = json.dumps([[round(b.x, 1), round(b.y, 1), round(b.w, 1), round(b.h, 1)] for b in result.boxes])
+        boxes = tuple(FaceBox(b.x, b.y, b.w, b.h) for b in result.boxes)
         if not await jobs.hand_over(self.db, run.job, path=str(final), width=result.width,
                                     height=result.height, duration=result.duration, seconds=result.seconds,
                                     face_boxes=boxes, notes=render_notes(result)):

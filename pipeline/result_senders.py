@@ -13,6 +13,7 @@ from pathlib import Path
 
 from telegram import Bot, Message, ReplyParameters
 
+from engine import OutputKind
 from i18n.texts import t
 from pipeline.keyboards import result_keyboard
 from pipeline.render_choices import caption_notes
@@ -22,7 +23,6 @@ from pipeline.telegram_calls import send_text
 from settings import Settings
 from storage import Database
 from storage.jobs import JobRecord
-from storage.models import OutputKind
 
 
 @dataclass(frozen=True)

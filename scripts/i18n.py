@@ -9,10 +9,10 @@ text the msgid) into i18n/locales/bot.pot (not committed), every catalogue updat
 messages untranslated, changed ones fuzzy, obsolete ones dropped), then compiled to bot.mo.
 
 `absorb` brings texts written the old way (i18n/texts.py's `{"key": {ZH: ..., EN: ...}}` dict, from
-branches made before the catalogues) in: it appends each key of the old dict that i18n/texts.py lacks as `N_("key", "English")` and puts
-its Chinese into the zh_Hans catalogue; keys whose English differs from i18n/texts.py are listed, not
-changed (decide by hand). `fill` writes translations, keyed by language code (ru, es, pt, id, zh),
-into the catalogues.
+branches made before the catalogues) in: it appends each key of the old dict that i18n/texts.py lacks
+as `N_("key", "English")` and puts its Chinese into the zh_Hans catalogue; keys whose English
+differs from i18n/texts.py are listed, not changed (decide by hand). `fill` writes translations,
+keyed by language code (ru, es, pt, id, zh), into the catalogues.
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def _messages(root: Path) -> dict[str, str]:
     start = source.index(START_OF_MESSAGES)
     body = source[start:source.index(END_OF_MESSAGES, start) + len(END_OF_MESSAGES)]
     exec("def N_(key, text):\n    return key, text\n_unique = dict\n" + body, namespace)
-    return namespace["MESSAGES"]  # type: ignore[return-value]
+    messages = namespace["MESSAGES"]
+    assert isinstance(messages, dict), "MESSAGES is a dict of key -> English"
+    return messages
 
 
 def _catalogue_path(root: Path, locale: str) -> Path:
@@ -110,7 +112,8 @@ def fill(translations_path: Path, root: Path = ROOT) -> None:
     for code, strings in translations.items():
         unknown = [key for key in strings if key not in messages]
         if code not in locales or unknown:
-            raise SystemExit(f"{code}: not a translated language" if code not in locales else f"{code}: unknown keys {unknown}")
+            raise SystemExit(f"{code}: not a translated language" if code not in locales
+                             else f"{code}: unknown keys {unknown}")
         _set_strings(_catalogue_path(root, locales[code]), messages, strings)
         print(f"{code}: {len(strings)} translation(s) written")
 

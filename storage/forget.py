@@ -8,7 +8,7 @@ stop the user's jobs → withdraw their photos from others' grids → (their fil
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -26,7 +26,7 @@ async def request(db: Database, user_id: int, chat_id: int, language: str) -> Fo
     """Record a confirmed /forget (a second confirmation finds the first)."""
     insert = postgresql_insert if db.is_postgresql else sqlite_insert
     stmt = insert(ForgetRequest).values(user_id=user_id, chat_id=chat_id, language=language[:16],
-                                        created_at=utcnow(), done_steps="[]", counts="{}", attempts=0)
+                                        created_at=utcnow(), done_steps=(), counts={}, attempts=0)
     async with db.write() as session:
         await session.execute(stmt.on_conflict_do_nothing(index_elements=[ForgetRequest.user_id]))
         return (await session.scalars(select(ForgetRequest).where(ForgetRequest.user_id == user_id))).one()
@@ -59,30 +59,20 @@ async def claim(db: Database, owner: str, lease: timedelta, now: datetime | None
         return await session.get(ForgetRequest, candidate, populate_existing=True)
 
 
-def done_steps(row: ForgetRequest) -> list[str]:
-    steps: list[str] = json.loads(row.done_steps or "[]")
-    return steps
-
-
-def counts_of(row: ForgetRequest) -> dict[str, int]:
-    counts: dict[str, int] = json.loads(row.counts or "{}")
-    return counts
-
-
-async def step_done(db: Database, row: ForgetRequest, owner: str, step: str, counts: dict[str, int],
+async def step_done(db: Database, row: ForgetRequest, owner: str, step: str, counts: Mapping[str, int],
                     lease: timedelta) -> bool:
     """Record a finished step and what it deleted, and renew the lease; False (nothing recorded)
     when the lease was lost meanwhile."""
-    steps = done_steps(row) + [step]
-    total = counts_of(row)
+    steps = (*row.done_steps, step)
+    total = dict(row.counts)
     for key, n in counts.items():
         total[key] = total.get(key, 0) + n
     async with db.write() as session:
         result = await session.execute(update(ForgetRequest).where(_mine(row.id, owner)).values(
-            done_steps=json.dumps(steps), counts=json.dumps(total), lease_until=db.now(lease.total_seconds())))
+            done_steps=steps, counts=total, lease_until=db.now(lease.total_seconds())))
     if cast(CursorResult[Any], result).rowcount != 1:
         return False
-    row.done_steps, row.counts = json.dumps(steps), json.dumps(total)
+    row.done_steps, row.counts = steps, total
     return True
 
 
@@ -157,25 +147,25 @@ async def withdraw_photos(db: Database, user_id: int) -> tuple[int, list[Offer]]
         rows = await session.scalars(select(Offer).where(
             Offer.kind.in_((OfferKind.GRID, OfferKind.ALBUM)), Offer.photos.is_not(None)).with_for_update())
         for offer in rows:
-            photos = json.loads(offer.photos or "[]")
+            photos = offer.photos or ()
             if offer.owner_id == user_id:
                 if offer.kind == OfferKind.GRID and not offer.closed:
                     touched.append(offer)
                 continue
-            kept = [p for p in photos if p.get("user_id") != user_id]
+            kept = tuple(p for p in photos if p.user_id != user_id)
             if len(kept) == len(photos):
                 continue
-            unique_ids |= {p["file_unique_id"] for p in photos if p.get("user_id") == user_id}
+            unique_ids |= {p.file_unique_id for p in photos if p.user_id == user_id}
             withdrawn += len(photos) - len(kept)
-            offer.photos = json.dumps(kept)
+            offer.photos = kept
             if offer.kind == OfferKind.GRID and not offer.closed:
                 touched.append(offer)
         if unique_ids:
             for job in await session.scalars(select(Job).where(Job.user_id != user_id, Job.inputs.is_not(None))):
-                inputs = json.loads(job.inputs or "[]")
-                kept = [i for i in inputs if i.get("file_unique_id") not in unique_ids]
-                if len(kept) != len(inputs):
-                    job.inputs = json.dumps(kept)
+                inputs = job.inputs or ()
+                grid = tuple(i for i in inputs if i.file_unique_id not in unique_ids)
+                if len(grid) != len(inputs):
+                    job.inputs = grid
         await session.flush()
         for offer in touched:
             session.expunge(offer)

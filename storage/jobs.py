@@ -35,17 +35,18 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, Result, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.codecs import FaceBox, GridInput, RenderChoices, RenderNotes
 from storage.db import Database
 from storage.models import (
     ACTIVE_STATUSES,
     QUOTA_KINDS,
     RENDER_STAGE_KINDS,
     RENDER_STATUSES,
+    VIDEO_OUTPUT,
     Job,
     JobKind,
     JobStatus,
     Offer,
-    OutputKind,
     utcnow,
 )
 
@@ -93,11 +94,11 @@ class NewJob:
     kind: JobKind = JobKind.RENDER
     status_message_id: int | None = None  # the message edited through queued → rendering → done
     result_key: str | None = None  # see Job.result_key
-    output_kind: OutputKind = OutputKind.VIDEO
+    output_kind: str = VIDEO_OUTPUT  # an engine.OutputKind value
     parent_job_id: int | None = None  # conversions: the render they re-encode
     cost: int = 1  # against the daily quota (a grid: its number of faces)
-    options: str | None = None  # JSON: the requester's render choices
-    inputs: str | None = None  # JSON: a grid's photos
+    options: RenderChoices | None = None  # the requester's render choices
+    inputs: tuple[GridInput, ...] | None = None  # a grid's photos
 
 
 @dataclass(frozen=True)
@@ -151,10 +152,10 @@ class JobRecord:
     output_kind: str
     parent_job_id: int | None
     cost: int
-    options: str | None
-    inputs: str | None
-    face_boxes: str | None
-    notes: str | None
+    options: RenderChoices | None
+    inputs: tuple[GridInput, ...] | None
+    face_boxes: tuple[FaceBox, ...] | None
+    notes: RenderNotes | None
     import_id: str | None
 
     @classmethod
@@ -294,7 +295,7 @@ async def record_cached(db: Database, new: NewJob, source: Job | JobRecord) -> J
 
 
 async def cached_result(db: Database, file_unique_id: str, result_key: str,
-                        output_kind: OutputKind = OutputKind.VIDEO) -> Job | None:
+                        output_kind: str = VIDEO_OUTPUT) -> Job | None:
     """The newest delivered result (a video, or a note, sticker or GIF of one) made from this photo
     with this template content and these options, if any: its result_file_id can be sent again."""
     async with db.read() as session:
@@ -471,8 +472,8 @@ async def next_due(db: Database, status: JobStatus, kinds: tuple[JobKind, ...] |
 
 # --- render stage outcomes ------------------------------------------------------------------------
 async def hand_over(db: Database, claim: ClaimedJob, *, path: str, width: int, height: int,
-                    duration: float, seconds: float, face_boxes: str | None = None,
-                    notes: str | None = None) -> bool:
+                    duration: float, seconds: float, face_boxes: tuple[FaceBox, ...] | None = None,
+                    notes: RenderNotes | None = None) -> bool:
     """The render (or conversion) is on disk: the job goes to the delivery stage (a crash from here
     on re-sends, never re-renders). False when the claim lost the job meanwhile."""
     async with db.write() as session:
@@ -635,7 +636,7 @@ async def queue_length(db: Database) -> int:
         return await _count(session, _IN_RENDER_LINE)
 
 
-async def active_conversion(db: Database, parent_job_id: int, output_kind: OutputKind) -> Job | None:
+async def active_conversion(db: Database, parent_job_id: int, output_kind: str) -> Job | None:
     """A conversion of this render into this kind that is already on its way (a second press)."""
     async with db.read() as session:
         return await session.scalar(

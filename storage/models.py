@@ -7,12 +7,28 @@ Times are naive UTC (SQLite has no time zones); `utcnow()` is the one source of 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.codecs import (
+    CountsColumn,
+    FaceBox,
+    FaceBoxesColumn,
+    GridInput,
+    GridInputsColumn,
+    OfferPhoto,
+    OfferPhotosColumn,
+    RenderChoices,
+    RenderChoicesColumn,
+    RenderNotes,
+    RenderNotesColumn,
+    StepsColumn,
+)
 
 
 def utcnow() -> datetime:
@@ -51,14 +67,7 @@ RENDER_STAGE_KINDS = (JobKind.RENDER, JobKind.GRID, JobKind.TEMPLATE_IMPORT, Job
 QUOTA_KINDS = (JobKind.RENDER, JobKind.GRID, JobKind.OWN_TEMPLATE)  # what the daily quota counts (by `cost`)
 
 
-class OutputKind(StrEnum):
-    """What a job sends: the video itself, or one of its conversions."""
-
-    VIDEO = "video"
-    NOTE = "note"  # a round video note
-    STICKER = "sticker"  # a video sticker, sent on its own
-    GIF = "gif"  # an animation: MP4 without sound, loops
-    PACK = "pack"  # a video sticker added to the user's own sticker set
+VIDEO_OUTPUT = "video"  # engine.OutputKind.VIDEO: a job that sends the render itself
 
 
 class OfferKind(StrEnum):
@@ -98,7 +107,7 @@ class Offer(Base):
     clean_background: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     # Albums and grid collections: JSON list of {file_id, file_unique_id, message_id, user_id,
     # first_name, faces}, in the order they came.
-    photos: Mapped[str | None] = mapped_column(Text, nullable=True)
+    photos: Mapped[tuple[OfferPhoto, ...] | None] = mapped_column(OfferPhotosColumn, nullable=True)
     message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the keyboard/collecting message
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # grid collections
     closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
@@ -158,13 +167,16 @@ class Job(Base):
     # again never matches an old import; the same across the job's retries).
     import_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # What is sent (the video, or a conversion of the render `parent_job_id`), and what it cost.
-    output_kind: Mapped[str] = mapped_column(String(16), default=OutputKind.VIDEO, server_default=OutputKind.VIDEO)
+    # A value of engine.OutputKind, kept as text: storage imports nothing of the engine.
+    output_kind: Mapped[str] = mapped_column(String(16), default=VIDEO_OUTPUT, server_default=VIDEO_OUTPUT)
     parent_job_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     cost: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # against the daily quota
-    options: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the requester's render choices
-    inputs: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: a grid's photos
-    face_boxes: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON [[x, y, w, h]] in the render
-    notes: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: what the render wants said
+    # JSON text columns (storage/codecs.py): the requester's render choices, a grid's photos, the
+    # animated faces in the render, what the render wants said.
+    options: Mapped[RenderChoices | None] = mapped_column(RenderChoicesColumn, nullable=True)
+    inputs: Mapped[tuple[GridInput, ...] | None] = mapped_column(GridInputsColumn, nullable=True)
+    face_boxes: Mapped[tuple[FaceBox, ...] | None] = mapped_column(FaceBoxesColumn, nullable=True)
+    notes: Mapped[RenderNotes | None] = mapped_column(RenderNotesColumn, nullable=True)
 
     @property
     def active(self) -> bool:
@@ -183,8 +195,9 @@ class ForgetRequest(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger)  # the private chat the confirmation goes to
     language: Mapped[str] = mapped_column(String(16), default="en")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    done_steps: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")  # JSON list of step names
-    counts: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")  # JSON: what each step deleted
+    # JSON (storage/codecs.py): the finished steps' names, and what each step deleted.
+    done_steps: Mapped[tuple[str, ...]] = mapped_column(StepsColumn, default=tuple, server_default="[]")
+    counts: Mapped[Mapping[str, int]] = mapped_column(CountsColumn, default=dict, server_default="{}")
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     lease_owner: Mapped[str | None] = mapped_column(String(96), nullable=True)

@@ -3,19 +3,18 @@ collection. A button press names an offer by id."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, update
 
+from storage.codecs import OfferPhoto
 from storage.db import Database
 from storage.models import Offer, OfferKind, utcnow
 
 
 async def create(
     db: Database, *, chat_id: int, owner_id: int, photo_message_id: int, file_id: str, file_unique_id: str,
-    kind: OfferKind = OfferKind.PHOTO, photos: str | None = None, expires_at: datetime | None = None,
+    kind: OfferKind = OfferKind.PHOTO, photos: tuple[OfferPhoto, ...] | None = None, expires_at: datetime | None = None,
 ) -> Offer:
     async with db.write() as session:
         offer = Offer(chat_id=chat_id, owner_id=owner_id, photo_message_id=photo_message_id, file_id=file_id,
@@ -40,8 +39,9 @@ async def toggle_background(db: Database, offer_id: int) -> bool:
         return offer.clean_background
 
 
-def photos_of(offer: Offer) -> list[dict[str, Any]]:
-    return json.loads(offer.photos) if offer.photos else []
+def photos_of(offer: Offer) -> tuple[OfferPhoto, ...]:
+    """An album's or a collection's photos (a single photo's offer has none)."""
+    return offer.photos or ()
 
 
 async def set_message(db: Database, offer_id: int, message_id: int) -> None:
@@ -57,18 +57,17 @@ async def open_collection(db: Database, chat_id: int, message_id: int) -> Offer 
             Offer.closed.is_(False)))
 
 
-async def add_photo(db: Database, offer_id: int, photo: dict[str, Any], max_photos: int) -> Offer | None:
+async def add_photo(db: Database, offer_id: int, photo: OfferPhoto, max_photos: int) -> Offer | None:
     """Append a photo to an open collection (the same photo twice counts once). None when the
     collection is closed, expired or full."""
     async with db.write() as session:
         offer = await session.get(Offer, offer_id, with_for_update=True)  # PostgreSQL: one adder at a time
         if offer is None or offer.closed or (offer.expires_at is not None and offer.expires_at < utcnow()):
             return None
-        photos = [p for p in photos_of(offer) if p["file_unique_id"] != photo["file_unique_id"]]
+        photos = tuple(p for p in photos_of(offer) if p.file_unique_id != photo.file_unique_id)
         if len(photos) >= max_photos:
             return None
-        photos.append(photo)
-        offer.photos = json.dumps(photos)
+        offer.photos = (*photos, photo)
         return offer
 
 

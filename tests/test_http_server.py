@@ -166,8 +166,8 @@ async def webhook_bot(unused_tcp_port):
     """A PTB Application in custom-webhook mode (updater None) against the fake Bot API,
     with /start answered, and the HTTP server feeding its update queue."""
     async with FakeTelegram(token=TOKEN) as tg:
-        app = (ApplicationBuilder().token(TOKEN).base_url(tg.base_url).base_file_url(tg.base_file_url).updater(None)
-               .build())
+        app = (ApplicationBuilder().token(TOKEN).base_url(tg.base_url).base_file_url(tg.base_file_url)
+               .updater(None).build())
         seen: list[Update] = []
 
         async def start(update: Update, context) -> None:
@@ -191,8 +191,8 @@ async def test_webhook_accepts_updates_with_the_secret(webhook_bot, http):
     ann = tg.user(first_name="Ann")
     tg.send_text(ann, tg.private_chat(ann), "/start")
     update = tg.pending_updates[-1]  # the exact JSON Telegram would post
-    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-    async with http.post(f"{server.url}/telegram", json=update, headers=headers) as resp:
+    secret = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with http.post(f"{server.url}/telegram", json=update, headers=secret) as resp:
         assert resp.status == 200
     call = await tg.wait_for("sendMessage", timeout=10)
     assert call.params["text"] == "hello from the webhook" and call.params["chat_id"] == ann["id"]
@@ -216,8 +216,8 @@ async def test_webhook_refuses_a_missing_or_wrong_secret_and_bad_bodies(webhook_
     # Updates are handled in order: once a later good one is answered, a refused one would have been too.
     tg.send_text(ann, tg.private_chat(ann), "/start again")
     good = tg.pending_updates[-1]
-    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-    async with http.post(f"{server.url}/telegram", json=good, headers=headers) as resp:
+    secret = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with http.post(f"{server.url}/telegram", json=good, headers=secret) as resp:
         assert resp.status == 200
     await tg.wait_for("sendMessage", timeout=10)
     assert [u.update_id for u in seen] == [good["update_id"]]

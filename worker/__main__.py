@@ -37,46 +37,36 @@ def main(argv: list[str] | None = None, engine: Renderer | None = None, tuning: 
     parser.add_argument("--http-port", type=int, default=0, help="serve /healthz and /metrics here (0: off)")
     parser.add_argument("celery", nargs=argparse.REMAINDER, help="`celery ...`: run a celery command instead")
     args = parser.parse_args(argv)
-    from ops.startup_checks import StartupError, checked_settings
+    from ops.process import begin, import_paddle_early, refuse
+    from ops.startup_checks import StartupError
     from pipeline.dispatch import make_celery
 
     if args.celery:  # e.g. `celery inspect ping`: the same app, broker and queues
         try:
             settings = load_settings(args.config)
         except ConfigError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+            return refuse(err)
         make_celery(settings).start(argv=args.celery[1:] if args.celery[0] == "celery" else args.celery)
         return 0
     try:
-        settings = checked_settings(args.config, renders_here=True)
+        settings = begin(args.config, renders_here=True)
     except StartupError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return refuse(err)
     app = make_celery(settings)
 
     from celery.signals import worker_shutting_down
 
-    from engine.model.choose import needs_paddle
-    from engine.model.paddle_compat import import_paddle
-    from ops.log_masking import setup_logging
     from pipeline.tuning import Tuning as DefaultTuning
     from worker.runtime import WorkerFailed, WorkerRuntime
     from worker.tasks import register
 
-    setup_logging(settings.logging.level, settings.telegram.token)
-    if engine is None and needs_paddle(settings.engine.device, settings.engine.checkpoint,
-                                       settings.engine.cache_dir, settings.engine.batch_size):
-        # before Celery hooks SIGTERM (paddle installs its own handler); a CPU worker with a
-        # converted OpenVINO model never imports paddle, nor one given a harness's renderer
-        # (tests/gated_engine.py imports paddle itself for the real engine)
-        import_paddle(settings.engine.threads)
+    if engine is None:  # a harness's renderer brings its own (tests/gated_engine.py)
+        import_paddle_early(settings, always=False)  # before Celery hooks SIGTERM
     runtime = WorkerRuntime(settings, tuning or DefaultTuning(), engine, args.http_port)
     try:
         runtime.start()
     except WorkerFailed as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        return refuse(err, 1)
     register(app, runtime)
     worker_shutting_down.connect(lambda **_: runtime.interrupt(), weak=False)
     queues = args.queues or f"{settings.queue.render_queue},{settings.queue.conversion_queue}"

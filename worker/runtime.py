@@ -19,14 +19,15 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
 from ops import metrics
-from ops.http_server import HealthReport, HttpServer, start_http_server
+from ops.health import rendering_health
+from ops.process import open_database, serve_http
 from pipeline.assembly import Stages, make_stages, stage_owner
 from pipeline.dispatch import CeleryDispatcher, make_celery
 from pipeline.housekeeping import clean_files
 from pipeline.renderer import Renderer, renderer_from_settings
 from pipeline.tuning import Tuning
 from settings import Settings
-from storage import Database, jobs, make_database, upgrade_to_head
+from storage import Database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,10 +38,10 @@ class WorkerFailed(Exception):
 
 
 class WorkerRuntime:
-    def __init__(self, settings: Settings, tuning: Tuning = Tuning(), engine: Renderer | None = None,
+    def __init__(self, settings: Settings, tuning: Tuning | None = None, engine: Renderer | None = None,
                  http_port: int = 0) -> None:
         self.settings = settings
-        self.tuning = tuning
+        self.tuning = tuning or Tuning()
         self.engine = engine
         self.http_port = http_port
         self.name = stage_owner()  # its leases' owner
@@ -93,8 +94,7 @@ class WorkerRuntime:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         settings = self.settings
-        db = make_database(settings)
-        await upgrade_to_head(db)  # several processes may start at once: the migration serialises them
+        db = await open_database(settings)
         bot = self._bot()
         await bot.initialize()  # getMe: the bot's username names sticker packs
         engine = self.engine or renderer_from_settings(settings)
@@ -102,7 +102,10 @@ class WorkerRuntime:
         dispatch = CeleryDispatcher(make_celery(settings), settings, wake_deliver=stages.delivery.wake)
         stages.render.redispatch = dispatch.render
         stages.conversion.redispatch = dispatch.convert
-        http = await self._http(db, engine, stages) if self.http_port else None
+        if self.http_port:  # the engine's series, before its stage reports
+            metrics.set_engine_info("loading", None, None, None)
+        http = await serve_http(settings, self.http_port, db, functools.partial(
+            rendering_health, db, engine, lambda: stages.render.readiness))
         try:
             if not await stages.render.before_first_claim():
                 self._failure = f"the model failed to load: {engine.status.detail}"
@@ -139,20 +142,8 @@ class WorkerRuntime:
                 log.exception("clean-up failed")
             wait = self.tuning.clean_up_every.total_seconds()
 
-    def _bot(self) -> ExtBot[None]:
+    def _bot(self) -> ExtBot[int]:
         tg = self.settings.telegram
         request = HTTPXRequest(connection_pool_size=16, media_write_timeout=tg.upload_timeout)
         return ExtBot(tg.token, base_url=tg.base_url, base_file_url=tg.base_file_url, request=request,
                       get_updates_request=HTTPXRequest(), rate_limiter=AIORateLimiter(max_retries=0))
-
-    async def _http(self, db: Database, engine: Renderer, stages: Stages) -> HttpServer:
-        async def health() -> HealthReport:
-            status, ready = engine.status, stages.render.readiness
-            return HealthReport(database=await db.ping(), engine_state=status.state,
-                                queue=await jobs.queue_length(db), runner=status.runner, precision=status.precision,
-                                device=status.device, detail=status.detail, step=ready.step,
-                                progress=round(ready.fraction, 3))
-
-        metrics.set_engine_info("loading", None, None, None)
-        return await start_http_server(self.settings.http.host, self.http_port, health,
-                                       on_scrape=functools.partial(metrics.count_queue, db))

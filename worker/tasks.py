@@ -11,16 +11,18 @@ from worker.runtime import WorkerRuntime
 
 
 def register(app: Celery, runtime: WorkerRuntime) -> None:
-    @app.task(name=RENDER_TASK, bind=True, max_retries=None)
+    @app.task(name=RENDER_TASK, bind=True, max_retries=None)  # type: ignore[untyped-decorator]  # Celery is untyped
     def render(task: Task, job_id: int) -> None:
-        assert runtime.stages is not None
-        wait = runtime.call(lambda: runtime.stages.render.run_dispatched(job_id))
+        stages = runtime.stages
+        assert stages is not None  # start() returned: the stages exist before any task is taken
+        wait = runtime.call(lambda: stages.render.run_dispatched(job_id))
         if wait is not None:
             raise task.retry(countdown=wait)
 
-    @app.task(name=CONVERT_TASK, bind=True, max_retries=None)
+    @app.task(name=CONVERT_TASK, bind=True, max_retries=None)  # type: ignore[untyped-decorator]  # Celery is untyped
     def convert(task: Task, job_id: int) -> None:
-        assert runtime.stages is not None
-        wait = runtime.call(lambda: runtime.stages.conversion.run_dispatched(job_id))
+        stages = runtime.stages
+        assert stages is not None  # start() returned: the stages exist before any task is taken
+        wait = runtime.call(lambda: stages.conversion.run_dispatched(job_id))
         if wait is not None:
             raise task.retry(countdown=wait)

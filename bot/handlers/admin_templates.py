@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import re
 
-from telegram import Message, Update
+from telegram import Animation, Document, Message, Update, Video
 
 from bot.context import BotContext, Services
-from bot.handlers.common import refuse_unless_admin, reply, visit
+from bot.handlers.common import refuse_unless_admin, reply, sent, visit
 from engine import list_templates
 from i18n.texts import t
 from ops import metrics
@@ -27,24 +27,27 @@ CAPTION_COMMAND = re.compile(r"^/addtemplate(?:@\w+)?(?:\s+(.*))?$", re.IGNORECA
 def _video_of(message: Message | None) -> tuple[str, str, int | None] | None:
     if message is None:
         return None
-    media = message.video or message.animation
+    media: Video | Animation | Document | None = message.video or message.animation
     if media is None and message.document and (message.document.mime_type or "").startswith("video/"):
         media = message.document
     return (media.file_id, media.file_unique_id, media.file_size) if media else None
 
 
 async def add_template(update: Update, context: BotContext) -> None:
-    svc, lang = await visit(update, context)
-    message = update.effective_message
-    if await refuse_unless_admin(update, svc, lang):
+    if (given := sent(update)) is None:
         return
+    message, user = given
+    svc, lang = await visit(update, context)
+    if await refuse_unless_admin(message, user, svc, lang):
+        return
+    source: Message | None  # the video: this message (its caption) or the one it replies to
     if message.caption is not None:
         match = CAPTION_COMMAND.match(message.caption.strip())
         title, source = ((match.group(1) or "").strip() if match else ""), message
     else:
         title, source = " ".join(context.args or []).strip(), message.reply_to_message
     video = _video_of(source)
-    if not title or video is None:
+    if not title or source is None or video is None:
         await reply(message, t(lang, "addtemplate_usage"))
         return
     file_id, unique_id, size = video
@@ -52,16 +55,18 @@ async def add_template(update: Update, context: BotContext) -> None:
         await reply(message, t(lang, "too_big", mb=svc.settings.limits.max_file_mb))
         return
     status = await reply(message, t(lang, "addtemplate_queued", title=title))
-    new = jobs.NewJob(user_id=update.effective_user.id, chat_id=message.chat_id, source_message_id=source.message_id,
+    new = jobs.NewJob(user_id=user.id, chat_id=message.chat_id, source_message_id=source.message_id,
                       input_file_id=file_id, input_file_unique_id=unique_id, language=lang,
                       template_title=title[:200], kind=JobKind.TEMPLATE_IMPORT, status_message_id=status.message_id)
     await _queue(svc, new, f"template import {title!r}")
 
 
 async def delete_template(update: Update, context: BotContext) -> None:
+    if (given := sent(update)) is None:
+        return
+    message, user = given
     svc, lang = await visit(update, context)
-    message = update.effective_message
-    if await refuse_unless_admin(update, svc, lang):
+    if await refuse_unless_admin(message, user, svc, lang):
         return
     wanted = (context.args or [""])[0]
     if not wanted:
@@ -79,7 +84,7 @@ async def delete_template(update: Update, context: BotContext) -> None:
         await reply(message, t(lang, "template_unknown", id=wanted))
         return
     status = await reply(message, t(lang, "deltemplate_queued", id=wanted))
-    new = jobs.NewJob(user_id=update.effective_user.id, chat_id=message.chat_id, source_message_id=message.message_id,
+    new = jobs.NewJob(user_id=user.id, chat_id=message.chat_id, source_message_id=message.message_id,
                       input_file_id="", input_file_unique_id="", language=lang, template_id=wanted,
                       kind=JobKind.TEMPLATE_DELETE, status_message_id=status.message_id)
     await _queue(svc, new, f"delete template {wanted}")

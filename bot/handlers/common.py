@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardMarkup, Message, ReplyParameters, Update
+from telegram import InlineKeyboardMarkup, Message, ReplyParameters, Update, User
 
 from bot.context import BotContext, Services, services
 from i18n.texts import lang_of, t
 from storage import users
+
+
+def sent(update: Update) -> tuple[Message, User] | None:
+    """The message a command handler answers and its sender; None for an update without either (a
+    channel post, a message on behalf of a chat): such an update gets no answer."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return None
+    return message, user
 
 
 async def visit(update: Update, context: BotContext) -> tuple[Services, str]:
@@ -21,13 +30,14 @@ async def visit(update: Update, context: BotContext) -> tuple[Services, str]:
 
 
 async def reply(message: Message, text: str, reply_markup: InlineKeyboardMarkup | None = None) -> Message:
-    return await message.reply_text(text, reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
-                                    reply_markup=reply_markup)
+    return await message.reply_text(
+        text, reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
+        reply_markup=reply_markup)
 
 
-async def refuse_unless_admin(update: Update, svc: Services, lang: str) -> bool:
+async def refuse_unless_admin(message: Message, user: User, svc: Services, lang: str) -> bool:
     """True (after a polite refusal) when the sender is not in [telegram].admins."""
-    if update.effective_user is not None and svc.is_admin(update.effective_user.id):
+    if svc.is_admin(user.id):
         return False
-    await reply(update.effective_message, t(lang, "admins_only"))
+    await reply(message, t(lang, "admins_only"))
     return True

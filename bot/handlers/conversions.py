@@ -9,12 +9,15 @@ from telegram import Update
 from bot import conversions
 from bot.context import BotContext
 from bot.handlers.common import visit
+from bot.refusal import Refusal
 from i18n.texts import t
 from pipeline.keyboards import parse_conversion
 
 
 async def on_conversion_pressed(update: Update, context: BotContext) -> None:
     query = update.callback_query
+    if query is None:
+        return
     svc, lang = await visit(update, context)
     parsed = parse_conversion(query.data or "")
     chat_id = query.message.chat.id if query.message else None
@@ -24,7 +27,7 @@ async def on_conversion_pressed(update: Update, context: BotContext) -> None:
     job_id, kind = parsed
     try:
         await conversions.request(svc, job_id, kind, query.from_user.id, chat_id, lang)
-    except conversions.Refusal as refusal:
-        await query.answer(t(lang, refusal.key), show_alert=True)
+    except Refusal as refusal:
+        await query.answer(refusal.text(lang), show_alert=True)
         return
     await query.answer(t(lang, "converting"))

@@ -8,23 +8,28 @@ from telegram import Update
 from bot import grid_collection, intake
 from bot.context import BotContext, services
 from bot.grid_collection import CANCEL_PREFIX
-from bot.handlers.common import reply, visit
+from bot.handlers.common import reply, sent, visit
+from bot.refusal import Refusal
 from i18n.texts import t
 from storage import offers
 
 
 async def on_grid(update: Update, context: BotContext) -> None:
+    if (given := sent(update)) is None:
+        return
+    message, user = given
     svc, lang = await visit(update, context)
-    message = update.effective_message
     if message.chat.type == "private":
         await reply(message, t(lang, "grid_private_hint"))
         return
-    await grid_collection.start(svc, context.bot, message, lang, context.bot_data.tuning.grid_ttl)
+    await grid_collection.start(svc, context.bot, message, user, lang, context.bot_data.tuning.grid_ttl)
 
 
 async def on_reply_with_photo(update: Update, context: BotContext) -> None:
     """A reply in a group: a photo for an open collection when it answers one, else nothing."""
-    message = update.effective_message
+    if (given := sent(update)) is None:
+        return
+    message, user = given
     target = message.reply_to_message
     if target is None or target.from_user is None or target.from_user.id != context.bot.id:
         return
@@ -33,15 +38,17 @@ async def on_reply_with_photo(update: Update, context: BotContext) -> None:
     if collection is None:
         return
     try:
-        await grid_collection.add(svc, context.bot, collection, message, lang)
+        await grid_collection.add(svc, context.bot, collection, message, user, lang)
     except intake.Ignored:
         return
-    except intake.Refusal as refusal:
+    except Refusal as refusal:
         await reply(message, refusal.text(lang))
 
 
 async def on_cancel_pressed(update: Update, context: BotContext) -> None:
     query = update.callback_query
+    if query is None:
+        return
     svc, lang = await visit(update, context)
     prefix, _, offer_id = (query.data or "").partition(":")
     row = await offers.get(svc.db, int(offer_id)) if prefix == CANCEL_PREFIX and offer_id.isdigit() else None

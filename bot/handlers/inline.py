@@ -4,6 +4,7 @@ their stored file_ids, newest first, for them only; with none yet, a button open
 from __future__ import annotations
 
 from telegram import (
+    InlineQueryResult,
     InlineQueryResultCachedMpeg4Gif,
     InlineQueryResultCachedSticker,
     InlineQueryResultCachedVideo,
@@ -13,9 +14,9 @@ from telegram import (
 
 from bot.context import BotContext
 from bot.handlers.common import visit
+from engine import OutputKind
 from i18n.texts import t
 from storage import jobs
-from storage.models import OutputKind
 
 MAX_RESULTS = 50  # Telegram's limit per answer
 CACHE_SECONDS = 10  # a new sticker should show up almost at once
@@ -23,11 +24,14 @@ CACHE_SECONDS = 10  # a new sticker should show up almost at once
 
 async def on_inline_query(update: Update, context: BotContext) -> None:
     query = update.inline_query
+    if query is None:
+        return
     svc, lang = await visit(update, context)
-    results, seen = [], set()
+    results: list[InlineQueryResult] = []
+    seen: set[str] = set()
     for job in await jobs.delivered_results(svc.db, query.from_user.id, limit=200):
         file_id, kind = job.result_file_id, OutputKind(job.output_kind)
-        if file_id in seen:
+        if file_id is None or file_id in seen:
             continue
         title = t(lang, "inline_video_title", title=job.template_title or "")
         if kind == OutputKind.VIDEO:

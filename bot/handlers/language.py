@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot.context import BotContext
-from bot.handlers.common import reply, visit
+from bot.handlers.common import reply, sent, visit
 from i18n.texts import lang_of, t
 from pipeline.keyboards import language_keyboard, parse_language
 from storage import users
@@ -18,14 +18,19 @@ log = logging.getLogger(__name__)
 
 
 async def on_language(update: Update, context: BotContext) -> None:
+    if (given := sent(update)) is None:
+        return
+    message, user = given
     svc, lang = await visit(update, context)
-    user_id = update.effective_user.id
+    user_id = user.id
     chosen = await users.chosen_language(svc.db, user_id)
-    await reply(update.effective_message, t(lang, "language_pick"), language_keyboard(user_id, lang, chosen))
+    await reply(message, t(lang, "language_pick"), language_keyboard(user_id, lang, chosen))
 
 
 async def on_language_pressed(update: Update, context: BotContext) -> None:
     query = update.callback_query
+    if query is None:
+        return
     svc, lang = await visit(update, context)
     parsed = parse_language(query.data or "")
     if parsed is None or parsed[0] != query.from_user.id:

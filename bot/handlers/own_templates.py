@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import re
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import Animation, Document, InlineKeyboardMarkup, Message, Update, Video, VideoNote
 from telegram.error import TelegramError
 
-from bot import intake
 from bot.context import BotContext, Services
-from bot.handlers.common import reply, visit
+from bot.handlers.common import reply, sent, visit
 from bot.own_template_intake import Clip, check_request, queue_import
+from bot.refusal import Refusal
 from i18n.texts import t
 from pipeline import own_templates
 from pipeline.keyboards import own_templates_keyboard, parse_delete
@@ -27,7 +27,7 @@ def clip_of(message: Message | None) -> Clip | None:
     """The video, video file or round video note in a message."""
     if message is None:
         return None
-    media = message.video or message.video_note or message.animation
+    media: Video | VideoNote | Animation | Document | None = message.video or message.video_note or message.animation
     if media is None and message.document and (message.document.mime_type or "").startswith("video/"):
         media = message.document
     if media is None:
@@ -39,7 +39,10 @@ def clip_of(message: Message | None) -> Clip | None:
 
 async def on_template(update: Update, context: BotContext) -> None:
     """/template NAME as a clip's caption, or replying to one."""
-    message = update.effective_message
+    if (given := sent(update)) is None:
+        return
+    message, user = given
+    source: Message | None  # the clip: this message (its caption) or the one it replies to
     if message.caption is not None:
         match = CAPTION_COMMAND.match(message.caption.strip())
         if match and match.group(1) and match.group(1).lower() != (context.bot.username or "").lower():
@@ -53,26 +56,29 @@ async def on_template(update: Update, context: BotContext) -> None:
     if clip is None:
         await reply(message, t(lang, "own_template_usage", s=f"{cfg.max_seconds:g}", n=cfg.max_name))
         return
-    user_id = update.effective_user.id
+    user_id = user.id
     try:
         name = await check_request(svc, message.chat_id, user_id, clip, name)
-    except intake.Refusal as refusal:
+    except Refusal as refusal:
         await reply(message, refusal.text(lang))
         return
     status = await reply(message, t(lang, "own_template_queued", name=name))
     try:
         await queue_import(svc, message.chat_id, user_id, clip, name, lang, status.message_id)
-    except intake.Refusal as refusal:
+    except Refusal as refusal:
         await status.edit_text(refusal.text(lang))
 
 
 async def on_bare_clip(update: Update, context: BotContext) -> None:
     """A clip without /template in a private chat: say how to make it a template."""
+    if (given := sent(update)) is None:
+        return
+    message, user = given
     svc, lang = await visit(update, context)
-    if svc.is_admin(update.effective_user.id):
+    if svc.is_admin(user.id):
         return  # an admin's video is probably about to get an /addtemplate reply
     cfg = svc.settings.user_templates
-    await reply(update.effective_message, t(lang, "own_template_hint", s=f"{cfg.max_seconds:g}"))
+    await reply(message, t(lang, "own_template_hint", s=f"{cfg.max_seconds:g}"))
 
 
 async def own_section(svc: Services, chat_id: int, user_id: int, everyone: bool,
@@ -97,6 +103,8 @@ async def own_section(svc: Services, chat_id: int, user_id: int, everyone: bool,
 
 async def on_delete_pressed(update: Update, context: BotContext) -> None:
     query = update.callback_query
+    if query is None:
+        return
     svc, lang = await visit(update, context)
     row_id = parse_delete(query.data or "")
     row = await owned_templates.get(svc.db, row_id) if row_id is not None else None

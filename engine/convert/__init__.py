@@ -16,7 +16,17 @@ from typing import TYPE_CHECKING
 
 from ..cancel import CancelToken
 from ..video_io import probe
-from .core import BadRender, ConvertResult, NoteCrop, OutputKind, OutputTooLarge, StickerTry, check_render, stopped
+from .core import (
+    CONVERTIBLE,
+    BadRender,
+    ConvertResult,
+    NoteCrop,
+    OutputKind,
+    OutputTooLarge,
+    StickerTry,
+    check_render,
+    stopped,
+)
 from .gif import GIF_MAX_BYTES, gif
 from .note import NOTE_MAX_S, NOTE_MIN_SIDE, note, note_crop
 from .sticker import STICKER_MAX_BYTES, STICKER_MAX_S, best_loop, sticker, sticker_first_kbps
@@ -26,14 +36,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BadRender", "ConvertResult", "NoteCrop", "OutputKind", "OutputTooLarge", "StickerTry", "best_loop",
-           "convert", "note_crop", "sticker_first_kbps", "GIF_MAX_BYTES", "NOTE_MAX_S", "NOTE_MIN_SIDE",
+__all__ = ["CONVERTIBLE", "BadRender", "ConvertResult", "NoteCrop", "OutputKind", "OutputTooLarge", "StickerTry",
+           "best_loop", "convert", "note_crop", "sticker_first_kbps", "GIF_MAX_BYTES", "NOTE_MAX_S", "NOTE_MIN_SIDE",
            "STICKER_MAX_BYTES", "STICKER_MAX_S"]
 
 
 def convert(render: Path, kind: OutputKind | str, out: Path, faces: Sequence[Box] | None = None,
             cancel: CancelToken | None = None) -> ConvertResult:
-    """Re-encode `render` (an MP4 the engine made) as `kind` into `out`.
+    """Re-encode `render` (an MP4 the engine made) as `kind` (one of CONVERTIBLE) into `out`.
 
     `faces`: the animated faces' boxes in the render's pixels (the note centres on them, the sticker
     shows them cut out; None: for a sticker, the faces found in its first frame; []: none, the
@@ -42,6 +52,8 @@ def convert(render: Path, kind: OutputKind | str, out: Path, faces: Sequence[Box
     """
     started = time.monotonic()
     render, out, kind = Path(render), Path(out), OutputKind(kind)
+    if kind not in CONVERTIBLE:
+        raise ValueError(f"convert: a render is already a {kind}")
     stopped(cancel)
     info = check_render(render, cancel)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -49,7 +61,7 @@ def convert(render: Path, kind: OutputKind | str, out: Path, faces: Sequence[Box
     try:
         if kind is OutputKind.NOTE:
             extra = note(render, info, part, faces, cancel)
-        elif kind is OutputKind.STICKER:
+        elif kind in (OutputKind.STICKER, OutputKind.PACK):
             extra = sticker(render, info, part, faces, cancel)
         else:
             extra = gif(render, info, part, cancel)

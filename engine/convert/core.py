@@ -23,9 +23,17 @@ if TYPE_CHECKING:  # a type only; sticker_cut.py pulls in cv2 and the segmentati
 
 
 class OutputKind(StrEnum):
-    NOTE = "note"
-    STICKER = "sticker"
-    GIF = "gif"
+    """What a render becomes: the video itself, or one of its conversions. The one enum of it: the
+    jobs table stores these values (storage keeps them as text: it imports nothing of the engine)."""
+
+    VIDEO = "video"  # the render as made: nothing to convert
+    NOTE = "note"  # a round video note
+    STICKER = "sticker"  # a video sticker, sent on its own
+    GIF = "gif"  # an animation: MP4 without sound, loops
+    PACK = "pack"  # a video sticker added to the user's own sticker set: encoded as a STICKER
+
+
+CONVERTIBLE = (OutputKind.NOTE, OutputKind.STICKER, OutputKind.GIF, OutputKind.PACK)
 
 
 class BadRender(EngineError):

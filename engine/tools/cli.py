@@ -272,7 +272,8 @@ def _add_convert(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     c = sub.add_parser("convert", parents=[common],
                        help="a render as a round video note, a video sticker (WEBM) or a GIF (MP4 without sound)")
     c.add_argument("render", type=Path, help="an MP4 made by `render` (the bot keeps them in data/renders/)")
-    c.add_argument("--to", required=True, choices=[k.value for k in OutputKind])
+    formats = (OutputKind.NOTE, OutputKind.STICKER, OutputKind.GIF)  # a PACK is a STICKER sent elsewhere
+    c.add_argument("--to", required=True, choices=[k.value for k in formats])
     c.add_argument("--out", type=Path, required=True, help="output file (.mp4 for note and gif, .webm for sticker)")
     c.add_argument("--faces-from", type=Path, metavar="PHOTO",
                    help="the render's photo: the note is centred on its animated faces (default: the middle), "

@@ -96,9 +96,10 @@ async def test_retention_holds_on_every_host_when_the_clock_moves_on(tmp_path: P
     conversions, the file_id cache (cached answers) and temp folders included."""
     from sqlalchemy import text
 
+    from engine import OutputKind
     from pipeline.housekeeping import clean_files
     from storage import offers
-    from storage.models import OutputKind, utcnow
+    from storage.models import utcnow
 
     config = tmp_path / "config.toml"
     config.write_text('[storage]\nurl = "sqlite+aiosqlite:///data/bot.db"\ndata_dir = "data"\nretention_days = 7\n')

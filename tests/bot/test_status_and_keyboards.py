@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import telegram
 
-from engine import Template
+from engine import OutputKind, Template
 from pipeline.keyboards import (
     find_template,
     parse_background,
@@ -14,7 +14,6 @@ from pipeline.keyboards import (
     template_keyboard,
 )
 from pipeline.status_messages import StatusMessage, status_interval
-from storage.models import OutputKind
 from tests.fake_telegram import FakeTelegram
 
 

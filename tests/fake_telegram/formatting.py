@@ -76,7 +76,8 @@ def _parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
     parser.feed(text)
     parser.close()
     if parser.stack:
-        raise bad_request(f'can\'t parse entities: Can\'t find end tag corresponding to start tag "{parser.stack[-1][0]}"')
+        raise bad_request("can't parse entities: Can't find end tag corresponding to start tag "
+                          f'"{parser.stack[-1][0]}"')
     return parser.text, sorted(parser.entities, key=lambda e: (e["offset"], -e["length"]))
 
 

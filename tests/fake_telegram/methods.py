@@ -267,7 +267,8 @@ async def get_webhook_info(tg: FakeTelegram, r: Request) -> Any:
 async def get_updates(tg: FakeTelegram, r: Request) -> Any:
     st = tg.state
     if st.webhook:
-        raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
+        raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                            "use deleteWebhook to delete the webhook first")
     st.confirm(int(r.params.get("offset") or 0))
     limit = max(1, min(100, int(r.params.get("limit") or 100)))
     deadline = time.monotonic() + max(0.0, float(r.params.get("timeout") or 0))
@@ -278,7 +279,8 @@ async def get_updates(tg: FakeTelegram, r: Request) -> Any:
     tg.wake()
     while True:
         if mine != tg.poll_generation:
-            raise ApiError(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")
+            raise ApiError(409, "Conflict: terminated by other getUpdates request; "
+                                "make sure that only one bot instance is running")
         if st.updates:
             return copy.deepcopy(st.updates[:limit])
         remaining = deadline - time.monotonic()
@@ -337,7 +339,8 @@ async def edit_message_caption(tg: FakeTelegram, r: Request) -> Any:
     if "text" in message:
         raise bad_request("there is no caption in the message to edit")
     caption, entities = _text(r.params, "caption", MAX_CAPTION, required=False)
-    return _apply_edit(message, {"caption": caption, "caption_entities": entities or None, "reply_markup": _markup(r.params)})
+    return _apply_edit(message, {"caption": caption, "caption_entities": entities or None,
+                                 "reply_markup": _markup(r.params)})
 
 
 @method("editMessageReplyMarkup")

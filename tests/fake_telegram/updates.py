@@ -176,8 +176,10 @@ class UserActions:
         current = self.state.message(chat["id"], _id_of(message))
         if check:
             assert current is not None, f"no message {_id_of(message)} in chat {chat['id']}"
-            offered = [b.get("callback_data") for row in (current.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]
-            assert callback_data in offered, f"message {_id_of(message)} offers no button {callback_data!r}; it has {offered}"
+            keyboard = (current.get("reply_markup") or {}).get("inline_keyboard", [])
+            offered = [b.get("callback_data") for row in keyboard for b in row]
+            assert callback_data in offered, (f"message {_id_of(message)} offers no button {callback_data!r}; "
+                                              f"it has {offered}")
         query: Json = {
             "id": str(uuid.uuid4().int % 10**19),
             "from": user,
@@ -254,7 +256,8 @@ class UserActions:
         size = media.image_size(image)
         if width is None or height is None:
             if size is None:
-                raise ValueError("send_photo needs image bytes (or explicit width/height); use send_document for other files")
+                raise ValueError("send_photo needs image bytes (or explicit width/height); "
+                                 "use send_document for other files")
             width, height = size
         sizes, stored_files = [], []
         for data, w, h in [*media.thumbnails(image, width, height), (image, width, height)]:
@@ -289,14 +292,17 @@ class UserActions:
         """Privacy mode: in groups the bot gets commands, replies to itself and service messages."""
         if message["chat"]["type"] == "private" or not self.privacy_mode:
             return True
-        if any(k in message for k in ("migrate_to_chat_id", "migrate_from_chat_id", "new_chat_members", "left_chat_member")):
+        service = ("migrate_to_chat_id", "migrate_from_chat_id", "new_chat_members", "left_chat_member")
+        if any(k in message for k in service):
             return True
         if (message.get("reply_to_message") or {}).get("from", {}).get("id") == self.bot_user["id"]:
             return True
         text = message.get("text") or message.get("caption") or ""
         for entity in message.get("entities") or message.get("caption_entities") or []:
-            word = text.encode("utf-16-le")[2 * entity["offset"]: 2 * (entity["offset"] + entity["length"])].decode("utf-16-le")
-            if entity["type"] == "bot_command" and ("@" not in word or word.split("@", 1)[1].lower() == self.bot_user["username"].lower()):
+            start, end = 2 * entity["offset"], 2 * (entity["offset"] + entity["length"])  # UTF-16 code units
+            word = text.encode("utf-16-le")[start:end].decode("utf-16-le")
+            addressed = "@" not in word or word.split("@", 1)[1].lower() == self.bot_user["username"].lower()
+            if entity["type"] == "bot_command" and addressed:
                 return True
             if entity["type"] == "mention" and word[1:].lower() == self.bot_user["username"].lower():
                 return True

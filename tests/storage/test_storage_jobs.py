@@ -10,7 +10,7 @@ import pytest
 
 from storage import Database, JobKind, JobStatus, jobs
 from storage.cleanup import purge_before
-from storage.models import OutputKind, utcnow
+from storage.models import utcnow
 
 OPEN = jobs.Limits(max_queue=100, daily_quota=100)
 LEASE = timedelta(minutes=2)
@@ -248,7 +248,7 @@ async def test_result_cache_is_keyed_by_photo_and_result_key_and_stats(db: Datab
     source = await jobs.cached_result(db, "photo-1", "key-1")
     assert source is not None and source.result_file_id == "video-file-id"
     assert await jobs.cached_result(db, "photo-1", "key-2") is None  # same template id, other content
-    assert await jobs.cached_result(db, "photo-1", "key-1", OutputKind.STICKER) is None  # another kind
+    assert await jobs.cached_result(db, "photo-1", "key-1", "sticker") is None  # another kind
     cached = await jobs.record_cached(db, new_job(5, "photo-1", "key-1"), source)
     assert cached.status == JobStatus.DELIVERING and cached.from_cache
     assert cached.result_file_id == "video-file-id" and cached.result_path == source.result_path

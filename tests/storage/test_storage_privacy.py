@@ -3,14 +3,14 @@ idempotent, and afterwards no row that names the user or their jobs; retention o
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 from sqlalchemy import text, update
 
 from storage import Database, JobStatus, forget, jobs, offers, users
 from storage.cleanup import purge_before
-from storage.models import Job, OfferKind, OutputKind, User, utcnow
+from storage.codecs import GridInput, OfferPhoto
+from storage.models import Job, OfferKind, User, utcnow
 
 LEASE = timedelta(minutes=2)
 ANN, BEN = 777001, 777002  # ids no other value in the tables looks like
@@ -57,7 +57,7 @@ async def test_a_request_is_leased_taken_over_parked_and_finished(db: Database) 
     # bot-a dies; once its lease ran out bot-b takes the request over where it was
     later = utcnow() + LEASE + timedelta(seconds=1)
     taken = await forget.claim(db, "bot-b", LEASE, now=later)
-    assert taken is not None and forget.done_steps(taken) == ["stop_jobs"] and forget.counts_of(taken) == {"jobs": 2}
+    assert taken is not None and taken.done_steps == ("stop_jobs",) and taken.counts == {"jobs": 2}
     assert not await forget.step_done(db, row, "bot-a", "files", {"files": 1}, LEASE)  # a stale stage records nothing
     until = utcnow() + timedelta(hours=1)
     assert await forget.park(db, taken.id, "bot-b", until)
@@ -80,9 +80,9 @@ async def test_forgetting_leaves_no_row_that_names_the_user_or_their_jobs(db: Da
     await users.set_sticker_set(db, ANN, "yahey_u777001_by_bot")
     video = await done_render(db, ANN, "ann-photo-1")
     # Ann's conversion of it, a GIF Ben made of it, and Ben's answer from the cache of the same photo
-    ann_gif = await jobs.add(db, new_job(ANN, "ann-photo-1", kind="convert", output_kind=OutputKind.GIF,
+    ann_gif = await jobs.add(db, new_job(ANN, "ann-photo-1", kind="convert", output_kind="gif",
                                          parent_job_id=video.id))
-    ben_gif = await jobs.add(db, new_job(BEN, "ann-photo-1", kind="convert", output_kind=OutputKind.GIF,
+    ben_gif = await jobs.add(db, new_job(BEN, "ann-photo-1", kind="convert", output_kind="gif",
                                          parent_job_id=video.id))
     cached = await jobs.record_cached(db, new_job(BEN, "ann-photo-1"), video)
     await delivered(db, cached.id)
@@ -96,19 +96,20 @@ async def test_forgetting_leaves_no_row_that_names_the_user_or_their_jobs(db: Da
         await session.execute(update(Job).where(Job.id == dead.id).values(lease_until=utcnow() - timedelta(minutes=1)))
     queued, _ = await jobs.enqueue(db, new_job(ANN, "ann-photo-4"), EXEMPT)
     # Ben's open /grid collection holds a photo of Ann's and one of his; his grid job used both
-    photos = [{"file_id": "file-ann-photo-5", "file_unique_id": "ann-photo-5", "message_id": 3, "user_id": ANN,
-               "first_name": "Ann", "faces": 1},
-              {"file_id": "file-ben-photo", "file_unique_id": "ben-photo", "message_id": 4, "user_id": BEN,
-               "first_name": "Ben", "faces": 1}]
+    photos = (OfferPhoto(file_id="file-ann-photo-5", file_unique_id="ann-photo-5", message_id=3, user_id=ANN,
+                         first_name="Ann", faces=1),
+              OfferPhoto(file_id="file-ben-photo", file_unique_id="ben-photo", message_id=4, user_id=BEN,
+                         first_name="Ben", faces=1))
     grid = await offers.create(db, chat_id=-100, owner_id=BEN, photo_message_id=2, file_id="", file_unique_id="",
-                               kind=OfferKind.GRID, photos=json.dumps(photos), expires_at=utcnow() + LEASE)
-    inputs = json.dumps([{k: p[k] for k in ("file_id", "file_unique_id")} for p in photos])
+                               kind=OfferKind.GRID, photos=photos, expires_at=utcnow() + LEASE)
+    inputs = tuple(GridInput(p.file_id, p.file_unique_id) for p in photos)
     ben_grid, _ = await jobs.enqueue(db, new_job(BEN, "grid-x", kind="grid", inputs=inputs), EXEMPT)
     await offers.create(db, chat_id=ANN, owner_id=ANN, photo_message_id=9, file_id="file-ann-photo-6",
                         file_unique_id="ann-photo-6")
 
     stopping = await forget.stop_jobs(db, ANN)
-    assert stopping.running == [running.id] and stopping.cancelled == 4  # the dead stage's, the queued render, both GIFs
+    # the dead stage's, the queued render, both GIFs
+    assert stopping.running == [running.id] and stopping.cancelled == 4
     assert (await jobs.get(db, queued.id)).status == JobStatus.CANCELLED
     assert await jobs.cancel_requested(db, running.id)  # its stage stops at its next heartbeat ...
     assert await jobs.mark_cancelled(db, running_claim)  # ... as it does
@@ -117,9 +118,8 @@ async def test_forgetting_leaves_no_row_that_names_the_user_or_their_jobs(db: Da
 
     withdrawn, touched = await forget.withdraw_photos(db, ANN)
     assert withdrawn == 1 and [o.id for o in touched] == [grid.id]
-    assert [p["user_id"] for p in offers.photos_of(await offers.get(db, grid.id))] == [BEN]
-    assert json.loads((await jobs.get(db, ben_grid.id)).inputs) == [{"file_id": "file-ben-photo",
-                                                                     "file_unique_id": "ben-photo"}]
+    assert [p.user_id for p in offers.photos_of(await offers.get(db, grid.id))] == [BEN]
+    assert (await jobs.get(db, ben_grid.id)).inputs == (GridInput("file-ben-photo", "ben-photo"),)
     assert (await forget.withdraw_photos(db, ANN))[0] == 0  # idempotent
 
     owned = await forget.owned(db, ANN)

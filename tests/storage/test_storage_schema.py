@@ -39,7 +39,8 @@ async def test_upgrade_on_existing_database_keeps_rows(tmp_path: Path) -> None:
     await upgrade_to_head(db)
     await db.close()
     with sqlite3.connect(path) as raw:
-        raw.execute("INSERT INTO users (id, language, first_seen, last_seen) VALUES (7, 'zh', '2026-01-01', '2026-01-01')")
+        raw.execute("INSERT INTO users (id, language, first_seen, last_seen) "
+                    "VALUES (7, 'zh', '2026-01-01', '2026-01-01')")
     db = Database(f"sqlite+aiosqlite:///{path}")
     await upgrade_to_head(db)  # second start: nothing to do, nothing lost
     await db.close()
