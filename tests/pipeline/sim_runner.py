@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 
 from settings import LimitsSettings, Settings, StorageSettings, TelegramSettings, TemplatesSettings
 from storage import Database, upgrade_to_head, users
@@ -84,8 +85,6 @@ class Report:
 class HostDb:
     """A process's own view of the database: gone when the process dies."""
 
-    writes = 0  # write transactions begun by any process: the invariants read the table again after one
-
     def __init__(self, db: Database, host: Host, incarnation: int) -> None:
         self._db, self._host, self._incarnation = db, host, incarnation
 
@@ -99,7 +98,6 @@ class HostDb:
 
     def write(self) -> Any:
         self._check()
-        HostDb.writes += 1
         return self._db.write()
 
     def __getattr__(self, name: str) -> Any:
@@ -161,7 +159,8 @@ class Simulation:
         self.kinds: collections.Counter[str] = collections.Counter()  # violations by invariant
         self.keep_going = False  # exploring: record every violation, stop at none
         self._rows: dict[int, adapter.Row] = {}
-        self._seen_writes, self._seen_ids = -1, list[int]()
+        self.changes = 0
+        self._seen_changes, self._seen_ids = -1, list[int]()
 
     # --- set-up -------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -173,6 +172,7 @@ class Simulation:
         (folder / "template.toml").write_text('title = "T"\nvideo = "video.mp4"\n', encoding="utf-8")
         (folder / "video.mp4").write_bytes(b"simulated template")
         self.db = Database(self.url)
+        sa_event.listen(self.db.engine.sync_engine, "after_cursor_execute", self._count_change)
         await upgrade_to_head(self.db)
         await adapter.prepare_db(self.db)
         await adapter.set_db_clock(self.db, self.world.true_now())
@@ -195,6 +195,12 @@ class Simulation:
         sim_world.WORLD = None
         if self.db is not None:
             await self.db.close()
+
+    def _count_change(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                      executemany: bool) -> None:
+        """Rows changed: the invariants read the table again at the next check."""
+        if not statement.lstrip().upper().startswith("SELECT") and (cursor.rowcount or 0) != 0:
+            self.changes += 1
 
     def here(self, host: Host) -> Any:
         return HERE.set(Where(host, host.incarnation))
@@ -552,9 +558,9 @@ class Simulation:
         watched = [j.id for j in self.jobs.values() if not j.final]
         if not watched:
             return
-        if HostDb.writes != self._seen_writes or watched != self._seen_ids:
+        if self.changes != self._seen_changes or watched != self._seen_ids:
             self._rows = await adapter.snapshot(self.db, watched)
-            self._seen_writes, self._seen_ids = HostDb.writes, watched
+            self._seen_changes, self._seen_ids = self.changes, watched
         rows = self._rows
         now = self.world.t
         for job_id in watched:
