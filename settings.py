@@ -106,7 +106,11 @@ class LimitsSettings(_Section):
     # A video that Telegram cannot take (outage, network) is retried with growing pauses until
     # this many hours after it was rendered (the photo download likewise after the request).
     delivery_deadline_hours: float = Field(default=24.0, gt=0)
-    max_attempts: int = Field(default=3, ge=1)  # renders that crash or time out this often fail
+    # A render or conversion claimed this often without an outcome (a crash, a kill, a timeout)
+    # fails with a notice; so does a delivery claimed `max_delivery_attempts` times without one
+    # (waits for Telegram do not count).
+    max_attempts: int = Field(default=3, ge=1)
+    max_delivery_attempts: int = Field(default=5, ge=1)
     deliveries_at_once: int = Field(default=3, ge=1)  # concurrent uploads (never under the render lock)
     conversions_at_once: int = Field(default=1, ge=1)  # notes/stickers/GIFs made at once, beside renders
     max_tiles: int = Field(default=9, ge=2, le=9)  # photos in one grid video (a 3x3 grid at most)
@@ -122,6 +126,11 @@ class QueueSettings(_Section):
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"  # RabbitMQ; redis://... works too
     render_queue: str = "render"  # name one per GPU kind to route renders (workers: --queues)
     conversion_queue: str = "convert"  # ffmpeg only: CPU-only hosts may take these
+    # How long a stage's hold on a job lasts without a renewal (renewed every 10 s while it works;
+    # an expired one means the stage died, and another takes the job over). On the database's clock.
+    render_lease_seconds: float = Field(default=120.0, ge=1.0)
+    delivery_lease_seconds: float = Field(default=900.0, ge=1.0)
+    conversion_lease_seconds: float = Field(default=120.0, ge=1.0)
 
 
 class HttpSettings(_Section):

@@ -56,8 +56,9 @@ from ops.http_server import HealthReport, start_http_server
 from pipeline.assembly import Stages, make_stages, stage_owner
 from pipeline.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher, broker_reachable, make_celery
 from pipeline.housekeeping import clean_up
+from pipeline.job_run import tell_owners_failed
 from pipeline.keyboards import BACKGROUND_PATTERN, CALLBACK_PATTERN, CONVERT_PATTERN, DELETE_PATTERN, LANGUAGE_PATTERN
-from pipeline.reconciler import redispatch_forgotten
+from pipeline.reconciler import give_up_exhausted, redispatch_forgotten
 from pipeline.tuning import Tuning
 from settings import Settings
 from storage import forget, jobs, make_database, upgrade_to_head
@@ -158,9 +159,14 @@ async def _post_init(app: Application) -> None:
     dispatch: Dispatcher
     if settings.queue.backend == "local":
         # One box: this process is the database's only user, so whatever its last run held is free.
-        requeued = await jobs.release_all_leases(db)
-        if requeued:
-            log.info("%d job(s) left running by the last run re-queued", requeued)
+        released = await jobs.release_all_leases(db, settings.limits.max_attempts)
+        if released.requeued:
+            log.info("%d job(s) left running by the last run re-queued", released.requeued)
+        if released.given_up:  # each killed the process it ran in, max_attempts times
+            log.warning("job(s) %s failed after %d attempts", [j.id for j in released.given_up],
+                        settings.limits.max_attempts)
+            await tell_owners_failed(app.bot, released.given_up, tuning, "render_failed_attempts",
+                                     n=settings.limits.max_attempts)
         if await forget.release_all(db):
             log.info("a /forget left under way by the last run is taken up again")
         shutil.rmtree(settings.storage.data_dir / "tmp", ignore_errors=True)  # no job runs yet: all stale
@@ -211,6 +217,7 @@ async def _daily_clean_up(context: BotContext) -> None:
 async def _reconcile(context: BotContext) -> None:
     svc = context.bot_data.services
     if svc is not None:
+        await give_up_exhausted(svc.db, context.bot, context.bot_data.tuning, svc.settings.limits.max_attempts)
         await redispatch_forgotten(svc.db, svc.dispatch, context.bot_data.tuning.stuck_after)
 
 

@@ -34,7 +34,7 @@ from i18n.texts import lang_of, t
 from pipeline import own_templates
 from pipeline.housekeeping import remove_file
 from pipeline.paths import conversions_dir, render_path, tmp_dir
-from pipeline.stage_base import Stage
+from pipeline.stage_base import StageLoop
 from pipeline.telegram_calls import TelegramRefused, TelegramUnavailable, call_with_retries
 from pipeline.tuning import Tuning
 from storage import OwnerKind, forget, owned_templates, users
@@ -62,25 +62,26 @@ async def _no_hold(step: str) -> None:
     return None
 
 
-class ForgetStage(Stage):
+class ForgetStage(StageLoop[ForgetRequest]):
     name = "forget stage"
     # A test harness may hold a request before a step (tests/gated_bot.py) to stop the process there.
     before_step: Callable[[str], Awaitable[None]] = staticmethod(_no_hold)
 
     def __init__(self, bot: Bot, svc: Services, tuning: Tuning, owner: str,
                  cancel_here: Callable[[int], bool] = lambda job_id: False) -> None:
-        super().__init__(svc.db, tuning, owner, concurrency=1)
+        super().__init__(db=svc.db, tuning=tuning, owner=owner, concurrency=1)
         self.bot = bot
         self.svc = svc
         self.cancel_here = cancel_here  # stops a job this process runs at once (else: its next heartbeat)
 
-    async def claim(self, job_id: int | None = None) -> ForgetRequest | None:  # type: ignore[override]
+    async def claim(self, job_id: int | None = None) -> ForgetRequest | None:
         return await forget.claim(self.db, self.owner, self.tuning.forget_lease)
 
-    async def next_due(self) -> datetime | None:
-        return await forget.next_due(self.db)
+    async def seconds_until_due(self) -> float | None:
+        due = await forget.next_due(self.db)
+        return None if due is None else max(0.0, (due - utcnow()).total_seconds())
 
-    async def work(self, row: ForgetRequest) -> None:  # type: ignore[override]
+    async def work_on(self, row: ForgetRequest) -> None:
         log.info("forget request %s: user %s, attempt %d", row.id, row.user_id, row.attempts)
         for name, step in STEPS:
             if name in forget.done_steps(row):

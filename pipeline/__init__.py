@@ -1,31 +1,41 @@
 """The job pipeline: what happens to a request between the front end (bot/) accepting it and the
 user holding its video. No handler code lives here; `python -m worker` runs these same stages.
 
-A job's states (storage/models.py JobStatus; every change is one conditional UPDATE in
-storage/jobs.py that names the state it expects and the claim that holds the job):
+A job's states (storage/models.py JobStatus). storage/jobs.py is the state machine: every change
+is one conditional UPDATE that names the status it expects and the claim that holds the job (a
+random token per claim, not the process's name), and the caller acts on whether it happened:
 
     (bot/intake.py, storage.jobs.enqueue)
               │
               ▼
-          ┌────────┐  claim (lease)   ┌─────────┐  rendered, handed over  ┌────────────┐
-          │ queued │ ───────────────▶ │ running │ ──────────────────────▶ │ delivering │
-          └────────┘ ◀─────────────── └─────────┘                         └────────────┘
-            ▲  │ │    released: parked      │ │                              │  │  │
-            │  │ │    (next_attempt_at),    │ │ failed after max_attempts,   │  │  │ sent
-            │  │ │    a shutdown, a retry   │ │ refused input, cancel flag   │  │  ▼
-            │  │ │                          ▼ ▼                              │  │ ┌──────┐
-            │  │ └──── /cancel ─────▶ ┌───────────┐  ┌────────┐ ◀──────────┘  │ │ done │
-            │  │                      │ cancelled │  │ failed │  deadline /   │ └──────┘
-            │  └─ lease expired ──┐   └───────────┘  └────────┘  refused      │
-            └─────────────────────┘  (its stage died: taken over)            parked while
-                                                                             Telegram is away
+          ┌────────┐  claim_render / claim_conversion   ┌─────────┐  hand_over   ┌────────────┐
+          │ queued │ ─────────────────────────────────▶ │ running │ ───────────▶ │ delivering │
+          └────────┘ ◀───────────────────────────────── └─────────┘              └────────────┘
+            ▲  │ │    release_render: parked            │ │                     │ ▲   │   │
+            │  │ │    (next_attempt_at), a shutdown,    │ │ mark_failed,        │ └───┘   │ claim_delivery,
+            │  │ │    a retry (attempt counted)         │ │ mark_cancelled      │ resche- │ mark_done
+            │  │ │                                      ▼ ▼                     │ dule    ▼
+            │  │ └─ request_cancel ─▶ ┌───────────┐  ┌────────┐ ◀── mark_failed ┘      ┌──────┐
+            │  │   (WHERE queued;     │ cancelled │  │ failed │ ◀── give_up_exhausted  │ done │
+            │  │    else the flag)    └───────────┘  └────────┘     (attempts used up) └──────┘
+            │  └─ lease expired (its stage died): taken over by the next claim
+            └──── start-up release (one box): running jobs back in line
+
+Claims count attempts (`attempts` for render and conversion, `delivery_attempts` for delivery)
+and refuse a job that used `[limits].max_attempts` / `max_delivery_attempts`; such a job is failed
+with a notice to its owner (at claim time by every stage, at start-up, by the reconciler). Waits
+for Telegram give their attempt back. Leases are on the database's clock (storage/clock.py),
+renewed every heartbeat by every stage while it works (the delivery stage around the send), and
+their lengths are `[queue].*_lease_seconds`. A claim clears `next_attempt_at`; idle stages wait
+for a wake-up or the next due time (a parked job, another process's lease running out).
 
 Conversions (a round note, sticker, GIF of a kept render) are jobs of kind `convert` that go
 queued → running (conversion stage, no render lock) → delivering → done the same way.
 
 The way through the stages (one module each):
     dispatch.py         tells the stages a job is waiting (in-process wake-up, or a Celery task)
-    stage_base.py       the skeleton every stage shares: claim, lease, run, retry or fail, idle wait
+    stage_base.py       the skeleton every stage shares: give up jobs out of attempts, claim, lease
+                        with heartbeat, work, any error turned into a decision (retry or fail), idle wait
     render_stage.py     queued → running → delivering: download (job_run.py), render, hand over;
                         template imports and deletions (template_jobs.py) under the same lock
     conversion_stage.py the same for conversions (render_choices.py, result_cache.py: what a

@@ -35,13 +35,16 @@ class Stages:
 
 
 def stage_owner() -> str:
-    """This process's name on the leases it takes (host, pid and a nonce: pids are reused)."""
+    """This process's name on the leases it takes (host, pid and a nonce: pids are reused). It says
+    who holds a job; which claim holds it is the claim's own token (storage/jobs.py)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def make_stages(bot: Bot, db: Database, engine: Engine, settings: Settings, tuning: Tuning, owner: str) -> Stages:
     """Render and conversion stages hand finished jobs straight to this process's delivery stage."""
-    delivery = DeliveryStage(bot, db, settings, tuning, owner)
-    render = RenderStage(bot, db, engine, settings, render_options(settings), tuning, owner, delivery.wake)
-    conversion = ConversionStage(bot, db, settings, tuning, owner, delivery.wake)
+    delivery = DeliveryStage(bot=bot, db=db, settings=settings, tuning=tuning, owner=owner)
+    render = RenderStage(bot=bot, db=db, engine=engine, settings=settings, options=render_options(settings),
+                         tuning=tuning, owner=owner, on_handed_over=delivery.wake)
+    conversion = ConversionStage(bot=bot, db=db, settings=settings, tuning=tuning, owner=owner,
+                                 on_handed_over=delivery.wake)
     return Stages(render, conversion, delivery)

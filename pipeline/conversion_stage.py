@@ -11,22 +11,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from telegram import Bot
 
-from engine import BadRender, CancelToken, EngineError, OutputTooLarge, RenderCancelled, convert
+from engine import BadRender, EngineError, OutputTooLarge, RenderCancelled, convert
 from engine import OutputKind as Format
 from engine.faces import Box
 from ops import metrics
-from pipeline.job_run import CANCEL_OWNER, CANCEL_SHUTDOWN, JobRun
+from pipeline.job_run import CANCEL_LEASE_LOST, CANCEL_OWNER, CANCEL_SHUTDOWN, JobRun, tell_owners_failed
 from pipeline.paths import conversions_dir, tmp_dir
-from pipeline.stage_base import Stage
+from pipeline.stage_base import Lease, Stage
 from pipeline.status_messages import StatusMessage
 from pipeline.tuning import Tuning
 from settings import Settings
-from storage import Database, Job, JobKind, jobs
+from storage import Database, JobKind, jobs
+from storage.jobs import ClaimedJob, JobRecord
 from storage.models import OutputKind
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ FORMATS = {OutputKind.NOTE: Format.NOTE, OutputKind.STICKER: Format.STICKER, Out
 EXTENSIONS = {Format.NOTE: "mp4", Format.STICKER: "webm", Format.GIF: "mp4"}
 
 
-def face_boxes(job: Job) -> list[Box] | None:
+def face_boxes(job: JobRecord) -> list[Box] | None:
     """The animated faces of a render, in its pixels (what a round note centres on, what a sticker
     cuts out)."""
     if not job.face_boxes:
@@ -48,16 +49,31 @@ class ConversionStage(Stage):
     name = "conversion stage"
     kinds = (JobKind.CONVERT,)
 
-    def __init__(self, bot: Bot, db: Database, settings: Settings, tuning: Tuning, owner: str,
+    def __init__(self, *, bot: Bot, db: Database, settings: Settings, tuning: Tuning, owner: str,
                  on_handed_over: Callable[[], None]) -> None:
-        super().__init__(db, tuning, owner, concurrency=settings.limits.conversions_at_once)
+        super().__init__(db=db, settings=settings, tuning=tuning, owner=owner,
+                         concurrency=settings.limits.conversions_at_once,
+                         lease_seconds=settings.queue.conversion_lease_seconds,
+                         max_attempts=settings.limits.max_attempts)
         self.bot = bot
-        self.settings = settings
         self.on_handed_over = on_handed_over
         self._runs: dict[int, JobRun] = {}
 
-    async def claim(self, job_id: int | None = None) -> Job | None:
-        return await jobs.claim_conversion(self.db, self.owner, self.tuning.conversion_lease, job_id=job_id)
+    async def claim(self, job_id: int | None = None) -> ClaimedJob | None:
+        return await jobs.claim_conversion(self.db, self.owner, self.lease_seconds, max_attempts=self.max_attempts,
+                                           job_id=job_id)
+
+    def make_lease(self, job: ClaimedJob) -> Lease:
+        def fire(reason: str) -> None:
+            run = self._runs.get(job.id)
+            if run is not None:
+                run.token.cancel(reason)
+
+        return Lease(self.db, job, self.lease_seconds, self.tuning.heartbeat,
+                     on_lost=lambda: fire(CANCEL_LEASE_LOST), on_cancel_requested=lambda: fire(CANCEL_OWNER))
+
+    async def tell_given_up(self, given_up: Sequence[JobRecord]) -> None:
+        await tell_owners_failed(self.bot, given_up, self.tuning, "conversion_failed")
 
     def interrupt(self) -> None:
         for run in list(self._runs.values()):
@@ -70,29 +86,28 @@ class ConversionStage(Stage):
         run.token.cancel(CANCEL_OWNER)
         return True
 
-    async def work(self, job: Job) -> None:
-        run = JobRun(job, self.bot, self.db, self.settings, self.tuning, self.owner,
-                     tmp_dir(self.settings.storage.data_dir, job.id), CancelToken(),
-                     StatusMessage.for_job(self.bot, job, self.tuning.status_interval), self.tuning.conversion_lease,
-                     self.redispatch)
-        self._runs[job.id] = run
+    def _new_run(self, job: ClaimedJob) -> JobRun:
+        return JobRun(job=job, bot=self.bot, db=self.db, settings=self.settings, tuning=self.tuning,
+                      work=tmp_dir(self.settings.storage.data_dir, job.id),
+                      status=StatusMessage.for_job(self.bot, job, self.tuning.status_interval),
+                      redispatch=self.redispatch)
+
+    async def work(self, job: ClaimedJob, lease: Lease) -> None:
+        run = self._runs[job.id] = self._new_run(job)
         try:
-            async with run.leased():
-                await self._convert(run)
-        except Exception as err:  # e.g. the database went away mid-job: keep the stage alive
-            log.exception("job %s failed unexpectedly", job.id)
-            try:
-                await run.retry_or_fail(f"internal error: {err!r}", "conversion_failed")
-            except Exception:
-                log.exception("job %s: bookkeeping failed; taken up again when its lease expires", job.id)
+            await self._convert(run)
         finally:
             self._runs.pop(job.id, None)
+
+    async def after_error(self, job: ClaimedJob, error: Exception) -> None:
+        """E.g. the database went away mid-job: back in line after a pause, or failed at the last attempt."""
+        await self._new_run(job).retry_or_fail(f"internal error: {error!r}", "conversion_failed")
 
     async def _convert(self, run: JobRun) -> None:
         job = run.job
         parent = await jobs.get(self.db, job.parent_job_id) if job.parent_job_id else None
         render = Path(parent.result_path) if parent is not None and parent.result_path else None
-        if render is None or not render.is_file():  # past retention: the render is gone
+        if parent is None or render is None or not render.is_file():  # past retention: the render is gone
             await run.fail("render_expired", "render gone")
             return
         kind = FORMATS[OutputKind(job.output_kind)]
@@ -110,9 +125,9 @@ class ConversionStage(Stage):
         except EngineError as err:  # ffmpeg failed or got stuck: maybe not next time
             await run.retry_or_fail(str(err), "conversion_failed")
             return
-        if not await jobs.hand_over(self.db, job.id, self.owner, path=str(result.path), width=result.width,
+        if not await jobs.hand_over(self.db, job, path=str(result.path), width=result.width,
                                     height=result.height, duration=result.duration, seconds=0.0):
-            log.warning("job %s: lease lost before the hand-over; its new stage delivers it", job.id)
+            log.warning("job %s: claim lost before the hand-over; its new stage delivers it", job.id)
             return
         metrics.job_entered("delivering", job.kind)
         self.on_handed_over()

@@ -7,11 +7,9 @@ unreachable), then fail, cancel or put back.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -25,7 +23,8 @@ from pipeline.status_messages import StatusMessage
 from pipeline.telegram_calls import TelegramRefused, TelegramUnavailable, call_with_retries
 from pipeline.tuning import Tuning
 from settings import Settings
-from storage import Database, Job, jobs
+from storage import Database, jobs
+from storage.jobs import ClaimedJob, JobRecord
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -36,18 +35,16 @@ CANCEL_SHUTDOWN = "shutdown"  # SIGTERM: the job goes back in line
 CANCEL_LEASE_LOST = "lease lost"  # another stage took the job over (ours was presumed dead)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class JobRun:
-    job: Job
+    job: ClaimedJob  # the job as claimed; every change to it names its claim
     bot: Bot
     db: Database
     settings: Settings
     tuning: Tuning
-    owner: str  # this stage's lease name
     work: Path  # the job's temp folder
-    token: CancelToken
     status: StatusMessage
-    lease: timedelta
+    token: CancelToken = field(default_factory=CancelToken)
     # Called when the job goes back in line (parked, retried, a shutdown): with several processes
     # its task must be sent again; on one box the stages find it themselves (a no-op).
     redispatch: Callable[[int, datetime | None], None] = lambda job_id, at: None
@@ -55,30 +52,6 @@ class JobRun:
     @property
     def lang(self) -> str:
         return self.job.language
-
-    @asynccontextmanager
-    async def leased(self) -> AsyncIterator[None]:
-        """While the work runs: renew the lease every heartbeat; a /cancel made elsewhere (another
-        process) or a lost lease fires the token."""
-
-        async def beat() -> None:
-            while True:
-                await asyncio.sleep(self.tuning.heartbeat)
-                try:
-                    if not await jobs.renew_lease(self.db, self.job.id, self.owner, self.lease):
-                        self.token.cancel(CANCEL_LEASE_LOST)
-                        return
-                    if await jobs.cancel_requested(self.db, self.job.id):
-                        self.token.cancel(CANCEL_OWNER)
-                except Exception as err:  # the database is away: the work goes on, the lease may lapse
-                    log.warning("job %s: lease not renewed: %s", self.job.id, err)
-
-        task = asyncio.create_task(beat(), name=f"job-{self.job.id}-heartbeat")
-        try:
-            yield
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
     async def fetch_input(self, target: Path, file_id: str | None = None) -> bool:
         """Download the job's photo (or video; or `file_id`, one of a grid's) to `target`. False
@@ -109,19 +82,20 @@ class JobRun:
                        uncount_attempt: bool = True) -> bool:
         """Back in line (jobs.release_render) and dispatched again; False, and nothing done, when
         this stage lost the job's lease meanwhile."""
-        if not await jobs.release_render(self.db, self.job.id, self.owner, retry_at=retry_at, error=error,
+        retry_in = max(0.0, (retry_at - utcnow()).total_seconds()) if retry_at is not None else None
+        if not await jobs.release_render(self.db, self.job, retry_in=retry_in, error=error,
                                          uncount_attempt=uncount_attempt):
-            self._lost()
+            self.lost()
             return False
         self.redispatch(self.job.id, retry_at)
         return True
 
-    def _lost(self) -> None:
-        log.warning("job %s: its lease was lost meanwhile; left to the stage that has it now", self.job.id)
+    def lost(self) -> None:
+        log.warning("job %s: its claim was lost meanwhile; left to the stage that has it now", self.job.id)
 
     async def fail(self, key: str, error: str, **values: object) -> None:
-        if not await jobs.mark_failed(self.db, self.job.id, f"{key}: {error}" if key != error else key, self.owner):
-            self._lost()
+        if not await jobs.mark_failed(self.db, self.job, f"{key}: {error}" if key != error else key):
+            self.lost()
             return
         metrics.job_entered("failed", self.job.kind)
         log.info("job %s failed: %s (%s)", self.job.id, key, error)
@@ -132,8 +106,8 @@ class JobRun:
         left alone when another stage took the job over."""
         reason = self.token.reason
         if reason == CANCEL_OWNER:
-            if not await jobs.mark_cancelled(self.db, self.job.id, self.owner):
-                self._lost()
+            if not await jobs.mark_cancelled(self.db, self.job):
+                self.lost()
                 return
             metrics.job_entered("cancelled", self.job.kind)
             log.info("job %s cancelled by its owner", self.job.id)
@@ -156,3 +130,15 @@ class JobRun:
             return
         log.warning("job %s: attempt %d of %d failed (%s); again at %s", self.job.id, self.job.attempts, limit,
                     error, at.isoformat(timespec="seconds"))
+
+
+async def tell_owners_failed(bot: Bot, records: Sequence[JobRecord], tuning: Tuning, key: str,
+                             **values: object) -> None:
+    """Jobs failed outside a run (out of attempts): each owner's status message says so."""
+    for record in records:
+        metrics.job_entered("failed", record.kind)
+        try:
+            await StatusMessage.for_job(bot, record, tuning.status_interval).final(
+                t(record.language, key, **values), record.source_message_id)
+        except Exception:  # a notice is not worth a stage: the job is failed either way
+            log.warning("job %s: the failure notice was not sent", record.id, exc_info=True)

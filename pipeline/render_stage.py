@@ -4,9 +4,9 @@ It never sends a video: a finished render becomes a `delivering` job for pipelin
 a slow chat or a flood wait never keeps the GPU idle. Template imports and deletions are GPU-side
 work too and run here, under the same lock (pipeline/template_jobs.py).
 
-The stage holds a lease on the job it works on (renewed every heartbeat) so that a stage in another
-process can take over the job of one that died; in the one-box set-up the bot releases its own
-leases at start-up instead (storage.jobs.release_all_leases).
+The stage holds a lease on the job it works on (renewed every heartbeat, pipeline/stage_base.py) so
+that a stage in another process can take over the job of one that died; in the one-box set-up the
+bot releases its own leases at start-up instead (storage.jobs.release_all_leases).
 
 The engine runs in a thread (asyncio.to_thread): the event loop keeps answering everyone while a
 render is under way. A job's CancelToken stops it between batches and kills its ffmpeg at once.
@@ -21,7 +21,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,15 +46,16 @@ from engine.prepare import prepare
 from i18n.texts import t
 from ops import metrics
 from pipeline import own_templates, template_jobs
-from pipeline.job_run import CANCEL_OWNER, CANCEL_SHUTDOWN, JobRun
+from pipeline.job_run import CANCEL_LEASE_LOST, CANCEL_OWNER, CANCEL_SHUTDOWN, JobRun, tell_owners_failed
 from pipeline.paths import render_path, tmp_dir
 from pipeline.render_choices import effective_options, render_notes
-from pipeline.stage_base import Stage
+from pipeline.stage_base import Lease, Stage
 from pipeline.status_messages import StatusMessage
 from pipeline.telegram_calls import chat_action
 from pipeline.tuning import Tuning
 from settings import Settings
-from storage import Database, Job, JobKind, jobs
+from storage import Database, JobKind, jobs
+from storage.jobs import ClaimedJob, JobRecord
 from storage.models import RENDER_STAGE_KINDS
 
 log = logging.getLogger(__name__)
@@ -73,12 +74,12 @@ class RenderStage(Stage):
     name = "render stage"
     kinds = RENDER_STAGE_KINDS
 
-    def __init__(self, bot: Bot, db: Database, engine: Engine, settings: Settings, options: RenderOptions,
+    def __init__(self, *, bot: Bot, db: Database, engine: Engine, settings: Settings, options: RenderOptions,
                  tuning: Tuning, owner: str, on_handed_over: Callable[[], None]) -> None:
-        super().__init__(db, tuning, owner, concurrency=1)
+        super().__init__(db=db, settings=settings, tuning=tuning, owner=owner, concurrency=1,
+                         lease_seconds=settings.queue.render_lease_seconds, max_attempts=settings.limits.max_attempts)
         self.bot = bot
         self.engine = engine
-        self.settings = settings
         self.options = options
         self.on_handed_over = on_handed_over
         self.lock = asyncio.Lock()  # exactly one render (or template import/delete) at a time
@@ -101,8 +102,31 @@ class RenderStage(Stage):
         run.token.cancel(CANCEL_OWNER)
         return True
 
-    async def claim(self, job_id: int | None = None) -> Job | None:
-        return await jobs.claim_render(self.db, self.owner, self.tuning.render_lease, job_id=job_id)
+    async def claim(self, job_id: int | None = None) -> ClaimedJob | None:
+        return await jobs.claim_render(self.db, self.owner, self.lease_seconds, max_attempts=self.max_attempts,
+                                       job_id=job_id)
+
+    def make_lease(self, job: ClaimedJob) -> Lease:
+        def fire(reason: str) -> None:
+            run = self.current
+            if run is not None and run.job.id == job.id:
+                run.token.cancel(reason)
+
+        return Lease(self.db, job, self.lease_seconds, self.tuning.heartbeat,
+                     on_lost=lambda: fire(CANCEL_LEASE_LOST), on_cancel_requested=lambda: fire(CANCEL_OWNER))
+
+    async def tell_given_up(self, given_up: Sequence[JobRecord]) -> None:
+        await tell_owners_failed(self.bot, given_up, self.tuning, "render_failed_attempts", n=self.max_attempts)
+
+    def _new_run(self, job: ClaimedJob) -> JobRun:
+        return JobRun(job=job, bot=self.bot, db=self.db, settings=self.settings, tuning=self.tuning,
+                      work=tmp_dir(self.settings.storage.data_dir, job.id),
+                      status=StatusMessage.for_job(self.bot, job, self.tuning.status_interval),
+                      redispatch=self.redispatch)
+
+    async def after_error(self, job: ClaimedJob, error: Exception) -> None:
+        """E.g. the database went away mid-job: back in line after a pause, or failed at the last attempt."""
+        await self._new_run(job).retry_or_fail(f"internal error: {error!r}")
 
     async def before_first_claim(self) -> bool:
         return await self._prepare()
@@ -136,12 +160,9 @@ class RenderStage(Stage):
         self.readiness = Readiness("ready", 1.0, ready=True)
         return True
 
-    async def work(self, job: Job) -> None:
+    async def work(self, job: ClaimedJob, lease: Lease) -> None:
         """One job under the render lock: claimed → (downloaded → rendered → handed over) or ended."""
-        work = tmp_dir(self.settings.storage.data_dir, job.id)
-        run = JobRun(job, self.bot, self.db, self.settings, self.tuning, self.owner, work, CancelToken(),
-                     StatusMessage.for_job(self.bot, job, self.tuning.status_interval), self.tuning.render_lease,
-                     self.redispatch)
+        run = self._new_run(job)
         async with self.lock:
             started = time.monotonic()
             self.current = run
@@ -150,23 +171,16 @@ class RenderStage(Stage):
             log.info("job %s claimed (%s, attempt %d, template %s, chat %s)", job.id, job.kind, job.attempts,
                      job.template_id, job.chat_id)
             try:
-                shutil.rmtree(work, ignore_errors=True)  # leftovers of a run killed mid-way
-                work.mkdir(parents=True, exist_ok=True)
-                async with run.leased():
-                    await self._dispatch(run)
-            except Exception as err:  # e.g. the database went away mid-job: keep the stage alive
-                log.exception("job %s failed unexpectedly", job.id)
-                try:
-                    await run.retry_or_fail(f"internal error: {err!r}")
-                except Exception:
-                    log.exception("job %s: bookkeeping failed; taken up again when its lease expires", job.id)
+                shutil.rmtree(run.work, ignore_errors=True)  # leftovers of a run killed mid-way
+                run.work.mkdir(parents=True, exist_ok=True)
+                await self._run_by_kind(run)
             finally:
-                shutil.rmtree(work, ignore_errors=True)  # temp files go, whatever the outcome
+                shutil.rmtree(run.work, ignore_errors=True)  # temp files go, whatever the outcome
                 self.current = None
                 metrics.RENDER_BUSY_SECONDS.inc(time.monotonic() - started)
                 await self._update_queue_gauge()
 
-    async def _dispatch(self, run: JobRun) -> None:
+    async def _run_by_kind(self, run: JobRun) -> None:
         if run.job.kind == JobKind.TEMPLATE_IMPORT:
             await template_jobs.import_template_job(run, self.engine)
         elif run.job.kind == JobKind.OWN_TEMPLATE:
@@ -239,10 +253,10 @@ class RenderStage(Stage):
 
     async def _hand_over(self, run: JobRun, final: Path, result: RenderResult, title: str) -> None:
         boxes = json.dumps([[round(b.x, 1), round(b.y, 1), round(b.w, 1), round(b.h, 1)] for b in result.boxes])
-        if not await jobs.hand_over(self.db, run.job.id, self.owner, path=str(final), width=result.width,
+        if not await jobs.hand_over(self.db, run.job, path=str(final), width=result.width,
                                     height=result.height, duration=result.duration, seconds=result.seconds,
                                     face_boxes=boxes, notes=render_notes(result)):
-            log.warning("job %s: lease lost before the hand-over; its new stage delivers it", run.job.id)
+            log.warning("job %s: claim lost before the hand-over; its new stage delivers it", run.job.id)
             return
         metrics.job_entered("delivering", run.job.kind)
         await run.status.show(t(run.lang, "sending", title=title), force=True)

@@ -22,11 +22,11 @@ class RetryPolicy:
 
     def immediate_delay(self, failures: int) -> float:
         """Pause after the `failures`-th failure within one attempt (1-based)."""
-        return self.immediate_base_s * 2 ** (failures - 1)
+        return float(self.immediate_base_s * 2.0 ** (failures - 1))
 
     def park_delay(self, parked_tries: int) -> float:
         """Pause before parked try number `parked_tries` + 1 (parked_tries >= 1)."""
-        return min(self.park_cap_s, self.park_base_s * 2 ** max(0, parked_tries - 1))
+        return float(min(self.park_cap_s, self.park_base_s * 2.0 ** max(0, parked_tries - 1)))
 
 
 def retry_time(policy: RetryPolicy, parked_tries: int, now: datetime, deadline: datetime,

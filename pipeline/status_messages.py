@@ -15,7 +15,7 @@ from telegram import Bot
 from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from pipeline.telegram_calls import send_text
-from storage import Job
+from storage.jobs import JobRecord
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class StatusMessage:
         self._last_at = float("-inf")
 
     @classmethod
-    def for_job(cls, bot: Bot, job: Job, base_interval: float) -> StatusMessage:
+    def for_job(cls, bot: Bot, job: JobRecord, base_interval: float) -> StatusMessage:
         return cls(bot, job.chat_id, job.status_message_id, status_interval(job.chat_id, base_interval))
 
     async def final(self, text: str, reply_to: int | None = None) -> None:

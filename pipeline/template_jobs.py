@@ -40,11 +40,12 @@ async def import_template_job(run: JobRun, engine: Engine) -> None:
         return
     limits = run.settings.limits
     try:
-        # The job's id names the import: a restart in the middle reuses its folder, and a run that
-        # got as far as publishing is not published twice.
+        # The job's import id (random, kept with the job) names the import: a restart in the middle
+        # reuses its folder, and a run that got as far as publishing is not published twice.
         template = await asyncio.to_thread(
             import_template, video, job.template_title or "template", run.settings.templates.dir, engine,
-            limits.template_min_seconds, limits.template_max_seconds, import_id=f"job-{job.id}", cancel=run.token)
+            limits.template_min_seconds, limits.template_max_seconds, import_id=job.import_id or f"job-{job.id}",
+            cancel=run.token)
     except RenderCancelled:
         await run.stopped()
         return
@@ -54,8 +55,9 @@ async def import_template_job(run: JobRun, engine: Engine) -> None:
     except EngineError as err:
         await run.fail("template_refused", str(err), reason=t(lang, "processing_failed"))
         return
-    await jobs.set_template(run.db, job.id, template.id)
-    await jobs.mark_done(run.db, job.id)
+    if not (await jobs.set_template(run.db, job, template.id) and await jobs.mark_done(run.db, job)):
+        run.lost()
+        return
     metrics.job_entered("done", job.kind)
     log.info("job %s imported template %s", job.id, template.id)
     await run.status.final(t(lang, "template_added", title=template.title_for(lang), id=template.id),
@@ -70,7 +72,9 @@ async def delete_template_job(run: JobRun, engine: Engine) -> None:
         await run.fail("template_unknown", "template missing", id=job.template_id)
         return
     await asyncio.to_thread(delete_template, template, engine)
-    await jobs.mark_done(run.db, job.id)
+    if not await jobs.mark_done(run.db, job):
+        run.lost()
+        return
     metrics.job_entered("done", job.kind)
     log.info("job %s deleted template %s", job.id, template.id)
     await run.status.final(t(lang, "template_deleted", id=template.id), job.source_message_id)
@@ -91,11 +95,14 @@ async def import_own_template_job(run: JobRun, engine: Engine) -> None:
     digest = await asyncio.to_thread(sha256_file, video)
     folder = own_templates.folder_for(digest)
     # Named by the job from now on: a clean-up meanwhile never takes the folder it publishes.
-    await jobs.set_template(run.db, job.id, own_templates.job_template_id(folder))
+    if not await jobs.set_template(run.db, job, own_templates.job_template_id(folder)):
+        run.lost()
+        return
     try:
         await asyncio.to_thread(
             import_template, video, folder, cfg.dir, engine, run.settings.limits.template_min_seconds,
-            cfg.max_seconds, import_id=f"job-{job.id}", cancel=run.token, folder_name=folder, one_face=True)
+            cfg.max_seconds, import_id=job.import_id or f"job-{job.id}", cancel=run.token, folder_name=folder,
+            one_face=True)
     except RenderCancelled:
         await run.stopped()
         return
@@ -125,7 +132,9 @@ async def import_own_template_job(run: JobRun, engine: Engine) -> None:
         await run.fail("own_template_too_many", str(err), n=err.limit)
         await own_templates.sweep(run.db, run.settings, engine)
         return
-    await jobs.mark_done(run.db, job.id)
+    if not await jobs.mark_done(run.db, job):
+        run.lost()
+        return
     metrics.job_entered("done", job.kind)
     log.info("job %s imported template %s for %s %s", job.id, folder, owner.kind, owner.id)
     await run.status.final(t(lang, "own_template_ready", name=name), job.source_message_id)

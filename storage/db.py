@@ -21,6 +21,8 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from storage.clock import db_time
+
 BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another writer's lock before failing
 _BEGIN_OPTION = "sqlite_begin"  # execution option read by the "begin" listener
 
@@ -56,6 +58,9 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        # Tests and simulations: how far this handle's view of the database's clock is moved (a
+        # lease running out, a parked job coming due) without waiting for it.
+        self.clock_offset = 0.0
         self.is_sqlite = _is_sqlite(url)
         self.is_postgresql = _is_postgresql(url)
         if self.is_sqlite:
@@ -68,6 +73,10 @@ class Database:
         self.writer_engine: AsyncEngine = writer  # on SQLite its transactions begin IMMEDIATE
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(writer, expire_on_commit=False)
+
+    def now(self, seconds: float = 0.0) -> db_time:
+        """The database's clock plus `seconds`, for use inside SQL (storage/clock.py)."""
+        return db_time(seconds + self.clock_offset)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import CursorResult, and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -28,7 +29,7 @@ async def request(db: Database, user_id: int, chat_id: int, language: str) -> Fo
                                         created_at=utcnow(), done_steps="[]", counts="{}", attempts=0)
     async with db.write() as session:
         await session.execute(stmt.on_conflict_do_nothing(index_elements=[ForgetRequest.user_id]))
-        return await session.scalar(select(ForgetRequest).where(ForgetRequest.user_id == user_id))
+        return (await session.scalars(select(ForgetRequest).where(ForgetRequest.user_id == user_id))).one()
 
 
 async def pending(db: Database, user_id: int) -> bool:
@@ -42,27 +43,30 @@ def _mine(request_id: int, owner: str):  # type: ignore[no-untyped-def]
 
 async def claim(db: Database, owner: str, lease: timedelta, now: datetime | None = None) -> ForgetRequest | None:
     """The oldest due request whose lease is free (never taken, or its stage died), now leased to `owner`."""
-    now = now or utcnow()
-    claimable = and_(or_(ForgetRequest.lease_until.is_(None), ForgetRequest.lease_until < now),
-                     or_(ForgetRequest.next_attempt_at.is_(None), ForgetRequest.next_attempt_at <= now))
+    at: Any = now or db.now()  # the database's clock unless a test names a time
+    claimable = and_(or_(ForgetRequest.lease_until.is_(None), ForgetRequest.lease_until < at),
+                     or_(ForgetRequest.next_attempt_at.is_(None), ForgetRequest.next_attempt_at <= at))
     async with db.write() as session:
         candidate = await session.scalar(select(ForgetRequest.id).where(claimable).order_by(ForgetRequest.id)
                                          .limit(1).with_for_update(skip_locked=True))
         if candidate is None:
             return None
         result = await session.execute(update(ForgetRequest).where(ForgetRequest.id == candidate, claimable).values(
-            lease_owner=owner, lease_until=now + lease, next_attempt_at=None, attempts=ForgetRequest.attempts + 1))
+            lease_owner=owner, lease_until=now + lease if now else db.now(lease.total_seconds()), next_attempt_at=None,
+            attempts=ForgetRequest.attempts + 1))
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return None
         return await session.get(ForgetRequest, candidate, populate_existing=True)
 
 
 def done_steps(row: ForgetRequest) -> list[str]:
-    return json.loads(row.done_steps or "[]")
+    steps: list[str] = json.loads(row.done_steps or "[]")
+    return steps
 
 
 def counts_of(row: ForgetRequest) -> dict[str, int]:
-    return json.loads(row.counts or "{}")
+    counts: dict[str, int] = json.loads(row.counts or "{}")
+    return counts
 
 
 async def step_done(db: Database, row: ForgetRequest, owner: str, step: str, counts: dict[str, int],
@@ -75,8 +79,8 @@ async def step_done(db: Database, row: ForgetRequest, owner: str, step: str, cou
         total[key] = total.get(key, 0) + n
     async with db.write() as session:
         result = await session.execute(update(ForgetRequest).where(_mine(row.id, owner)).values(
-            done_steps=json.dumps(steps), counts=json.dumps(total), lease_until=utcnow() + lease))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+            done_steps=json.dumps(steps), counts=json.dumps(total), lease_until=db.now(lease.total_seconds())))
+    if cast(CursorResult[Any], result).rowcount != 1:
         return False
     row.done_steps, row.counts = json.dumps(steps), json.dumps(total)
     return True
@@ -87,7 +91,7 @@ async def park(db: Database, request_id: int, owner: str, until: datetime) -> bo
     async with db.write() as session:
         result = await session.execute(update(ForgetRequest).where(_mine(request_id, owner)).values(
             lease_owner=None, lease_until=None, next_attempt_at=until))
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return cast(CursorResult[Any], result).rowcount == 1
 
 
 async def finish(db: Database, request_id: int) -> None:
@@ -119,15 +123,17 @@ class Stopping:
 
 
 async def stop_jobs(db: Database, user_id: int, now: datetime | None = None) -> Stopping:
-    """The user's jobs (and conversions of them): queued ones, deliveries no stage holds and jobs whose stage died are cancelled at once; jobs
-    a live stage holds are flagged (`cancel_requested`: render and conversion stages poll it at
-    every heartbeat, on any host). The request waits until `running` is empty."""
-    now = now or utcnow()
-    live = and_(Job.lease_until.is_not(None), Job.lease_until >= now)
+    """The user's jobs (and conversions of them): queued ones, deliveries no stage holds and jobs
+    whose stage died are cancelled at once; jobs a live stage holds are flagged
+    (`cancel_requested`: render and conversion stages poll it at every heartbeat, on any host).
+    The request waits until `running` is empty."""
+    at: Any = now or db.now()
+    live = and_(Job.lease_until.is_not(None), Job.lease_until >= at)
     async with db.read() as session:  # their jobs, and conversions others asked of them
         own = list(await session.scalars(select(Job.id).where(Job.user_id == user_id)))
     mine = or_(Job.user_id == user_id, Job.parent_job_id.in_(own)) if own else Job.user_id == user_id
-    ended = {"status": JobStatus.CANCELLED, "finished_at": now, "next_attempt_at": None, "lease_owner": None,
+    ended = {"status": JobStatus.CANCELLED, "finished_at": at, "next_attempt_at": None, "lease_owner": None,
+             "claim_token": None,
              "lease_until": None}
     async with db.write() as session:
         result = await session.execute(update(Job).where(mine, or_(

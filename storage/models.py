@@ -82,7 +82,8 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # Telegram user id
     language: Mapped[str] = mapped_column(String(16), default="en")  # Telegram language_code
-    chosen_language: Mapped[str | None] = mapped_column(String(16), nullable=True)  # by /language; None: follow Telegram
+    # Chosen by /language; None: follow Telegram.
+    chosen_language: Mapped[str | None] = mapped_column(String(16), nullable=True)
     first_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sticker_set: Mapped[str | None] = mapped_column(String(64), nullable=True)  # their own pack, once made
@@ -92,6 +93,7 @@ class Offer(Base):
     """A photo someone asked to animate; the keyboard's buttons point here (callback data is 64 bytes)."""
 
     __tablename__ = "offers"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids never reused: old buttons never name a new offer
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
@@ -116,6 +118,7 @@ class Job(Base):
         Index("ix_jobs_status_id", "status", "id"),  # FIFO claim and queue positions
         Index("ix_jobs_user_created", "user_id", "created_at"),  # daily quota, /status
         Index("ix_jobs_result_key", "input_file_unique_id", "result_key"),  # file_id cache
+        {"sqlite_autoincrement": True},  # ids never reused (old buttons, imports named by their job)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -147,14 +150,21 @@ class Job(Base):
     result_file_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     render_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     rendered_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # handed to delivery
-    # Retries: render-stage claims that started work, delivery tries, and when to look again.
+    # Retries: claims that ended without a decision (a crash, a kill, an unexpected error), by the
+    # render/conversion stage and by the delivery stage; parked waits for Telegram; when to look again.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     parked_tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # waits for Telegram (backoff)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    # The stage (process) working on the job, and until when; an expired lease is taken over.
+    # The stage (process) working on the job, and until when (the database's clock); an expired
+    # lease is taken over. `claim_token` is the one claim that holds the job: every change a stage
+    # makes names it (several slots of one process share `lease_owner`).
     lease_owner: Mapped[str | None] = mapped_column(String(96), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Template imports: the name of the import in the templates folder (random, so a job id used
+    # again never matches an old import; the same across the job's retries).
+    import_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # What is sent (the video, or a conversion of the render `parent_job_id`), and what it cost.
     output_kind: Mapped[str] = mapped_column(String(16), default=OutputKind.VIDEO, server_default=OutputKind.VIDEO)
     parent_job_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)

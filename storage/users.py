@@ -16,12 +16,11 @@ async def touch(db: Database, user_id: int, language: str | None) -> str | None:
     now = utcnow()
     lang = (language or "en")[:16]
     insert = postgresql_insert if db.is_postgresql else sqlite_insert  # both speak ON CONFLICT
-    stmt = insert(User).values(id=user_id, language=lang, first_seen=now, last_seen=now)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[User.id], set_={"language": lang, "last_seen": now}
-    ).returning(User.chosen_language)
+    upsert = insert(User).values(id=user_id, language=lang, first_seen=now, last_seen=now).on_conflict_do_update(
+        index_elements=[User.id], set_={"language": lang, "last_seen": now})
     async with db.write() as session:
-        return (await session.execute(stmt)).scalar_one()
+        chosen: str | None = (await session.execute(upsert.returning(User.chosen_language))).scalar_one()
+        return chosen
 
 
 async def sticker_set(db: Database, user_id: int) -> str | None:

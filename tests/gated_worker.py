@@ -5,7 +5,6 @@ short leases so that a killed worker's job is taken over within seconds (tests/g
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -19,8 +18,8 @@ def main() -> int:
     from worker.__main__ import main as worker_main
 
     gate, rest, settings = gated_process_args(sys.argv[1:])
-    tuning = Tuning(status_interval=0.5, idle_poll=0.5, heartbeat=1.0, render_lease=timedelta(seconds=6),
-                    delivery_lease=timedelta(seconds=30), conversion_lease=timedelta(seconds=6),
+    # Short leases ([queue] in the test's config: render 6 s, delivery 30 s) and heartbeats.
+    tuning = Tuning(status_interval=0.5, idle_poll=0.5, heartbeat=1.0,
                     retry=RetryPolicy(immediate_attempts=3, immediate_base_s=0.1, park_base_s=0.5, park_cap_s=2.0))
     return worker_main(rest, engine=GatedEngine(make_engine(settings), gate), tuning=tuning)  # type: ignore[arg-type]
 

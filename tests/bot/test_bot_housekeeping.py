@@ -17,6 +17,7 @@ from pipeline.housekeeping import clean_up
 from pipeline.paths import render_path, tmp_dir
 from settings import load_settings
 from storage import Database, jobs, upgrade_to_head, users
+from tests import job_steps
 
 
 async def test_clean_up_removes_old_jobs_renders_and_stale_temp_folders(tmp_path: Path) -> None:
@@ -32,13 +33,12 @@ async def test_clean_up_removes_old_jobs_renders_and_stale_temp_folders(tmp_path
     for n in range(3):
         job, _ = await jobs.enqueue(db, jobs.NewJob(1, 1, n, f"f{n}", f"u{n}", template_id="t"),
                                     jobs.Limits(10, 10, exempt=True))
-        await jobs.claim_render(db, "stage", timedelta(minutes=1))
         video = render_path(data, job.id)
         video.parent.mkdir(parents=True, exist_ok=True)
         video.write_bytes(b"mp4")
-        await jobs.hand_over(db, job.id, "stage", path=str(video), width=1, height=1, duration=1, seconds=1)
+        await job_steps.rendered(db, job.id, str(video))
         if n < 2:
-            await jobs.mark_done(db, job.id, f"v{n}")
+            await job_steps.done(db, job.id, f"v{n}")
         ids.append(job.id)
     old_id, new_id, active_id = ids  # the third is still being delivered
     async with db.write() as session:  # the first finished three days ago
@@ -115,24 +115,22 @@ async def test_retention_holds_on_every_host_when_the_clock_moves_on(tmp_path: P
         await users.touch(db, user_id, "en")
     exempt = jobs.Limits(10, 10, exempt=True)
     video, _ = await jobs.enqueue(db, jobs.NewJob(1, 1, 1, "f1", "u1", template_id="t", result_key="k"), exempt)
-    await jobs.claim_render(db, "stage", timedelta(minutes=1))
     made = render_path(own, video.id)  # rendered on the worker's host ...
     made.parent.mkdir(parents=True)
     made.write_bytes(b"mp4")
-    await jobs.hand_over(db, video.id, "stage", path=str(render_path(shared, video.id)), width=1, height=1,
-                         duration=1, seconds=1)
+    await job_steps.rendered(db, video.id, str(render_path(shared, video.id)))
     render_path(shared, video.id).parent.mkdir(parents=True)
     render_path(shared, video.id).write_bytes(b"mp4")  # ... and kept in the shared folder
-    await jobs.mark_done(db, video.id, "v1")
+    await job_steps.done(db, video.id, "v1")
     gif = await jobs.add(db, jobs.NewJob(1, 1, 1, "f1", "u1", kind="convert", output_kind=OutputKind.GIF,
                                          parent_job_id=video.id, result_key="k"))
     for folder in (shared, own):
         (folder / "conversions").mkdir()
         (folder / "conversions" / f"{gif.id}.mp4").write_bytes(b"gif")
-    await jobs.mark_done(db, gif.id, "g1")
+    await job_steps.done(db, gif.id, "g1")
     cached = await jobs.record_cached(db, jobs.NewJob(2, 2, 1, "f1", "u1", template_id="t", result_key="k"),
                                       await jobs.get(db, video.id))
-    await jobs.mark_done(db, cached.id)
+    await job_steps.done(db, cached.id)
     await offers.create(db, chat_id=2, owner_id=2, photo_message_id=1, file_id="f1", file_unique_id="u1")
     active, _ = await jobs.enqueue(db, jobs.NewJob(3, 3, 1, "f3", "u3", template_id="t"), exempt)
     for folder in (shared, own):

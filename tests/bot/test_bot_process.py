@@ -95,6 +95,50 @@ async def test_kill_9_mid_render_then_restart_delivers_each_job_once(tg: FakeTel
     assert TOKEN not in text and TOKEN.split(":")[1] not in text
 
 
+async def test_a_job_that_kills_the_bot_each_time_is_given_up_and_the_next_is_delivered(
+        tg: FakeTelegram, tmp_path: Path, face_photo: Path, random_checkpoint: Path, templates_dir: Path,
+        engine_cache_dir: Path) -> None:
+    """A poison photo (its render kills the process: out of memory, a native crash) is claimed
+    max_attempts times, then failed with the "failed after N tries" notice at the next start-up;
+    the job queued behind it is rendered and delivered."""
+    config = write_config(tmp_path / "config.toml", tg, random_checkpoint, templates_dir, engine_cache_dir,
+                          limits={"max_attempts": 2})
+    log = tmp_path / "bot.log"
+    ann, ben = tg.user(first_name="Ann", language_code="en"), tg.user(first_name="Ben", language_code="en")
+    image = face_photo.read_bytes()
+    dm_a = dm_b = None
+    for run in (1, 2):  # each run dies in Ann's render
+        gate = tmp_path / f"gate-{run}"
+        bot = await start_bot(config, log, gate)
+        try:
+            if run == 1:
+                await tg.wait_for("setMyCommands", 120)
+                dm_a = await ask_for_video(tg, ann, image)
+                dm_b = await ask_for_video(tg, ben, image + b"\0")
+            await render_held(gate, timeout=300)  # the first start may export the model
+        finally:
+            bot.kill()  # the render took the process with it
+            await bot.wait()
+    settings = settings_for(config)
+    assert [(r["status"], r["attempts"]) for r in jobs_rows(settings)] == [("running", 2), ("queued", 0)]
+    assert dm_a is not None and dm_b is not None
+    mark = tg.mark()
+    gate = tmp_path / "gate-3"
+    gate.mkdir()
+    (gate / "open").touch()
+    last = await start_bot(config, log, gate)
+    try:
+        await tg.wait_for("sendVideo", 300, since=mark, where=lambda c: c.ok and c.params["chat_id"] == dm_b["id"])
+        await eventually(lambda: [r["status"] for r in jobs_rows(settings)] == ["failed", "done"], 60,
+                         "Ann's job failed, Ben's done")
+    finally:
+        last.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(last.wait(), 120) == 0
+    assert not [c for c in tg.calls_to("sendVideo") if c.params["chat_id"] == dm_a["id"]]
+    assert any("Rendering failed (2 tries)" in (m.get("text") or "") for m in tg.messages_in(dm_a["id"]))
+    assert [r["attempts"] for r in jobs_rows(settings)] == [2, 1]  # never claimed a third time
+
+
 async def test_sigterm_requeues_the_running_job(tg: FakeTelegram, config: Path, face_photo: Path,
                                                 tmp_path: Path) -> None:
     log, gate = tmp_path / "bot.log", tmp_path / "gate"

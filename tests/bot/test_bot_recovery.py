@@ -12,6 +12,7 @@ from bot_helpers import eventually, jobs_rows, running_bot
 from ops.metrics import REGISTRY
 from pipeline.paths import render_path
 from storage import Database, Job, jobs, upgrade_to_head, users
+from tests import job_steps
 from tests.fake_telegram import FakeTelegram
 
 LEASE = timedelta(hours=1)  # the dead run's leases had not expired: only the start-up releases them
@@ -34,13 +35,11 @@ async def test_rendered_but_unsent_job_is_sent_on_start_without_rendering(
     await users.touch(db, ann["id"], "en")
     job, _ = await jobs.enqueue(db, jobs.NewJob(ann["id"], dm["id"], photo["message_id"], "f", "u", "en", "short",
                                                 template_title="Short"), jobs.Limits(10, 10))
-    await jobs.claim_render(db, "dead-run", LEASE)
     video = render_path(settings.storage.data_dir, job.id)
     video.parent.mkdir(parents=True)
     shutil.copyfile(templates_root / "short" / "video.mp4", video)
-    assert await jobs.hand_over(db, job.id, "dead-run", path=str(video), width=256, height=256, duration=0.2,
-                                seconds=3.0)
-    assert await jobs.claim_delivery(db, "dead-run", LEASE) is not None  # it was being sent
+    await job_steps.rendered(db, job.id, str(video), "dead-run", width=256, height=256, duration=0.2, seconds=3.0)
+    assert await jobs.claim_delivery(db, "dead-run", LEASE, max_attempts=5) is not None  # it was being sent
     # ... and an answer from the file_id cache that was being sent when the process died.
     await users.touch(db, ben["id"], "en")
     cached_id = earlier["video"]["file_id"]

@@ -41,7 +41,10 @@ def config(tmp_path: Path, tg: FakeTelegram, random_checkpoint: Path, templates_
     return write_config(tmp_path / "config.toml", tg, random_checkpoint, templates_dir, engine_cache_dir,
                         storage={"url": pg_url, "data_dir": str(tmp_path / "data")},
                         queue={"backend": "celery", "broker_url": RABBITMQ_URL, "render_queue": f"render-{suffix}",
-                               "conversion_queue": f"convert-{suffix}"})
+                               "conversion_queue": f"convert-{suffix}",
+                               # short leases: a killed worker's job is taken over within seconds
+                               "render_lease_seconds": 6.0, "delivery_lease_seconds": 30.0,
+                               "conversion_lease_seconds": 6.0})
 
 
 class Cluster:

@@ -51,7 +51,8 @@ async def test_expiry_forgetting_an_owner_and_folders_in_use(db: Database) -> No
     assert await owned_templates.remove_owner(db, ANN) == ["fresh"]
     assert await owned_templates.remove_owner(db, ANN) == []  # idempotent
     assert await owned_templates.folders_in_use(db) == {"fresh", "party"}
-    await jobs.mark_done(db, job.id)
+    claim = await jobs.claim_render(db, "stage", 60.0, max_attempts=3, job_id=job.id)
+    assert claim is not None and await jobs.mark_done(db, claim)
     assert await owned_templates.folders_in_use(db) == {"party"}
 
     await owned_templates.migrate_chat(db, -100, -1009)

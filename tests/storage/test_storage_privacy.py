@@ -22,12 +22,18 @@ def new_job(user_id: int, unique: str, **more: object) -> jobs.NewJob:
                        input_file_unique_id=unique, template_id="yahey", result_key="key", **more)
 
 
-async def done_render(db: Database, user_id: int, unique: str) -> Job:
+async def delivered(db: Database, job_id: int, file_id: str | None = None) -> None:
+    claim = await jobs.claim_delivery(db, "stage", LEASE, max_attempts=3, job_id=job_id)
+    assert claim is not None and await jobs.mark_done(db, claim, file_id)
+
+
+async def done_render(db: Database, user_id: int, unique: str) -> jobs.JobRecord:
     job, _ = await jobs.enqueue(db, new_job(user_id, unique), EXEMPT)
-    assert (await jobs.claim_render(db, "stage", LEASE, job_id=job.id)) is not None
-    assert await jobs.hand_over(db, job.id, "stage", path=f"/data/renders/{job.id}.mp4", width=8, height=8,
+    claim = await jobs.claim_render(db, "stage", LEASE, max_attempts=3, job_id=job.id)
+    assert claim is not None
+    assert await jobs.hand_over(db, claim, path=f"/data/renders/{job.id}.mp4", width=8, height=8,
                                 duration=1, seconds=1)
-    await jobs.mark_done(db, job.id, f"video-of-{unique}")
+    await delivered(db, job.id, f"video-of-{unique}")
     return (await jobs.get(db, job.id))  # type: ignore[return-value]
 
 
@@ -79,12 +85,13 @@ async def test_forgetting_leaves_no_row_that_names_the_user_or_their_jobs(db: Da
     ben_gif = await jobs.add(db, new_job(BEN, "ann-photo-1", kind="convert", output_kind=OutputKind.GIF,
                                          parent_job_id=video.id))
     cached = await jobs.record_cached(db, new_job(BEN, "ann-photo-1"), video)
-    await jobs.mark_done(db, cached.id)
+    await delivered(db, cached.id)
     # A render running under a live lease elsewhere, one whose stage died, one in line
     running, _ = await jobs.enqueue(db, new_job(ANN, "ann-photo-2"), EXEMPT)
-    assert await jobs.claim_render(db, "worker-x", LEASE, job_id=running.id) is not None
+    running_claim = await jobs.claim_render(db, "worker-x", LEASE, max_attempts=3, job_id=running.id)
+    assert running_claim is not None
     dead, _ = await jobs.enqueue(db, new_job(ANN, "ann-photo-3"), EXEMPT)
-    assert await jobs.claim_render(db, "worker-y", LEASE, job_id=dead.id) is not None
+    assert await jobs.claim_render(db, "worker-y", LEASE, max_attempts=3, job_id=dead.id) is not None
     async with db.write() as session:
         await session.execute(update(Job).where(Job.id == dead.id).values(lease_until=utcnow() - timedelta(minutes=1)))
     queued, _ = await jobs.enqueue(db, new_job(ANN, "ann-photo-4"), EXEMPT)
@@ -104,7 +111,7 @@ async def test_forgetting_leaves_no_row_that_names_the_user_or_their_jobs(db: Da
     assert stopping.running == [running.id] and stopping.cancelled == 4  # the dead stage's, the queued render, both GIFs
     assert (await jobs.get(db, queued.id)).status == JobStatus.CANCELLED
     assert await jobs.cancel_requested(db, running.id)  # its stage stops at its next heartbeat ...
-    assert await jobs.mark_cancelled(db, running.id, "worker-x")  # ... as it does
+    assert await jobs.mark_cancelled(db, running_claim)  # ... as it does
     again = await forget.stop_jobs(db, ANN)
     assert again.running == [] and again.cancelled == 0  # idempotent
 
