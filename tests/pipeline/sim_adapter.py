@@ -33,7 +33,7 @@ from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database, Job, JobKind, jobs
 from storage.jobs import Limits, NewJob
-from storage.models import FINISHED_STATUSES, OutputKind
+from storage.models import FINISHED_STATUSES, OutputKind, system_utcnow
 from tests.pipeline.sim_fakes import FakeEngine
 from tests.pipeline.sim_world import AsyncioShim, World
 
@@ -46,6 +46,8 @@ _STAGE_MODULES = (stage_base, job_run, render_stage, conversion_stage, delivery_
 
 def install(monkeypatch: pytest.MonkeyPatch, world: World, engine: FakeEngine) -> None:
     for module in _STAGE_MODULES:
+        if not hasattr(module, "asyncio"):
+            continue
         # The render's progress line ticks every second; every 10 virtual seconds is as good a test
         # (it only edits the status message) and makes ten times fewer steps.
         min_sleep = 10.0 if module is render_stage else 0.0
@@ -59,18 +61,21 @@ def tuning() -> Tuning:
     return Tuning()
 
 
-def lease_lengths(settings: Settings, tune: Tuning) -> dict[str, float]:
-    return {"render": tune.render_lease.total_seconds(), "conversion": tune.conversion_lease.total_seconds(),
-            "delivery": tune.delivery_lease.total_seconds()}
+def longest_job(settings: Settings) -> float:
+    """Seconds within which every job ends, whatever happens to it: the render side's and the
+    delivery side's deadlines, every attempt's lease run out, and an hour for restarts and the queue."""
+    q, limits = settings.queue, settings.limits
+    return (2 * limits.delivery_deadline_hours * 3600 + limits.max_attempts * q.render_lease_seconds
+            + limits.max_delivery_attempts * q.delivery_lease_seconds + 3600)
 
 
 async def set_db_clock(db: Database, now: datetime) -> None:
-    """Where the database has a clock of its own (leases in SQL now()), keep it at the true time.
-    Before that change the hosts' clocks are the only ones: nothing to do."""
+    """Leases are on the database's clock (SQL now()): keep it at the simulation's true time."""
+    db.clock_offset = (now - system_utcnow()).total_seconds()
 
 
 async def prepare_db(db: Database) -> None:
-    """Anything the simulated database clock needs once (nothing before leases on SQL now())."""
+    """Anything the simulated database clock needs once (nothing: Database.clock_offset does it)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ class Row:
     kind: str
     status: str
     attempts: int
-    holder: str | None  # the claim holding it (owner string today)
+    holder: str | None  # the claim holding it (its token)
     lease_until: datetime | None
     next_attempt_at: datetime | None
     finished: bool
@@ -92,15 +97,15 @@ class Row:
 async def snapshot(db: Database, ids: list[int]) -> dict[int, Row]:
     async with db.read() as session:
         rows = (await session.execute(select(
-            Job.id, Job.kind, Job.status, Job.attempts, Job.lease_owner, Job.lease_until, Job.next_attempt_at,
+            Job.id, Job.kind, Job.status, Job.attempts, Job.claim_token, Job.lease_until, Job.next_attempt_at,
             Job.source_message_id, Job.delivery_attempts).where(Job.id.in_(ids)))).all()
     return {int(r[0]): Row(int(r[0]), str(r[1]), str(r[2]), int(r[3] or 0), r[4], r[5], r[6],
                            str(r[2]) in FINISHED_STATUSES, int(r[7]), int(r[8] or 0)) for r in rows}
 
 
 def claim_key(stage: Stage, job: Any) -> str | None:
-    """What a stage's claim writes as the job's holder."""
-    return stage.owner
+    """What a stage's claim writes as the job's holder: the claim's own token."""
+    return str(job.claim)
 
 
 def claimed_id(job: Any) -> int:
@@ -131,7 +136,7 @@ def build_stages(bot: Any, db: Database, engine: FakeEngine, settings: Settings,
 
 def _wrap(stage: Stage, name: str, on_claim: ClaimHook,
           run_claimed: Callable[[Any, Callable[[], Awaitable[None]]], Awaitable[None]]) -> None:
-    claim, work = stage.claim, stage.work
+    claim, work = stage.claim, stage.work_on
     records: dict[int, Any] = {}
 
     async def claiming(job_id: int | None = None) -> Any:
@@ -146,7 +151,7 @@ def _wrap(stage: Stage, name: str, on_claim: ClaimHook,
         await run_claimed(record, lambda: work(job))
 
     stage.claim = claiming  # type: ignore[method-assign]
-    stage.work = working  # type: ignore[method-assign]
+    stage.work_on = working  # type: ignore[method-assign]
 
 
 def start_loops(stages: Stages, one_box: bool) -> None:
@@ -158,10 +163,10 @@ def start_loops(stages: Stages, one_box: bool) -> None:
     stages.delivery.start()
 
 
-async def on_start(db: Database, one_box: bool) -> None:
+async def on_start(db: Database, one_box: bool, settings: Settings) -> None:
     """What a process does with the database before its stages start (bot/app.py)."""
     if one_box:
-        await jobs.release_all_leases(db)
+        await jobs.release_all_leases(db, settings.limits.max_attempts)
 
 
 async def run_dispatched(stages: Stages, stage: str, job_id: int) -> float | None:

@@ -140,9 +140,7 @@ class Simulation:
                                   conversions_at_once=1))
         self.tuning = adapter.tuning()
         self.max_attempts = self.settings.limits.max_attempts
-        # Every job ends within this of its creation: the render side's and the delivery side's
-        # deadlines, with an hour for leases, restarts and the queue.
-        self.budget = 2 * self.settings.limits.delivery_deadline_hours * 3600 + 3600
+        self.budget = adapter.longest_job(self.settings)
         self.report = Report(seed)
         self.hosts: list[Host] = []
         self.jobs: dict[int, SimJob] = {}
@@ -219,7 +217,7 @@ class Simulation:
         host.alive = True
         host.owner = f"{host.name}#{host.incarnation}"
         db = HostDb(self.db, host, host.incarnation)
-        await self.as_host(host, adapter.on_start(db, self.one_box))  # type: ignore[arg-type]
+        await self.as_host(host, adapter.on_start(db, self.one_box, self.settings))  # type: ignore[arg-type]
         redispatch = None if self.one_box else self.publish_from_worker
         host.runtime = adapter.build_stages(self.bot, db, self.engine, self.settings, self.tuning,  # type: ignore[arg-type]
                                             host.owner, self.on_claim, self.run_claimed, redispatch)
@@ -421,11 +419,14 @@ class Simulation:
         if event is None:
             self.violate("nothing left to happen: every stage stopped", kind="stuck")
             raise SimError(self.fail_report())
+        await adapter.set_db_clock(self.db, self.world.true_now())  # type: ignore[arg-type]
         self.report.events += 1
         self.labels[event.label or event.kind] += 1
         if self.world.trace is not None:
             self.world.note(f"event {event.kind} {event.label} {event.host.name if event.host else ''}")
         if event.kind == "gate":
+            if self.world.trace is not None:
+                self.world.note(f"gate {event.label} of {event.host.name if event.host else ''}#{event.incarnation}")
             await self.world.run_gate(event)
         elif event.kind == "message":
             self.deliver_message(event)
@@ -439,7 +440,6 @@ class Simulation:
             await self.as_host(bot, adapter.reconcile(HostDb(self.db, bot, bot.incarnation), self.dispatch,
                                                       self.tuning.stuck_after))
             self.world.schedule(self.world.t + self.tuning.reconcile_every.total_seconds(), "reconcile")
-        await adapter.set_db_clock(self.db, self.world.true_now())  # type: ignore[arg-type]
         await self.world.quiesce()
 
     # --- faults and arrivals ------------------------------------------------------------------------------
