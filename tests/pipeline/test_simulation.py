@@ -140,8 +140,9 @@ async def test_cancel_racing_a_claim_flags_the_job() -> None:
                 async with db.engine.connect() as watcher:
                     while not cancel.done():  # until the cancel waits on the claim's row lock
                         waiting = await watcher.scalar(text(
-                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                            "AND query ILIKE 'UPDATE jobs%'"))
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND wait_event_type = 'Lock' AND query ILIKE 'UPDATE jobs%'"))
+                        await watcher.rollback()  # pg_stat_activity is read once per transaction
                         if waiting:
                             break
                         await asyncio.sleep(0.01)
