@@ -185,6 +185,7 @@ class Simulation:
             self.world.schedule(60.0, "reconcile")
 
     async def close(self) -> None:
+        self.world.on_kill = lambda host: None  # the end of the run, not a death to count
         for host in self.hosts:
             if host.alive:
                 self.world.kill(host)
@@ -246,7 +247,7 @@ class Simulation:
             return None
         self.report.claims += 1
         record = ClaimRecord(here.host, here.incarnation, name, adapter.claimed_id(job), adapter.claim_key(stage, job),
-                             self.world.t)
+                             self.world.t, paused=here.host.paused_until > self.world.t)
         self.claims.append(record)
         self.world.note(f"{here.host.name} {name} claims job {record.job_id}")
         return record
@@ -339,7 +340,7 @@ class Simulation:
 
     def deliver_message(self, event: Event) -> None:
         stage, job_id = event.data["stage"], event.data["job_id"]
-        workers = [h for h in self.hosts[1:] if h.alive]
+        workers = [h for h in self.hosts[1:] if h.alive and h.paused_until <= self.world.t]  # a paused one takes none
         if not workers:
             self.world.schedule(self.world.t + 30.0, "message", stage=stage, job_id=job_id)
             return
