@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import DateTime, literal, select
 
 import storage.models
 from pipeline import (
@@ -33,7 +33,7 @@ from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database, Job, JobKind, jobs
 from storage.jobs import Limits, NewJob
-from storage.models import FINISHED_STATUSES, OutputKind, system_utcnow
+from storage.models import FINISHED_STATUSES, OutputKind
 from tests.pipeline.sim_fakes import FakeEngine
 from tests.pipeline.sim_world import AsyncioShim, World
 
@@ -69,13 +69,23 @@ def longest_job(settings: Settings) -> float:
             + limits.max_delivery_attempts * q.delivery_lease_seconds + 3600)
 
 
+_DB_NOW: list[datetime] = []  # the simulation's true time: what the database's clock reads
+
+
 async def set_db_clock(db: Database, now: datetime) -> None:
     """Leases are on the database's clock (SQL now()): keep it at the simulation's true time."""
-    db.clock_offset = (now - system_utcnow()).total_seconds()
+    _DB_NOW[:] = [now]
 
 
 async def prepare_db(db: Database) -> None:
-    """Anything the simulated database clock needs once (nothing: Database.clock_offset does it)."""
+    """The database's clock, read by every claim, renewal and comparison (Database.now), becomes
+    the simulation's true time, exactly: SQL now() would add the real time a step takes, and
+    two stages waiting for the same lease would wake in either order from one run to the next."""
+
+    def now(seconds: float = 0.0) -> Any:
+        return literal(_DB_NOW[0] + timedelta(seconds=seconds + db.clock_offset), DateTime())
+
+    db.now = now  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)

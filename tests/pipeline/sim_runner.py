@@ -172,8 +172,8 @@ class Simulation:
         self.db = Database(self.url)
         sa_event.listen(self.db.engine.sync_engine, "after_cursor_execute", self._count_change)
         await upgrade_to_head(self.db)
-        await adapter.prepare_db(self.db)
         await adapter.set_db_clock(self.db, self.world.true_now())
+        await adapter.prepare_db(self.db)
         for user in USERS:
             await users.touch(self.db, user, "en")
         count = 1 if self.one_box else 1 + 3
