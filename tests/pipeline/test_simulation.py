@@ -10,6 +10,10 @@ fault, or queues one job) and then runs every task until all wait again, so one 
 runs at a time and a seed replays the same run. tests/pipeline/sim_adapter.py is the one module
 that knows the storage and pipeline API.
 
+Clocks: each host's `utcnow()` (storage.models.clock, the one seam in production code) is the true
+virtual time plus that host's offset; the database's clock (`Database.now`, read by every claim,
+renewal and lease comparison) is the true virtual time itself.
+
 The world: one box (one process running every stage, `release_all_leases` at each start) or
 workers (a bot host that queues jobs and runs the reconciler, three worker hosts taking renders and
 conversions as broker messages and running delivery loops); 2 delivery slots and 1 conversion slot
