@@ -7,7 +7,7 @@ Times are naive UTC (SQLite has no time zones); `utcnow()` is the one source of 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -31,8 +31,17 @@ from storage.codecs import (
 )
 
 
-def utcnow() -> datetime:
+def system_utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+# Where utcnow() reads the time: the system clock. A test may put a simulated clock here (one per
+# simulated host; tests/pipeline/test_simulation.py): every caller, column defaults included, follows.
+clock: Callable[[], datetime] = system_utcnow
+
+
+def utcnow() -> datetime:
+    return clock()
 
 
 class Base(DeclarativeBase):
