@@ -38,7 +38,8 @@ BACKGROUND_PATTERN = r"^b:\d+$"
 def template_buttons(offer_id: int, templates: Sequence[Template], lang: str) -> list[list[InlineKeyboardButton]]:
     """One row per template."""
     return [
-        [InlineKeyboardButton(tpl.title_for(lang), callback_data=f"{PREFIX}:{offer_id}:{template_key(tpl.id, offer_id)}")]
+        [InlineKeyboardButton(tpl.title_for(lang),
+                              callback_data=f"{PREFIX}:{offer_id}:{template_key(tpl.id, offer_id)}")]
         for tpl in templates
     ]
 
@@ -127,7 +128,8 @@ def language_keyboard(user_id: int, lang: str, chosen: str | None) -> InlineKeyb
     (ticked while nothing is chosen)."""
 
     def button(label: str, code: str, ticked: bool) -> InlineKeyboardButton:
-        return InlineKeyboardButton(f"✓ {label}" if ticked else label, callback_data=f"{LANGUAGE_PREFIX}:{user_id}:{code}")
+        return InlineKeyboardButton(f"✓ {label}" if ticked else label,
+                                    callback_data=f"{LANGUAGE_PREFIX}:{user_id}:{code}")
 
     buttons = [button(language.name, language.code, language.code == chosen) for language in LANGUAGES]
     rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]

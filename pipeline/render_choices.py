@@ -1,6 +1,6 @@
 """What a requester may choose per job (today: a plain background), stored with the job
-(storage/codecs.py) and applied over the configured RenderOptions by whichever stage renders it, and what the render then
-has to say about them (a grid's photo left out, a background that could not be cleaned), stored
+(storage/codecs.py) and applied over the configured RenderOptions by whichever stage renders it,
+and what the render then has to say about them (a grid's photo left out, a background that could not be cleaned), stored
 with the result and worded in the caption. The choices are part of the result's cache key
 (pipeline/result_cache.py hashes the effective options)."""
 

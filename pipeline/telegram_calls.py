@@ -98,8 +98,11 @@ async def call_with_retries(
         await asyncio.sleep(delay)
 
 
+DEFAULT_POLICY = RetryPolicy()  # frozen: one shared default is safe
+
+
 async def send_text(bot: Bot, chat_id: int, text: str, reply_to: int | None = None,
-                    policy: RetryPolicy = RetryPolicy()) -> Message | None:
+                    policy: RetryPolicy = DEFAULT_POLICY) -> Message | None:
     """A short notice that must not raise: failures are logged, not parked."""
     params = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
     try:

@@ -8,4 +8,5 @@ from storage.from_settings import make_database
 from storage.migrate import upgrade_to_head
 from storage.models import Base, Job, JobKind, JobStatus, Offer, OwnedTemplate, OwnerKind, User
 
-__all__ = ["Base", "Database", "Job", "JobKind", "JobStatus", "Offer", "OwnedTemplate", "OwnerKind", "User", "make_database", "upgrade_to_head"]
+__all__ = ["Base", "Database", "Job", "JobKind", "JobStatus", "Offer", "OwnedTemplate", "OwnerKind", "User",
+           "make_database", "upgrade_to_head"]

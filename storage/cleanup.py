@@ -26,7 +26,8 @@ async def purge_before(db: Database, cutoff: datetime) -> tuple[int, list[str]]:
             User.last_seen < cutoff, User.sticker_set.is_(None), ~exists().where(Job.user_id == User.id),
             ~exists().where(ForgetRequest.user_id == User.id)))
         # A newer job answered from the file_id cache may share a render: it keeps the file.
-        still = set(await session.scalars(select(Job.result_path).where(Job.result_path.in_(paths)))) if paths else set()
+        still = (set(await session.scalars(select(Job.result_path).where(Job.result_path.in_(paths))))
+                 if paths else set())
         return int(result.rowcount or 0), sorted(paths - still)  # type: ignore[attr-defined]
 
 

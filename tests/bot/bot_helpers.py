@@ -33,7 +33,8 @@ def write_config(path: Path, tg: FakeTelegram, checkpoint: Path, templates: Path
     data: dict[str, dict[str, Any]] = {
         "telegram": {"token": TOKEN, "base_url": tg.base_url, "base_file_url": tg.base_file_url,
                      "admins": [ADMIN_ID], "poll_timeout": 1},
-        "storage": {"url": f"sqlite+aiosqlite:///{path.parent / 'data' / 'bot.db'}", "data_dir": str(path.parent / "data")},
+        "storage": {"url": f"sqlite+aiosqlite:///{path.parent / 'data' / 'bot.db'}",
+                    "data_dir": str(path.parent / "data")},
         "engine": {"checkpoint": str(checkpoint), "device": "cpu", "cache_dir": str(cache_dir), "batch_size": 4,
                    "max_side": 512},
         "templates": {"dir": str(templates)},

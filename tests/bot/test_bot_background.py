@@ -42,10 +42,12 @@ async def test_a_plain_background_with_one_press(tg: FakeTelegram, bot_app) -> N
     switch = tg.buttons(grp["id"], message_id)[-1]
     assert switch[0] == "☐ Plain background"
     refused = tg.press_button(bob, grp, keyboard.result, switch[1])  # not Bob's photo
-    answer = await tg.wait_for("answerCallbackQuery", 10, where=lambda c: c.params["callback_query_id"] == refused["id"])
+    answer = await tg.wait_for("answerCallbackQuery", 10,
+                               where=lambda c: c.params["callback_query_id"] == refused["id"])
     assert "Only the person who asked" in answer.params["text"]
     flipped = tg.press_button(ann, grp, keyboard.result, switch[1])
-    answer = await tg.wait_for("answerCallbackQuery", 10, where=lambda c: c.params["callback_query_id"] == flipped["id"])
+    answer = await tg.wait_for("answerCallbackQuery", 10,
+                               where=lambda c: c.params["callback_query_id"] == flipped["id"])
     assert answer.params["text"] == "Plain background: on"
     await eventually(lambda: tg.buttons(grp["id"], message_id)[-1][0] == "☑ Plain background", what="switch shown on")
 

@@ -31,7 +31,8 @@ async def test_status_templates_and_stats(tg: FakeTelegram, bot_app) -> None:
 
     # Finished jobs as earlier runs would have left them.
     with sqlite3.connect(settings.storage.url.split(":///", 1)[1]) as raw:
-        raw.execute("INSERT INTO users (id, language, first_seen, last_seen) VALUES (9, 'en', '2026-01-01', '2026-01-01')")
+        raw.execute("INSERT INTO users (id, language, first_seen, last_seen) "
+                    "VALUES (9, 'en', '2026-01-01', '2026-01-01')")
         for status, seconds in (("done", 4.0), ("done", 6.0), ("failed", None)):
             raw.execute("INSERT INTO jobs (kind, user_id, chat_id, source_message_id, language, input_file_id,"
                         " input_file_unique_id, template_id, status, cancel_requested, from_cache, created_at,"

@@ -37,7 +37,7 @@ async def test_after_renders_metrics_show_the_process_the_queue_jobs_by_kind_and
         before = await scrape(http, port)
         ann, bob = tg.user(first_name="Ann"), tg.user(first_name="Bob")
         chats = [tg.private_chat(ann), tg.private_chat(bob)]
-        for user, chat in zip((ann, bob), chats):
+        for user, chat in zip((ann, bob), chats, strict=False):
             mark = tg.mark()
             tg.send_photo(user, chat, face_photo.read_bytes())
             keyboard = await keyboard_for(tg, chat, mark)

@@ -45,7 +45,8 @@ def catalogue_problems(po_path: Path, mo_path: Path, messages: dict[str, str]) -
             continue
         try:
             if _fields(entry.string) != _fields(english):
-                problems.append(f"{key}: placeholders {sorted(_fields(entry.string))}, English has {sorted(_fields(english))}")
+                problems.append(f"{key}: placeholders {sorted(_fields(entry.string))}, "
+                                f"English has {sorted(_fields(english))}")
             else:
                 entry.string.format(**dict.fromkeys(_fields(english), "x"))
         except (ValueError, IndexError, KeyError) as err:

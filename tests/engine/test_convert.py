@@ -175,7 +175,7 @@ def _photo_clip(path: Path, patches: list[np.ndarray], at: list[tuple[int, int]]
     def frames():
         for i in range(100):
             frame = background.copy()
-            for patch, (x, y) in zip(patches, at):
+            for patch, (x, y) in zip(patches, at, strict=False):
                 n = patch.shape[0]
                 m = cv2.getRotationMatrix2D((n / 2, 0.6 * n), 4.0 * np.sin(2 * np.pi * i / 20), 1.0)
                 frame[y:y + n, x:x + n] = cv2.warpAffine(patch, m, (n, n), borderMode=cv2.BORDER_REFLECT)
@@ -490,7 +490,7 @@ def test_the_bitrate_is_lowered_until_a_detailed_video_fits(texture, tmp_path):
     assert len(tries) >= 2 and result.encodes == len(tries)
     assert tries[0].bytes > STICKER_MAX_BYTES >= tries[-1].bytes == result.bytes
     assert all(t.detail == 1 and t.frame_step == 1 for t in tries)  # the bitrate alone did it
-    assert all(a.kbps > b.kbps for a, b in zip(tries, tries[1:]))
+    assert all(a.kbps > b.kbps for a, b in zip(tries, tries[1:], strict=False))
     first = sticker_first_kbps(_frame_count(out) / 30.0)
     assert result.bitrate_kbps == tries[-1].kbps < first == tries[0].kbps
 
@@ -503,7 +503,7 @@ def test_noise_that_no_bitrate_can_fit_loses_detail_until_it_fits(noise, tmp_pat
     tries = result.tries
     assert tries[0].detail == 1 and tries[0].bytes > STICKER_MAX_BYTES
     assert tries[-1].detail > 1 and tries[-1].bytes <= STICKER_MAX_BYTES == 256_000
-    assert all(a.kbps >= b.kbps and a.detail <= b.detail for a, b in zip(tries, tries[1:]))
+    assert all(a.kbps >= b.kbps and a.detail <= b.detail for a, b in zip(tries, tries[1:], strict=False))
     assert result.bitrate_kbps == tries[-1].kbps < tries[0].kbps
 
 
