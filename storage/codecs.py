@@ -77,6 +77,12 @@ class _Json(TypeDecorator[T], Generic[T]):
     impl = Text
     cache_ok = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # SQLAlchemy reads cache_ok from each class's own namespace: a codec is stateless, so its
+        # statements may be cached.
+        super().__init_subclass__(**kwargs)
+        cls.cache_ok = True
+
     def encode(self, value: T) -> Any:
         raise NotImplementedError
 
