@@ -21,7 +21,8 @@ from bot_helpers import REPO_ROOT, TOKEN, eventually, first_button, free_port, j
 
 from tests.fake_telegram import FakeTelegram
 
-pytestmark = pytest.mark.timeout(600)
+# Real processes killed and restarted, leases of seconds: one worker runs them, one after another.
+pytestmark = [pytest.mark.timeout(600), pytest.mark.xdist_group("processes")]
 
 
 async def start_bot(config: Path, log: Path, gate: Path | None = None) -> asyncio.subprocess.Process:

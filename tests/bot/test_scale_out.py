@@ -27,7 +27,8 @@ from tests.fake_engine import RUNNER
 from tests.fake_telegram import FakeTelegram
 from tests.services import RABBITMQ_URL, postgresql_database, require
 
-pytestmark = pytest.mark.timeout(900)
+# Real processes killed and restarted, leases of seconds: one worker runs them, one after another.
+pytestmark = [pytest.mark.timeout(900), pytest.mark.xdist_group("processes")]
 
 
 @pytest.fixture

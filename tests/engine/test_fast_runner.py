@@ -30,6 +30,8 @@ from engine.model.runner_dygraph import DygraphRunner  # noqa: E402
 
 MIN_PSNR_DB = 35.0
 SUPPORTED = ["fp32"] + (["bf16"] if has_fast_bf16() else [])
+# One worker builds this module's networks and exports (module fixtures), not each.
+pytestmark = pytest.mark.xdist_group("fast_runner")
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

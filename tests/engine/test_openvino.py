@@ -20,6 +20,8 @@ from engine.model import precision as model_precision
 from engine.model import runner_openvino as rov
 
 REPO = Path(__file__).resolve().parents[2]
+# On the worker that exports the full size (test_networks.py shares it): once a run, not once a worker.
+pytestmark = pytest.mark.xdist_group("full_size")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,6 @@ def full_ov_runner(full_engine):
     return runner
 
 
-@pytest.mark.xdist_group("full_size")
 def test_fp32_matches_the_reference_and_the_chosen_precision_passes(full_ov_runner):
     """On the FULL-SIZE vox-256 networks (the run's one full-size export and conversion): the real
     shapes export, convert and meet the quality bars."""
