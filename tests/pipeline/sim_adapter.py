@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import DateTime, literal, select
 
 import storage.models
+from engine import OutputKind
 from pipeline import (
     conversion_stage,
     delivery_stage,
@@ -33,7 +34,7 @@ from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database, Job, JobKind, jobs
 from storage.jobs import Limits, NewJob
-from storage.models import FINISHED_STATUSES, OutputKind
+from storage.models import FINISHED_STATUSES
 from tests.pipeline.sim_fakes import FakeEngine
 from tests.pipeline.sim_world import AsyncioShim, World
 

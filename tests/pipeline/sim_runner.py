@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event as sa_event
 
+from engine import OutputKind
 from settings import LimitsSettings, Settings, StorageSettings, TelegramSettings, TemplatesSettings
 from storage import Database, upgrade_to_head, users
-from storage.models import OutputKind
 from tests.pipeline import sim_adapter as adapter
 from tests.pipeline import sim_world
 from tests.pipeline.sim_fakes import FakeBot, FakeEngine, Telegram
