@@ -6,7 +6,6 @@ invariants do not.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +32,7 @@ from pipeline.stage_base import Stage
 from pipeline.tuning import Tuning
 from settings import Settings
 from storage import Database, Job, JobKind, jobs
+from storage.codecs import GridInput
 from storage.jobs import Limits, NewJob
 from storage.models import FINISHED_STATUSES
 from tests.pipeline.sim_fakes import FakeEngine
@@ -207,7 +207,7 @@ async def queue_render(db: Database, user: int, key: int, template_id: str) -> i
 
 
 async def queue_grid(db: Database, user: int, key: int, template_id: str, photos: int) -> int:
-    inputs = json.dumps([{"file_id": f"in-{key}-{n}", "file_unique_id": f"u-{key}-{n}"} for n in range(photos)])
+    inputs = tuple(GridInput(file_id=f"in-{key}-{n}", file_unique_id=f"u-{key}-{n}") for n in range(photos))
     job, _ = await jobs.enqueue(db, _new(user, key, JobKind.GRID, template_id=template_id, inputs=inputs,
                                          cost=photos), EXEMPT)
     return int(job.id)
