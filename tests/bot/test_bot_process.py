@@ -120,6 +120,8 @@ async def test_a_job_that_kills_the_bot_each_time_is_given_up_and_the_next_is_de
                 await tg.wait_for("setMyCommands", 120)
                 dm_a = await ask_for_video(tg, ann, image)
                 dm_b = await ask_for_video(tg, ben, image + b"\0")
+                # Ben's press is handled apart from Ann's render: both jobs queued before the kill.
+                await eventually(lambda: len(jobs_rows(settings_for(config))) == 2, 120, "both jobs queued")
             await render_held(gate, timeout=300)  # the first start may export the model
         finally:
             bot.kill()  # the render took the process with it
