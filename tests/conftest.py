@@ -1,5 +1,6 @@
-"""Shared fixtures: a random full-size vox-256 checkpoint and a loaded Engine (for the tests whose
-point is the real engine: README "Which tests use the real engine"), a small random checkpoint, a
+"""Shared fixtures: a random full-size vox-256 checkpoint and a loaded Engine on it (for the few tests
+whose point is the full size), a small random checkpoint and a loaded Engine on it (the real engine's
+code paths: README "Which tests use the real engine"), a
 placeholder checkpoint file (for processes that render with the fake engine), a very short
 template, and face / no-face photos (the shared media when present, generated fallbacks otherwise)."""
 
@@ -89,8 +90,10 @@ def engine_cache_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine_instance(random_checkpoint, engine_cache_dir):
-    """A loaded Engine on the random checkpoint (cache_dir in a session tmp dir)."""
+def full_engine(random_checkpoint, engine_cache_dir):
+    """A loaded Engine on the FULL-SIZE random checkpoint: exported and converted once a run (one
+    worker: its tests share the xdist group "full_size"), for the test whose point is that the real
+    vox-256 shapes export and convert."""
     from engine import Engine
 
     engine = Engine(random_checkpoint, engine_cache_dir, device="cpu", threads=0, batch_size=4)
@@ -99,13 +102,14 @@ def engine_instance(random_checkpoint, engine_cache_dir):
 
 
 @pytest.fixture(scope="session")
-def small_engine(small_checkpoint, tmp_path_factory):
-    """A loaded Engine on the small random checkpoint (its own cache dir): the engine's code paths
-    (faces, grids, backgrounds, frame rates, sound) where the networks' size is not the point."""
+def small_engine(small_checkpoint, engine_cache_dir):
+    """A loaded Engine on the small random checkpoint, on the session's engine cache (which configs
+    written by the tests name too, so processes find the export in place): the engine's code paths
+    (export, conversion, faces, grids, backgrounds, frame rates, sound) where the networks' size is
+    not the point."""
     from engine import Engine
 
-    engine = Engine(small_checkpoint, tmp_path_factory.mktemp("small-engine-cache"), device="cpu", threads=0,
-                    batch_size=4)
+    engine = Engine(small_checkpoint, engine_cache_dir, device="cpu", threads=0, batch_size=4)
     engine.load()
     return engine
 

@@ -1,6 +1,6 @@
 """Bot fixtures: the fake Bot API server, a config pointing at it, and the real bot (PTB over HTTP,
 real SQLite, a very short template) rendering with the fake engine (tests/fake_engine.py: real
-videos, no networks) or, in `real_bot_app`, the real engine on the random full-size checkpoint."""
+videos, no networks) or, in `real_bot_app`, the real engine on the small random checkpoint."""
 
 from __future__ import annotations
 
@@ -53,9 +53,9 @@ def fake_engine(engine_cache_dir: Path) -> FakeEngine:
 
 
 @pytest.fixture
-def real_engine(engine_instance: Any) -> Renderer:
-    """The session's loaded real Engine (random full-size checkpoint) behind the Renderer protocol."""
-    return EngineRenderer(engine_instance)
+def real_engine(small_engine: Any) -> Renderer:
+    """The session's loaded real Engine (small random checkpoint) behind the Renderer protocol."""
+    return EngineRenderer(small_engine)
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from bot_helpers import REPO_ROOT, TOKEN, eventually, first_button, free_port, j
 
 from tests.fake_telegram import FakeTelegram
 
-pytestmark = pytest.mark.timeout(600)
+# Real processes killed and restarted, leases of seconds: one worker runs them, one after another.
+pytestmark = [pytest.mark.timeout(600), pytest.mark.xdist_group("processes")]
 
 
 async def start_bot(config: Path, log: Path, gate: Path | None = None) -> asyncio.subprocess.Process:
@@ -100,12 +101,12 @@ async def test_kill_9_mid_render_then_restart_delivers_each_job_once(tg: FakeTel
 
 
 async def test_a_job_that_kills_the_bot_each_time_is_given_up_and_the_next_is_delivered(
-        tg: FakeTelegram, tmp_path: Path, face_photo: Path, random_checkpoint: Path, templates_dir: Path,
+        tg: FakeTelegram, tmp_path: Path, face_photo: Path, small_checkpoint: Path, templates_dir: Path,
         engine_cache_dir: Path) -> None:
     """A poison photo (its render kills the process: out of memory, a native crash) is claimed
     max_attempts times, then failed with the "failed after N tries" notice at the next start-up;
     the job queued behind it is rendered and delivered."""
-    config = write_config(tmp_path / "config.toml", tg, random_checkpoint, templates_dir, engine_cache_dir,
+    config = write_config(tmp_path / "config.toml", tg, small_checkpoint, templates_dir, engine_cache_dir,
                           limits={"max_attempts": 2})
     log = tmp_path / "bot.log"
     ann, ben = tg.user(first_name="Ann", language_code="en"), tg.user(first_name="Ben", language_code="en")
@@ -119,6 +120,8 @@ async def test_a_job_that_kills_the_bot_each_time_is_given_up_and_the_next_is_de
                 await tg.wait_for("setMyCommands", 120)
                 dm_a = await ask_for_video(tg, ann, image)
                 dm_b = await ask_for_video(tg, ben, image + b"\0")
+                # Ben's press is handled apart from Ann's render: both jobs queued before the kill.
+                await eventually(lambda: len(jobs_rows(settings_for(config))) == 2, 120, "both jobs queued")
             await render_held(gate, timeout=300)  # the first start may export the model
         finally:
             bot.kill()  # the render took the process with it
@@ -189,12 +192,12 @@ async def test_missing_token_or_checkpoint_is_one_line_and_exit_2(tmp_path: Path
 
 
 async def test_webhook_mode_process_answers_and_stops_on_sigterm(tg: FakeTelegram, tmp_path: Path,
-                                                                 random_checkpoint: Path, templates_dir: Path,
-                                                                 engine_cache_dir: Path, engine_instance) -> None:
-    # engine_instance: the model already exported into the cache the process loads from, as after a
+                                                                 small_checkpoint: Path, templates_dir: Path,
+                                                                 engine_cache_dir: Path, small_engine) -> None:
+    # small_engine: the model already exported into the cache the process loads from, as after a
     # deployment's `python -m engine prepare` (an export under way holds a shutdown until it ends).
     port = free_port()
-    config = write_config(tmp_path / "config.toml", tg, random_checkpoint, templates_dir, engine_cache_dir,
+    config = write_config(tmp_path / "config.toml", tg, small_checkpoint, templates_dir, engine_cache_dir,
                           telegram={"mode": "webhook", "webhook_url": f"http://127.0.0.1:{port}/telegram",
                                     "webhook_secret": "s3cret"},
                           http={"port": port})

@@ -5,7 +5,7 @@ exactly once while a worker is killed mid-render, and after everything restarts.
 Renders are held at each worker's gate (tests/gated_worker.py), so "mid-render" never depends on
 the machine's speed; the workers' leases are short (6 s) so a dead worker's job is taken over soon.
 worker-a and worker-b render with the fake engine (tests/fake_engine.py); worker-c, alone after the
-restart, with the real one (the model exported into the shared cache first, by `engine_instance`).
+restart, with the real one (the model exported into the shared cache first, by `small_engine`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from tests.fake_engine import RUNNER
 from tests.fake_telegram import FakeTelegram
 from tests.services import RABBITMQ_URL, postgresql_database, require
 
-pytestmark = pytest.mark.timeout(900)
+# Real processes killed and restarted, leases of seconds: one worker runs them, one after another.
+pytestmark = [pytest.mark.timeout(900), pytest.mark.xdist_group("processes")]
 
 
 @pytest.fixture
@@ -37,11 +38,11 @@ async def pg_url() -> str:  # type: ignore[misc]
 
 
 @pytest.fixture
-def config(tmp_path: Path, tg: FakeTelegram, random_checkpoint: Path, templates_dir: Path, engine_cache_dir: Path,
+def config(tmp_path: Path, tg: FakeTelegram, small_checkpoint: Path, templates_dir: Path, engine_cache_dir: Path,
            pg_url: str) -> Path:
     require("RabbitMQ", 5672)
     suffix = uuid.uuid4().hex[:8]  # queues of this test only
-    return write_config(tmp_path / "config.toml", tg, random_checkpoint, templates_dir, engine_cache_dir,
+    return write_config(tmp_path / "config.toml", tg, small_checkpoint, templates_dir, engine_cache_dir,
                         storage={"url": pg_url, "data_dir": str(tmp_path / "data")},
                         queue={"backend": "celery", "broker_url": RABBITMQ_URL, "render_queue": f"render-{suffix}",
                                "conversion_queue": f"convert-{suffix}",
@@ -107,7 +108,7 @@ def videos_per_chat(tg: FakeTelegram) -> Counter:
 
 async def test_two_workers_six_users_a_killed_worker_and_a_full_restart(tg: FakeTelegram, config: Path, pg_url: str,
                                                                        face_photo: Path, tmp_path: Path,
-                                                                       engine_instance) -> None:
+                                                                       small_engine) -> None:
     cluster = Cluster(config, tmp_path)
     image = face_photo.read_bytes()
     port = free_port()

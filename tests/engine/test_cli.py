@@ -15,7 +15,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory, small_checkpoint, small_engine, templates_root) -> Path:
+def config(tmp_path_factory, small_checkpoint, small_engine, templates_root, short_template) -> Path:
+    # The template's motion cached first, as after any earlier render on this worker: a CLI that stops
+    # at a user error while it still computes the motion dies of SIGSEGV/SIGABRT (an engine bug of its
+    # own), whichever tests ran before on this worker.
+    small_engine.motion(short_template)
     path = tmp_path_factory.mktemp("cli") / "config.toml"
     path.write_text(  # the small engine's cache: its export is there already
         f'[engine]\ncheckpoint = "{small_checkpoint}"\ncache_dir = "{small_engine.cache_dir}"\n'

@@ -56,7 +56,7 @@ def _quality_db(text: str) -> float:
     return 200.0 if text == "identical" else float(text.removesuffix(" dB"))
 
 
-def test_this_machine_runs_its_fast_path_and_exits_0(random_checkpoint, engine_cache_dir,
+def test_this_machine_runs_its_fast_path_and_exits_0(small_checkpoint, engine_cache_dir,
                                                      templates_root, tmp_path):
     """Whatever this machine is (AMD or Intel, AMX or not, a GPU or not), doctor names the path
     this machine reports and exits 0; each figure is checked against what the machine has."""
@@ -65,7 +65,7 @@ def test_this_machine_runs_its_fast_path_and_exits_0(random_checkpoint, engine_c
     gpu = gpu_info()
     device, _ = explain_device("auto")
     precision, _, _ = model_precision.explain_precision(device, "auto")
-    res = doctor(_config(tmp_path / "config.toml", random_checkpoint, engine_cache_dir,
+    res = doctor(_config(tmp_path / "config.toml", small_checkpoint, engine_cache_dir,
                          templates_root))
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Traceback" not in res.stderr
@@ -135,13 +135,13 @@ def test_without_the_checkpoint_it_names_weights_fetch(tmp_path, templates_root)
     assert "result:      1 problem(s)" in res.stdout
 
 
-def test_a_gpu_setting_without_a_gpu_is_one_problem(random_checkpoint, engine_cache_dir, tmp_path,
+def test_a_gpu_setting_without_a_gpu_is_one_problem(small_checkpoint, engine_cache_dir, tmp_path,
                                                      monkeypatch):
     # as on a CPU build, whatever this machine has
     monkeypatch.setattr("engine.model.device.gpu_info", lambda: GpuInfo(False, None, ()))
     empty = tmp_path / "templates"
     empty.mkdir()
-    settings = load_settings(_config(tmp_path / "config.toml", random_checkpoint, engine_cache_dir,
+    settings = load_settings(_config(tmp_path / "config.toml", small_checkpoint, engine_cache_dir,
                                      empty, extra='device = "gpu"'), env={})
     lines: list[str] = []
     assert run_doctor(settings, frames=1, out=lines.append) == 1
@@ -152,12 +152,12 @@ def test_a_gpu_setting_without_a_gpu_is_one_problem(random_checkpoint, engine_ca
         "-d` reserves one)"]
 
 
-def test_a_dynamic_graph_fallback_is_a_problem_with_its_reason(random_checkpoint, tmp_path,
+def test_a_dynamic_graph_fallback_is_a_problem_with_its_reason(small_checkpoint, tmp_path,
                                                                templates_root, monkeypatch):
     """As on an image with Paddle 2.6: the bot would still render, ~20x slower; doctor says why."""
     monkeypatch.setattr(export, "paddle_version", lambda: "2.6.2")
     # on the CPU, so that the dynamic graph's line is the same on a GPU host
-    settings = load_settings(_config(tmp_path / "config.toml", random_checkpoint, tmp_path / "cache",
+    settings = load_settings(_config(tmp_path / "config.toml", small_checkpoint, tmp_path / "cache",
                                      templates_root, extra='device = "cpu"'), env={})
     lines: list[str] = []
     assert run_doctor(settings, frames=1, out=lines.append) == 1

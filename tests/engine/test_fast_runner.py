@@ -1,5 +1,6 @@
 """The compiled runner: export once per checkpoint and paddle version, every supported precision
-within 35 dB of the fp32 dynamic graph on the full-size vox-256 networks, fallback to the dynamic
+within 35 dB of the fp32 dynamic graph on random networks (the small
+configuration: the same layers and export), fallback to the dynamic
 graph on failure with the reason in one line; and no import cycle in the engine package."""
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from engine.model import precision as model_precision  # noqa: E402
 from engine.model import runner_inference as ri  # noqa: E402
 from engine.model.choose import make_runner  # noqa: E402
 from engine.model.device import GpuInfo  # noqa: E402
-from engine.model.networks import IMAGE_SIZE, build_networks, save_checkpoint  # noqa: E402
+from engine.model.networks import IMAGE_SIZE, SMALL, build_networks, save_checkpoint  # noqa: E402
 from engine.model.runner_dygraph import DygraphRunner  # noqa: E402
 
 MIN_PSNR_DB = 35.0
 SUPPORTED = ["fp32"] + (["bf16"] if has_fast_bf16() else [])
+# One worker builds this module's networks and exports (module fixtures), not each.
+pytestmark = pytest.mark.xdist_group("fast_runner")
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -38,10 +41,11 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def tamed(tmp_path_factory):
-    """Full-size random vox-256 networks whose final conv is scaled by 0.1 so pixels are mid-range
+    """Random networks of the small configuration (the same layers, export and precisions as the
+    full size; test_openvino.py exports the full size) whose final conv is scaled by 0.1 so pixels are mid-range
     (random weights otherwise saturate the sigmoid and flatter lossy paths), saved as a checkpoint."""
     paddle.seed(2024)
-    nets = build_networks()
+    nets = build_networks(SMALL)
     rng = np.random.default_rng(2024)
     with paddle.no_grad():
         final = nets.generator.final
@@ -364,14 +368,14 @@ def test_the_engine_package_has_no_import_cycle():
 
 
 @pytest.mark.parametrize("kind", ["inference", "engine"])
-def test_the_compiled_runner_serves_any_thread(kind, runners, engine_instance):
+def test_the_compiled_runner_serves_any_thread(kind, runners, small_engine):
     """Paddle Inference keeps per-thread oneDNN state: run from fresh threads again and again (as
     asyncio.to_thread does) it used to fail on the fourth with `std::exception` and fall back to
     the dynamic graph. Every predictor now lives on one thread (engine/model/paddle_thread.py). The
     engine's own runner (OpenVINO on a CPU where it converts) is held to the same."""
     import threading
 
-    runner = runners["fp32"] if kind == "inference" else engine_instance.runner
+    runner = runners["fp32"] if kind == "inference" else small_engine.runner
     rng = np.random.default_rng(3)
     source = rng.random((1, 3, 256, 256), dtype=np.float32)
     outputs = []

@@ -337,7 +337,8 @@ def test_render_reports_the_animated_boxes(small_engine, short_template, five_fa
 # --- CLI -----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def cli_config(tmp_path_factory, small_checkpoint, small_engine, templates_root) -> Path:
+def cli_config(tmp_path_factory, small_checkpoint, small_engine, templates_root, short_template) -> Path:
+    small_engine.motion(short_template)  # cached first, whatever ran before: see test_cli.py's config
     path = tmp_path_factory.mktemp("grid-cli") / "config.toml"
     path.write_text(  # the small engine's cache: its export is there already
         f'[engine]\ncheckpoint = "{small_checkpoint}"\ncache_dir = "{small_engine.cache_dir}"\n'

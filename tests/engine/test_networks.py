@@ -11,6 +11,8 @@ from engine.model.paddle_compat import import_paddle
 from engine.model.runner_dygraph import DygraphRunner
 
 paddle = import_paddle()
+# The full-size checkpoint is built on one worker (test_openvino.py's full-size export shares it).
+pytestmark = pytest.mark.xdist_group("full_size")
 
 
 @pytest.fixture(scope="module")

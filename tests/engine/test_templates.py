@@ -159,7 +159,7 @@ def test_a_damaged_video_is_refused_as_damaged(damaged_face_video, tmp_path):
         import_template(damaged_face_video, "Glitch", tmp_path / "templates", min_seconds=1, max_seconds=30)
 
 
-def test_a_rotated_phone_video_imports_with_its_face_track(tmp_path, engine_instance):
+def test_a_rotated_phone_video_imports_with_its_face_track(tmp_path, small_engine):
     import subprocess
 
     from engine.video_io import ffmpeg_exe
@@ -174,23 +174,23 @@ def test_a_rotated_phone_video_imports_with_its_face_track(tmp_path, engine_inst
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-display_rotation", "90", "-i",
                     str(tmp_path / "sideways.mp4"), "-c", "copy", str(stored)], check=True)
     assert (probe(stored).width, probe(stored).height) == (352, 640)
-    t = import_template(stored, "Phone", tmp_path / "templates", engine=engine_instance, min_seconds=0.5,
+    t = import_template(stored, "Phone", tmp_path / "templates", engine=small_engine, min_seconds=0.5,
                         max_seconds=5)
-    motion = engine_instance.motion(t)
+    motion = small_engine.motion(t)
     assert motion.crop is not None and motion.crop.side <= 352 and motion.frames == 12
 
 
-def test_deleting_a_template_removes_it_and_its_cached_motion(short_template, tmp_path, engine_instance):
+def test_deleting_a_template_removes_it_and_its_cached_motion(short_template, tmp_path, small_engine):
     root = tmp_path / "templates"
-    t = import_template(short_template.video, "Doomed", root, engine=engine_instance, min_seconds=0.1,
+    t = import_template(short_template.video, "Doomed", root, engine=small_engine, min_seconds=0.1,
                         max_seconds=5)
     from engine.driving import MotionCache
     from engine.hashing import sha256_file
 
     prefix = sha256_file(t.video)[:24]
-    cache = MotionCache(engine_instance.cache_dir)
+    cache = MotionCache(small_engine.cache_dir)
     assert list(cache.dir.glob(f"{prefix}-*.npz"))
-    delete_template(t, engine_instance)
+    delete_template(t, small_engine)
     assert list_templates(root) == [] and list(root.iterdir()) == []
     assert not list(cache.dir.glob(f"{prefix}-*.npz"))
 
