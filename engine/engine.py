@@ -122,7 +122,9 @@ class Engine:
         photo and finds its faces meanwhile (OpenVINO compiles with the GIL released). A failure
         is raised again by the next `load()` (a render's), which then tries once more."""
         if self._runner is None:
-            threading.Thread(target=self._load_quietly, name="engine-load", daemon=True).start()
+            # not a daemon: a process that ends early (no face in the photo) waits for it, since
+            # the interpreter shutting down under OpenVINO's compile crashes (SIGSEGV)
+            threading.Thread(target=self._load_quietly, name="engine-load").start()
 
     def _load_quietly(self) -> None:
         try:
