@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 class EngineState(StrEnum):
     LOADING = "loading"  # not loaded yet, or loading now
     READY = "ready"  # the compiled (fast) runner
-    DEGRADED = "degraded"  # fell back to paddle's dynamic graph: renders work, ~10-20x slower
+    # a fallback runs: the dynamic graph (~10-20x slower), or Paddle Inference after OpenVINO failed mid-run
+    DEGRADED = "degraded"
     FAILED = "failed"  # the model could not be loaded: nothing will render until it is fixed
 
 

@@ -35,7 +35,7 @@ def _register_heif() -> None:
 
 def _open(data: bytes) -> Image.Image:
     # Image.open reads only the header; the pixel data is decoded later by .load().
-    formats = ALLOWED_FORMATS[:-1]  # without HEIF: Pillow would fail on a format it does not know
+    formats: tuple[str, ...] = ALLOWED_FORMATS[:-1]  # without HEIF: Pillow would fail on a format it does not know
     if data[4:8] == b"ftyp":  # an ISO media file (HEIF's container) starts with its ftyp box
         _register_heif()
         formats = ALLOWED_FORMATS
