@@ -23,10 +23,12 @@ import io
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -48,12 +50,16 @@ class _TimedRunner:
 
     def __init__(self, runner: Any, forwards: list[tuple[float, float, int]]) -> None:
         self._runner, self._forwards = runner, forwards
+        self.start_cpu = 0.0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._runner, name)
 
     def generate(self, source: Any, kp_source: Any, kp_driving: Any) -> Any:
         start = time.monotonic()
+        if not self._forwards:  # CPU time of the whole process (every thread) before the first frame
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            self.start_cpu = usage.ru_utime + usage.ru_stime
         result = self._runner.generate(source, kp_source, kp_driving)
         self._forwards.append((start, time.monotonic(), len(source)))
         return result
@@ -65,24 +71,28 @@ def child(config: Path, photo: Path, out: Path) -> None:
     t0 = time.monotonic() - t_python  # the process's start on the monotonic clock
     sys.path.insert(0, str(ROOT))
     import engine.engine as engine_module
-    from engine.tools.cli import main as cli_main
+    try:
+        from engine.tools.cli import main as cli_main
+    except ImportError:  # before engine/ was laid out by role (a baseline run of an older tree)
+        from engine.cli import main as cli_main  # type: ignore[no-redef]  # the same function, older path
 
     marks = {"imports": time.monotonic()}
     forwards: list[tuple[float, float, int]] = []
-    loads: list[tuple[float, float]] = []
+    loads: dict[str, tuple[float, float]] = {}  # thread -> its first load() call
     names: list[str] = []
     real_animate, real_load = engine_module.animate, engine_module.Engine.load
 
+    timed: list[_TimedRunner] = []
+
     def animate(image: Any, boxes: Any, runner: Any, *rest: Any, **kw: Any) -> Any:
-        marks.setdefault("animate", time.monotonic())
         names.append(runner.name)
-        return real_animate(image, boxes, _TimedRunner(runner, forwards), *rest, **kw)
+        timed.append(_TimedRunner(runner, forwards))
+        return real_animate(image, boxes, timed[-1], *rest, **kw)
 
     def load(self: Any) -> None:
         start = time.monotonic()
         real_load(self)
-        if not loads:
-            loads.append((start, time.monotonic()))
+        loads.setdefault(threading.current_thread().name, (start, time.monotonic()))
 
     engine_module.animate = animate  # type: ignore[assignment]  # timing only
     engine_module.Engine.load = load  # type: ignore[method-assign]  # timing only
@@ -99,9 +109,13 @@ def child(config: Path, photo: Path, out: Path) -> None:
     print(json.dumps({
         "runner": names[0], "frames": frames, "python": t_python,
         "imports": marks["imports"] - t0 - t_python,
-        "model": loads[0][1] - loads[0][0] if loads else 0.0,
-        "model_wait": max(0.0, (loads[0][1] if loads else 0.0) - marks.get("animate", 0.0)),
-        "start_up": first_start - t0, "ms_per_frame": 1000 * (forwards[-1][1] - first_start) / frames,
+        # the model's load (on its own thread where the CLI starts it early), and how long the
+        # render then waited for it
+        "model": next((end - start for name, (start, end) in loads.items() if name == "engine-load"),
+                      loads.get("MainThread", (0.0, 0.0))[1] - loads.get("MainThread", (0.0, 0.0))[0]),
+        "model_wait": loads.get("MainThread", (0.0, 0.0))[1] - loads.get("MainThread", (0.0, 0.0))[0],
+        "start_up": first_start - t0, "start_cpu": timed[0].start_cpu,
+        "ms_per_frame": 1000 * (forwards[-1][1] - first_start) / frames,
         "encode": done - forwards[-1][1], "cpu": cpu.ru_utime + cpu.ru_stime}))
 
 
@@ -114,6 +128,9 @@ def main() -> int:
     ap.add_argument("--video", type=Path, default=SHARED / "mayiyahei.MP4")
     ap.add_argument("--checkpoint", type=Path)
     ap.add_argument("--max-fps", type=float, default=0.0)
+    ap.add_argument("--workdir", type=Path,
+                    help="keep the checkpoint, template and cache here (default: a temporary folder), so "
+                         "that another run, say of an older tree, loads the same files")
     args = ap.parse_args()
     if args.child:
         child(Path(args.child[0]), Path(args.child[1]), Path(args.child[2]))
@@ -121,9 +138,14 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from benchmarks.bench_vs_ppgan import _checkpoint, _cpu_model, _make_template
 
-    with tempfile.TemporaryDirectory(prefix="bench-phases-") as tmp_s:
-        tmp = Path(tmp_s)
+    with contextlib.ExitStack() as stack:
+        if args.workdir is None:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-phases-")))
+        else:
+            tmp = args.workdir
+            tmp.mkdir(parents=True, exist_ok=True)
         checkpoint = _checkpoint(args.checkpoint, tmp)
+        shutil.rmtree(tmp / "templates" / "bench", ignore_errors=True)
         _, n = _make_template(args.video, args.frames, tmp / "templates" / "bench")
         config = tmp / "config.toml"
         config.write_text(f'[engine]\ncheckpoint = "{checkpoint}"\ncache_dir = "{tmp / "cache"}"\n\n'
@@ -132,11 +154,15 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
         t = time.monotonic()
         # the bot's own start-up preparation (export, convert, motion; no int8 calibration)
-        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
-                        "from settings import load_settings; from engine import load_template; "
-                        "from engine.from_settings import make_engine; from engine.tools.prepare import prepare; "
-                        f"s = load_settings(Path({str(config)!r})); "
-                        "prepare(make_engine(s), [load_template('bench', s.templates.dir)])"],
+        script = ("from pathlib import Path\n"
+                  "from settings import load_settings\n"
+                  "from engine import load_template\n"
+                  "from engine.from_settings import make_engine\n"
+                  "try:\n    from engine.tools.prepare import prepare\n"
+                  "except ImportError:  # an older tree (a baseline run)\n    from engine.prepare import prepare\n"
+                  f"s = load_settings(Path({str(config)!r}))\n"
+                  "prepare(make_engine(s), [load_template('bench', s.templates.dir)])\n")
+        subprocess.run([sys.executable, "-c", script],
                        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
         print(f"prepare (cold: export, convert, motion): {time.monotonic() - t:.1f} s")
         rows = []
@@ -156,8 +182,8 @@ def main() -> int:
             rows.append(row)
     print(f"CPU: {_cpu_model()} x{os.cpu_count()}; {n} frames; runner {rows[0]['runner']}; "
           f"{rows[0]['frames']} frames rendered (max_fps {args.max_fps or 'off'})")
-    keys = ["python", "imports", "model", "model_wait", "start_up", "ms_per_frame", "encode", "wall", "cpu",
-            "peak_gib"]
+    keys = ["python", "imports", "model", "model_wait", "start_up", "start_cpu", "ms_per_frame", "encode", "wall",
+            "cpu", "peak_gib"]
     print(" ".join(f"{k:>12}" for k in ["run", *keys]))
     for i, r in enumerate(rows, 1):
         print(" ".join([f"{i:>12}", *(f"{r[k]:12.3f}" for k in keys)]))

@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 class EngineState(StrEnum):
     LOADING = "loading"  # not loaded yet, or loading now
     READY = "ready"  # the compiled (fast) runner
-    DEGRADED = "degraded"  # fell back to paddle's dynamic graph: renders work, ~10-20x slower
+    # a fallback runs: the dynamic graph (~10-20x slower), or Paddle Inference after OpenVINO failed mid-run
+    DEGRADED = "degraded"
     FAILED = "failed"  # the model could not be loaded: nothing will render until it is fixed
 
 
@@ -122,7 +123,9 @@ class Engine:
         photo and finds its faces meanwhile (OpenVINO compiles with the GIL released). A failure
         is raised again by the next `load()` (a render's), which then tries once more."""
         if self._runner is None:
-            threading.Thread(target=self._load_quietly, name="engine-load", daemon=True).start()
+            # not a daemon: a process that ends early (no face in the photo) waits for it, since
+            # the interpreter shutting down under OpenVINO's compile crashes (SIGSEGV)
+            threading.Thread(target=self._load_quietly, name="engine-load").start()
 
     def _load_quietly(self) -> None:
         try:

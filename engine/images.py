@@ -23,7 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import BadImage, ImageTooLarge, ImageTooSmall
 
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "HEIF")
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "HEIF")  # HEIF last (see _open)
 _BACKGROUND = (255, 255, 255)  # what transparent pixels become (a sticker's "nothing" is white)
 
 
@@ -38,12 +38,14 @@ def _register_heif() -> None:
 
 def _open(data: bytes) -> Image.Image:
     # Image.open reads only the header; the pixel data is decoded later by .load().
+    formats: tuple[str, ...] = ALLOWED_FORMATS[:-1]  # without HEIF: Pillow would fail on a format it does not know
     if data[4:8] == b"ftyp":  # an ISO media file (HEIF's container) starts with its ftyp box
         _register_heif()
+        formats = ALLOWED_FORMATS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            return Image.open(io.BytesIO(data), formats=formats)
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge("image has too many pixels") from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:

@@ -3,7 +3,7 @@
 `[engine].gpu_id` picks the GPU among those the process sees (CUDA_VISIBLE_DEVICES renumbers them
 from 0). The export and its reference frame are always computed on the CPU (`on_cpu`), whatever the
 device: the CPU fp32 model is checked against a CPU reference, and a GPU path against that same
-reference with a PSNR floor that fits its precision (engine/model/runner_inference.py).
+reference with a PSNR floor that fits its precision (engine/model/precision.py).
 """
 
 from __future__ import annotations

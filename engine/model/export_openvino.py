@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def convert(networks: Networks, paddle_dir: Path, target: Path, batch: int) -> Path:
-    """Convert a Paddle Inference export (engine/model/runner_inference.py) into OpenVINO IR in
+    """Convert a Paddle Inference export (engine/model/export.py) into OpenVINO IR in
     `target`, atomically; the generator is re-traced with a fixed batch. Raises
     OpenVinoUnavailable when a step fails or the fp32 model misses the reference."""
     if is_complete(target):

@@ -79,7 +79,8 @@ def test_cli_render_does_not_import_paddle(config, face_photo, tmp_path):
 
 
 def test_worker_render_does_not_import_paddle(config, face_photo, tmp_path):
-    """The worker's own modules and start-up decision (needs_paddle), then its engine renders."""
+    """The worker's own modules and start-up decision (needs_paddle), its start-up preparation (the
+    render stage's `prepare`: the model and every template's motion), then its engine renders."""
     out = tmp_path / "worker.mp4"
     res = _no_paddle(f"""
         import sys
@@ -87,12 +88,15 @@ def test_worker_render_does_not_import_paddle(config, face_photo, tmp_path):
         import worker.__main__, worker.runtime, worker.tasks
         from engine.from_settings import make_engine, render_options
         from engine.model.choose import needs_paddle
-        from engine.templates import load_template
+        from engine.templates import list_templates, load_template
+        from engine.tools.prepare import prepare
         from settings import load_settings
         s = load_settings(Path("{config}"))
         assert not needs_paddle(s.engine.device, s.engine.checkpoint, s.engine.cache_dir,
                                 s.engine.batch_size)
         engine = make_engine(s)
+        report = prepare(engine, list_templates(s.templates.dir))
+        assert not [t for t in report.templates if t.error], report
         engine.render(Path("{face_photo}"), load_template("short", s.templates.dir), Path("{out}"),
                       render_options(s))
         print("RUNNER", engine.runner.name)
