@@ -68,10 +68,15 @@ async def lease_until(db: Database, job_id: int) -> Any:
     return record.lease_until
 
 
+@pytest.mark.parametrize(("lease", "tuning"), [
+    (2.0, TUNING),  # scaled by 10: the answer after > 5 s
+    (20.0, Tuning(status_interval=0.2, idle_poll=60.0)),  # as the issue says, production heartbeat
+], ids=["scaled", "20s-lease-answer-after-50s"])
 async def test_a_send_answered_after_2_5_leases_is_sent_once_and_idle_slots_do_not_poll(
-        tg: FakeTelegram, world: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    # The issue's case scaled by 10: a 20 s lease and an answer after 50 s become 2 s and > 5 s.
-    settings, db, bot, job_id, dm = await world(queue={"delivery_lease_seconds": 2.0},
+        tg: FakeTelegram, world: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, lease: float,
+        tuning: Tuning) -> None:
+    # A send whose answer comes 2.5 leases late (a 20 s lease and an answer after 50 s).
+    settings, db, bot, job_id, dm = await world(queue={"delivery_lease_seconds": lease},
                                                 limits={"deliveries_at_once": 3})
     # Parked once (waited for Telegram): its next_attempt_at lies in the past once claimed, which
     # made every free slot claim in a loop before it was cleared at claim.
@@ -87,9 +92,9 @@ async def test_a_send_answered_after_2_5_leases_is_sent_once_and_idle_slots_do_n
 
     monkeypatch.setattr(jobs, "claim_delivery", counted)
     answer = tg.hold_answer_next("sendVideo")  # Telegram has the video; its answer is late
-    stage = DeliveryStage(bot=bot, db=db, settings=settings, tuning=TUNING, owner="one-box")
+    stage = DeliveryStage(bot=bot, db=db, settings=settings, tuning=tuning, owner="one-box")
     # Another host's delivery stage, which takes over any lease it sees expire.
-    other = DeliveryStage(bot=bot, db=db, settings=settings, tuning=TUNING, owner="other-host")
+    other = DeliveryStage(bot=bot, db=db, settings=settings, tuning=tuning, owner="other-host")
     stage.start()
     try:
         await answer.reached(60)
