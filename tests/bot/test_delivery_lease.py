@@ -108,8 +108,7 @@ async def test_a_send_answered_after_2_5_leases_is_sent_once_and_idle_slots_do_n
         async def renewed_far() -> bool:
             return (await lease_until(db, job_id)).timestamp() >= target
 
-        while not await renewed_far():
-            await asyncio.sleep(0.1)
+        await eventually(renewed_far, 150, "the lease renewed 2.5 leases on")
         # Each free slot looked once, then slept until a wake-up or the lease's end (the other
         # host: about once per lease): no claim loop while the send lasts.
         assert claims - claims_when_sending <= 2 * settings.limits.deliveries_at_once + 4
@@ -121,8 +120,7 @@ async def test_a_send_answered_after_2_5_leases_is_sent_once_and_idle_slots_do_n
             record = await jobs.get(db, job_id)
             return record is not None and record.status == JobStatus.DONE
 
-        while not await done():
-            await asyncio.sleep(0.05)
+        await eventually(done, 30, "the job recorded done")
     finally:
         await asyncio.gather(stage.stop(), other.stop())
     assert len(tg.calls_to("sendVideo")) == 1
@@ -147,8 +145,7 @@ async def test_an_error_after_telegram_accepted_the_video_is_not_resent_for_ever
             record = await jobs.get(db, job_id)
             return record is not None and record.status == JobStatus.FAILED
 
-        while not await failed():
-            await asyncio.sleep(0.05)
+        await eventually(failed, 60, "the job failed after max_delivery_attempts")
     finally:
         await stage.stop()
     assert len(tg.calls_to("sendVideo")) == 2  # max_delivery_attempts, then a notice
