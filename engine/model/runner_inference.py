@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ..cpu_features import compute_threads
-from .errors import ExportError, one_line
+from .errors import ExportError
+from .fallback import FallsBack
 from .paddle_compat import import_paddle
 from .paddle_thread import on_paddle_thread
 from .precision import MIN_GPU_FP32_PSNR_DB
@@ -83,9 +84,12 @@ class _Predictor:
         return [h.copy_to_cpu() for h in self._outputs]
 
 
-class InferenceRunner:
+class InferenceRunner(FallsBack):
     """ModelRunner on exported Paddle Inference models (oneDNN fp32/bf16 on CPU, fp32/bf16/fp16 on
     GPU `gpu_id`)."""
+
+    what = "Paddle Inference"
+    instead = "paddle's dynamic graph (slower)"
 
     def __init__(self, directory: Path, device: str = "cpu", precision: str = "fp32",
                  fallback: Callable[[], ModelRunner] | None = None, gpu_id: int = 0) -> None:
@@ -93,10 +97,8 @@ class InferenceRunner:
         self.precision = precision
         self.device = device
         self.name = f"inference-{device}-{precision}"
-        self.fallback_reason: str | None = None  # set if a predictor fails mid-run
         self.directory = directory
-        self.fallback_factory = fallback  # what replaces a predictor failing mid-run
-        self._fallback: ModelRunner | None = None
+        self._init_fallback(fallback)  # what replaces a predictor failing mid-run
         self.gpu_id = gpu_id
         self._kp = _Predictor(directory, "kp_detector", device, precision, gpu_id)
         self._encoder = _Predictor(directory, "encoder", device, precision, gpu_id)
@@ -107,36 +109,9 @@ class InferenceRunner:
         self._features: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self._features_lock = threading.Lock()
 
-    def keypoints(self, frames: np.ndarray) -> Keypoints:
-        if self._fallback is None:
-            try:
-                value, jacobian = self._kp(frames=frames)
-                return value, jacobian
-            except Exception as exc:
-                self._fall_back(exc)
-        assert self._fallback is not None
-        return self._fallback.keypoints(frames)
-
-    def generate(self, source: np.ndarray, kp_source: Keypoints, kp_driving: Keypoints) -> np.ndarray:
-        if self._fallback is None:
-            try:
-                return self._generate(source, kp_source, kp_driving)
-            except Exception as exc:
-                self._fall_back(exc)
-        assert self._fallback is not None
-        return self._fallback.generate(source, kp_source, kp_driving)
-
-    def _fall_back(self, exc: Exception) -> None:
-        """A predictor failed mid-run: switch to the dynamic graph for good (or re-raise)."""
-        if self.fallback_factory is None:
-            raise exc
-        reason = (f"Paddle Inference failed mid-run ({type(exc).__name__}: {one_line(exc)}): "
-                  f"using paddle's dynamic graph (slower) until restart")
-        log.warning("%s", reason)
-        self._fallback = self.fallback_factory()
-        self.name = self._fallback.name
-        self.precision = self._fallback.precision
-        self.fallback_reason = reason
+    def _keypoints(self, frames: np.ndarray) -> Keypoints:
+        value, jacobian = self._kp(frames=frames)
+        return value, jacobian
 
     def forget_features(self) -> None:
         """Drop the cached source features (after a check on a test image)."""

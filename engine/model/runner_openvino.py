@@ -32,7 +32,8 @@ import numpy as np
 
 from ..cpu_features import compute_threads, cpu_flags
 from ..hashing import sha256_file
-from .errors import OpenVinoUnavailable, one_line
+from .errors import OpenVinoUnavailable
+from .fallback import FallsBack
 from .precision import INT8_DIR, MIN_PSNR_DB, explain_openvino_precision
 from .quality import psnr
 from .reference import load_reference, reference_frame
@@ -137,9 +138,11 @@ class _Compiled:
             return [np.array(result[o]) for o in self.model.outputs]
 
 
-class OpenVinoRunner:
+class OpenVinoRunner(FallsBack):
     """ModelRunner on OpenVINO IR: fp32, bf16 (AMX/AVX512-BF16) or an int8 generator that passed
     its gate. Never imports Paddle."""
+
+    what = "OpenVINO"
 
     device = "cpu"
 
@@ -148,12 +151,9 @@ class OpenVinoRunner:
         self.directory = Path(directory)
         self.precision = precision
         self.name = f"openvino-cpu-{precision}"
-        self.fallback_reason: str | None = None  # set if a forward fails mid-run
         # What replaces a forward failing mid-run (Paddle Inference, engine/model/choose.py);
         # None: the failure is raised (the checks at conversion and load, the int8 gate)
-        self.fallback_factory = fallback
-        self._fallback: ModelRunner | None = None
-        self._fallback_lock = threading.Lock()
+        self._init_fallback(fallback)
         core = _core(precision, self.directory)
         self._kp = _Compiled(core, self.directory / "kp_detector.xml")
         self._encoder = _Compiled(core, self.directory / "encoder.xml")
@@ -163,35 +163,9 @@ class OpenVinoRunner:
         self.batch = self._generator.batch.get("source", 1)
         self._features: OrderedDict[bytes, np.ndarray] = OrderedDict()
 
-    def keypoints(self, frames: np.ndarray) -> Keypoints:
-        if self._fallback is None:
-            try:
-                value, jacobian = self._kp(frames=frames)
-                return value, jacobian
-            except Exception as exc:
-                self._fall_back(exc)
-        assert self._fallback is not None
-        return self._fallback.keypoints(frames)
-
-    def _fall_back(self, exc: Exception) -> None:
-        """A forward failed mid-run: switch to Paddle Inference for good (or re-raise). A fallback
-        that cannot be built (no Paddle here) re-raises the OpenVINO failure, chained."""
-        if self.fallback_factory is None:
-            raise exc
-        with self._fallback_lock:
-            if self._fallback is not None:  # another thread switched already
-                return
-            try:
-                fallback = self.fallback_factory()
-            except Exception as fallback_exc:
-                raise exc from fallback_exc
-            reason = (f"OpenVINO failed mid-run ({type(exc).__name__}: {one_line(exc)}): using "
-                      f"{fallback.name} until restart")
-            log.warning("%s", reason)
-            self.name, self.precision = fallback.name, fallback.precision
-            # the fallback's own reason (say, the dynamic graph standing in for Paddle Inference)
-            self.fallback_reason = f"{reason}; {fallback.fallback_reason}" if fallback.fallback_reason else reason
-            self._fallback = fallback
+    def _keypoints(self, frames: np.ndarray) -> Keypoints:
+        value, jacobian = self._kp(frames=frames)
+        return value, jacobian
 
     def forget_features(self) -> None:
         """Drop the cached source features (after a check on a test image)."""
@@ -217,15 +191,6 @@ class OpenVinoRunner:
         while len(self._features) > _FEATURE_CACHE:
             self._features.popitem(last=False)
         return out
-
-    def generate(self, source: np.ndarray, kp_source: Keypoints, kp_driving: Keypoints) -> np.ndarray:
-        if self._fallback is None:
-            try:
-                return self._generate(source, kp_source, kp_driving)
-            except Exception as exc:
-                self._fall_back(exc)
-        assert self._fallback is not None
-        return self._fallback.generate(source, kp_source, kp_driving)
 
     def _generate(self, source: np.ndarray, kp_source: Keypoints, kp_driving: Keypoints) -> np.ndarray:
         features = self.source_features(source)
