@@ -6,7 +6,9 @@ template, and face / no-face photos (the shared media when present, generated fa
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -61,18 +63,59 @@ def random_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
+def _made_once(root: Path, name: str, make: Callable[[Path], None]) -> Path:
+    """`root/name`, made by `make(folder)` by the first xdist worker that asks and reused by the
+    others (a file lock; the folder is renamed into place only when complete)."""
+    from filelock import FileLock
+
+    target = root / name
+    with FileLock(str(root / f"{name}.lock")):
+        if not target.is_dir():
+            tmp = root / f".{name}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            make(tmp)
+            tmp.rename(target)
+    return target
+
+
 @pytest.fixture(scope="session")
-def small_checkpoint(tmp_path_factory) -> Path:
+def run_root(tmp_path_factory, worker_id: str) -> Path:
+    """A folder of this pytest run that every xdist worker sees (each worker's own temporary
+    folders are below it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint(run_root: Path) -> Path:
     """A randomly initialised checkpoint of the SMALL configuration (engine.networks.SMALL: the same
     networks and layout with fewer channels and blocks), for engine tests where the full size is not
-    the point. engine.networks.load_networks tells the configuration from the file."""
-    from engine.model.networks import SMALL, build_networks, save_checkpoint
-    from engine.model.paddle_compat import import_paddle
+    the point. engine.networks.load_networks tells the configuration from the file. One file a run,
+    shared by the workers."""
 
-    import_paddle().seed(7)
-    path = tmp_path_factory.mktemp("small-checkpoint") / "vox-cpk.pdparams"
-    save_checkpoint(build_networks(SMALL), path)
-    return path
+    def make(folder: Path) -> None:
+        from engine.model.networks import SMALL, build_networks, save_checkpoint
+        from engine.model.paddle_compat import import_paddle
+
+        import_paddle().seed(7)
+        save_checkpoint(build_networks(SMALL), folder / "vox-cpk.pdparams")
+
+    return _made_once(run_root, "small-checkpoint", make) / "vox-cpk.pdparams"
+
+
+@pytest.fixture(scope="session")
+def small_export(run_root: Path, small_checkpoint: Path) -> Path:
+    """An engine cache holding the small checkpoint's export and conversion, made once a run; each
+    worker's `engine_cache_dir` starts as a copy of it (the workers' tests add and remove motion
+    files, so they do not share one cache)."""
+
+    def make(folder: Path) -> None:
+        from engine import Engine
+
+        Engine(small_checkpoint, folder, device="cpu", threads=0, batch_size=4).load()
+
+    return _made_once(run_root, "small-export", make)
 
 
 @pytest.fixture(scope="session")
@@ -85,8 +128,11 @@ def placeholder_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine_cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("engine-cache")
+def engine_cache_dir(tmp_path_factory, small_export: Path) -> Path:
+    """This worker's engine cache, holding the small checkpoint's export from the start."""
+    target = tmp_path_factory.mktemp("engine-cache")
+    shutil.copytree(small_export, target, dirs_exist_ok=True)
+    return target
 
 
 @pytest.fixture(scope="session")

@@ -101,7 +101,8 @@ def _to_ir(prefix: Path, xml: Path, onnx_file: Path) -> None:
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         paddle2onnx.export(str(prefix) + ".json", str(prefix) + ".pdiparams", str(onnx_file),
-                           opset_version=17, enable_onnx_checker=True, enable_optimize=False)
+                           opset_version=17, enable_onnx_checker=True, enable_optimize=False,
+                           optimize_tool="none")
     from openvino.tools.ovc import convert_model  # not imported by the runner's import_openvino
 
     model = convert_model(str(onnx_file))

@@ -41,8 +41,18 @@ from ppgan.modules.keypoint_detector import KPDetector  # noqa: E402
 _UPSAMPLE_TAPS = np.array([[0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]], dtype=np.float64)
 
 
+def _separable_taps(rows: np.ndarray, cols: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """einsum("ak,bl,oikl->oiab", rows, cols, w) as one matrix product: numpy's einsum takes
+    seconds per layer on the full-size weights, this a few milliseconds."""
+    out_c, in_c, kh, kw = w.shape
+    taps = w.reshape(out_c * in_c, kh * kw) @ np.kron(rows, cols).T  # kron[(a, b), (k, l)]
+    return taps.reshape(out_c, in_c, rows.shape[0], cols.shape[0])
+
+
 def _param(layer: nn.Layer, value: np.ndarray) -> Any:
-    p = layer.create_parameter(list(value.shape), dtype="float32")
+    # A constant first value: the default random initialiser took seconds per export.
+    p = layer.create_parameter(list(value.shape), dtype="float32",
+                               default_initializer=nn.initializer.Constant(0.0))
     p.set_value(value.astype(np.float32))
     p.stop_gradient = True
     return p
@@ -84,7 +94,7 @@ class UpsampleConvTransposed(nn.Layer):
         assert list(conv._kernel_size) == [3, 3] and conv._groups == 1
         assert _padding(conv) == 1
         w = conv.weight.numpy().astype(np.float64)  # [out, in, 3, 3]
-        w4 = np.einsum("ak,bl,oikl->ioab", _UPSAMPLE_TAPS, _UPSAMPLE_TAPS, w)  # [in, out, 4, 4]
+        w4 = _separable_taps(_UPSAMPLE_TAPS, _UPSAMPLE_TAPS, w).transpose(1, 0, 2, 3)  # [in, out, 4, 4]
         scale, shift = _folded_batch_norm(block.norm)
         bias = conv.bias.numpy().astype(np.float64) if conv.bias is not None else 0.0
         self.weight = _param(self, w4 * scale[None, :, None, None])
@@ -116,7 +126,7 @@ class UpsamplePixelShuffle(nn.Layer):
         kernel = np.zeros((out_c, 2, 2, in_c, 3, 3))  # pixel_shuffle's channel order: (c, a, b)
         for a in range(2):
             for b in range(2):
-                taps = np.einsum("ak,bl,oikl->oiab", _PHASE_TAPS[a], _PHASE_TAPS[b], w)
+                taps = _separable_taps(_PHASE_TAPS[a], _PHASE_TAPS[b], w)
                 kernel[:, a, b, :, a:a + 2, b:b + 2] = taps  # phase (a, b) reads rows a..a+1
         scale, shift = _folded_batch_norm(block.norm)
         bias = conv.bias.numpy().astype(np.float64) if conv.bias is not None else 0.0
