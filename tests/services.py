@@ -30,8 +30,11 @@ def require(service: str, port: int) -> None:
 
 
 @asynccontextmanager
-async def postgresql_database() -> AsyncIterator[str]:
-    """A new, empty database for one test; its SQLAlchemy URL. Dropped afterwards."""
+async def postgresql_database(durable: bool = True) -> AsyncIterator[str]:
+    """A new, empty database for one test; its SQLAlchemy URL. Dropped afterwards.
+
+    `durable=False`: its commits return before their WAL reaches the disk (synchronous_commit off;
+    only a crash of the server could lose them): for a test making thousands of commits."""
     import asyncpg
 
     require("PostgreSQL", PG_PORT)
@@ -39,6 +42,8 @@ async def postgresql_database() -> AsyncIterator[str]:
     admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres", database="postgres")
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
+        if not durable:
+            await admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     finally:
         await admin.close()
     try:

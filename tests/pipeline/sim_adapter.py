@@ -6,11 +6,14 @@ invariants do not.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import aiosqlite
+import aiosqlite.core
 import pytest
 from sqlalchemy import DateTime, literal, select
 
@@ -56,6 +59,62 @@ def install(monkeypatch: pytest.MonkeyPatch, world: World, engine: FakeEngine) -
     monkeypatch.setattr(conversion_stage, "convert", engine.convert)
     monkeypatch.setattr(template_jobs, "import_template", engine.import_template)
     monkeypatch.setattr(storage.models, "clock", world.clock)
+    _inline_sqlite(monkeypatch)
+
+
+def _takes_write_lock(sql: str) -> bool:
+    """Whether a statement may take SQLite's write lock (a DEFERRED BEGIN or a SELECT does not)."""
+    head = sql.lstrip()[:16].upper()
+    if head.startswith("BEGIN"):
+        return "IMMEDIATE" in head or "EXCLUSIVE" in head
+    return not head.startswith(("SELECT", "COMMIT", "ROLLBACK", "END"))
+
+
+def _inline_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite: aiosqlite's calls run in the calling task, not on the connection's thread.
+
+    The statements, the transactions, the locks and the database are the same; only the hop to
+    a thread and back (most of the CPU time of a step) is gone, and with it the one source of
+    disorder left: two tasks runnable at once (a process starting its stages) took turns as their
+    threads happened to answer, so a long walk's order could differ from one run to the next.
+    While another connection holds the write lock (a task waits inside a write transaction), a
+    call goes to its thread as before: run inline, it could hold the event loop through SQLite's
+    busy wait for a lock that only the waiting task can release. (A read transaction left open,
+    a session whose close is still to run, blocks no one under WAL.)"""
+    writing: set[aiosqlite.Connection] = set()  # took, or may have taken, the write lock in their transaction
+    on_thread: set[aiosqlite.Connection] = set()  # a call of theirs runs on their thread now
+    connect, threaded = aiosqlite.connect, aiosqlite.core.Connection._execute
+
+    def connecting(*args: Any, **kwargs: Any) -> aiosqlite.Connection:
+        kwargs["check_same_thread"] = False  # opened on its thread, then used from the event loop's
+        return connect(*args, **kwargs)
+
+    def locked_elsewhere(self: aiosqlite.Connection) -> bool:
+        if on_thread - {self}:
+            return True
+        for other in writing:
+            raw = other._connection
+            if other is not self and raw is not None and raw.in_transaction:
+                return True
+        return False
+
+    async def execute(self: aiosqlite.Connection, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        if not self._connection.in_transaction:
+            writing.discard(self)
+        if args and isinstance(args[0], str) and _takes_write_lock(args[0]):
+            writing.add(self)  # a writer until its transaction ends
+        if (writing or on_thread) and locked_elsewhere(self):
+            on_thread.add(self)
+            try:
+                return await threaded(self, fn, *args, **kwargs)
+            finally:
+                on_thread.discard(self)
+        return fn(*args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite, "connect", connecting)
+    monkeypatch.setattr(aiosqlite.core.Connection, "_execute", execute)
 
 
 def tuning() -> Tuning:
@@ -91,7 +150,7 @@ async def prepare_db(db: Database) -> None:
 
 @dataclass(frozen=True)
 class Row:
-    """What the invariants read of a job."""
+    """What the invariants read of a job (`Reader.rows`)."""
 
     id: int
     kind: str
@@ -105,13 +164,59 @@ class Row:
     delivery_attempts: int
 
 
-async def snapshot(db: Database, ids: list[int]) -> dict[int, Row]:
-    async with db.read() as session:
-        rows = (await session.execute(select(
-            Job.id, Job.kind, Job.status, Job.attempts, Job.claim_token, Job.lease_until, Job.next_attempt_at,
-            Job.source_message_id, Job.delivery_attempts).where(Job.id.in_(ids)))).all()
-    return {int(r[0]): Row(int(r[0]), str(r[1]), str(r[2]), int(r[3] or 0), r[4], r[5], r[6],
-                           str(r[2]) in FINISHED_STATUSES, int(r[7]), int(r[8] or 0)) for r in rows}
+_ROW_COLUMNS = ("id, kind, status, attempts, claim_token, lease_until, next_attempt_at, source_message_id, "
+                "delivery_attempts")
+
+
+def _row(r: Any, when: Callable[[Any], datetime | None]) -> Row:
+    return Row(int(r[0]), str(r[1]), str(r[2]), int(r[3] or 0), r[4], when(r[5]), when(r[6]),
+               str(r[2]) in FINISHED_STATUSES, int(r[7]), int(r[8] or 0))
+
+
+def _sqlite_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _pg_time(value: datetime | None) -> datetime | None:
+    return value
+
+
+class Reader:
+    """What the invariants read of the jobs table (`snapshot`'s rows), on a connection of their own
+    outside SQLAlchemy: read after every step, a session, a pool checkout and a statement built
+    each time cost as much as the stages' own work. The latest committed rows, as a new session
+    reads them (SQLite: autocommit under WAL; PostgreSQL: autocommit, READ COMMITTED)."""
+
+    def __init__(self, db: Database) -> None:
+        self._url = db.engine.url
+        self._sqlite: sqlite3.Connection | None = None
+        self._pg: Any = None
+
+    async def open(self) -> None:
+        url = self._url
+        if url.get_backend_name() == "sqlite":
+            self._sqlite = sqlite3.connect(str(url.database), isolation_level=None)
+            return
+        import asyncpg
+
+        self._pg = await asyncpg.connect(host=url.host, port=url.port, user=url.username, password=url.password,
+                                         database=url.database)
+        self._pg_query = await self._pg.prepare(f"SELECT {_ROW_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[])")
+
+    async def rows(self, ids: list[int]) -> dict[int, Row]:
+        if self._sqlite is not None:
+            found = self._sqlite.execute(f"SELECT {_ROW_COLUMNS} FROM jobs WHERE id IN ({','.join('?' * len(ids))})",
+                                         ids).fetchall()
+            return {int(r[0]): _row(r, _sqlite_time) for r in found}
+        return {int(r[0]): _row(r, _pg_time) for r in await self._pg_query.fetch(ids)}
+
+    async def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
+        if self._pg is not None:
+            await self._pg.close()
+            self._pg = None
 
 
 def claim_key(stage: Stage, job: Any) -> str | None:

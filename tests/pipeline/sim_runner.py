@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from tests.pipeline.sim_fakes import FakeBot, FakeEngine, Telegram
 from tests.pipeline.sim_world import CLAIM, HERE, Event, Host, ProcessDied, SimError, Where, World
 
 USERS = range(100, 140)
+_NO_CHANGE = ("SELECT", "BEGIN", "COMMIT", "ROLLBACK")  # statements that change no rows
 TEMPLATE = "t1"
 
 
@@ -149,6 +151,7 @@ class Simulation:
         self.empty_claims: dict[tuple[int, int, str], collections.deque[float]] = {}
         self.dispatch = Dispatch(self)
         self.db: Database | None = None
+        self.reader: adapter.Reader | None = None
         self.violations: list[str] = []
         self._next_key = 1000
         self.calm = False
@@ -174,6 +177,8 @@ class Simulation:
         await upgrade_to_head(self.db)
         await adapter.set_db_clock(self.db, self.world.true_now())
         await adapter.prepare_db(self.db)
+        self.reader = adapter.Reader(self.db)
+        await self.reader.open()
         for user in USERS:
             await users.touch(self.db, user, "en")
         count = 1 if self.one_box else 1 + 3
@@ -192,13 +197,16 @@ class Simulation:
         await self.world.quiesce()
         asyncio.get_running_loop().set_task_factory(None)
         sim_world.WORLD = None
+        if self.reader is not None:
+            await self.reader.close()
         if self.db is not None:
             await self.db.close()
 
     def _count_change(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                       executemany: bool) -> None:
-        """Rows changed: the invariants read the table again at the next check."""
-        if not statement.lstrip().upper().startswith("SELECT") and (cursor.rowcount or 0) != 0:
+        """Rows changed: the invariants read the table again at the next check. (A BEGIN, COMMIT or
+        ROLLBACK changes none; a DML statement whose driver cannot tell, rowcount -1, counts.)"""
+        if (cursor.rowcount or 0) != 0 and not statement.lstrip()[:8].upper().startswith(_NO_CHANGE):
             self.changes += 1
 
     def here(self, host: Host) -> Any:
@@ -271,8 +279,8 @@ class Simulation:
         """Whether the work of `claim` holds job `job_id` under a live lease now; a violation if not
         (unless a pause let its lease lapse: then counted)."""
         assert self.db is not None
-        rows = await adapter.snapshot(self.db, [job_id])
-        row = rows.get(job_id)
+        assert self.reader is not None
+        row = (await self.reader.rows([job_id])).get(job_id)
         if claim is None:
             self.violate(f"job {job_id}: {what} outside any claim", kind="effect-without-lease")
             return False
@@ -372,11 +380,15 @@ class Simulation:
                 f"tests/pipeline/test_simulation.py -k random_walk\nlast steps:\n{lines}")
 
     async def run(self, steps: int) -> Report:
-        for self.step in range(steps):
-            await self.one_step()
-            if self.violations and not self.keep_going:
-                raise SimError(self.fail_report())
-        await self.settle()
+        gc.freeze()  # what exists now (the session's modules, ...) is not scanned again by each full collection
+        try:
+            for self.step in range(steps):
+                await self.one_step()
+                if self.violations and not self.keep_going:
+                    raise SimError(self.fail_report())
+            await self.settle()
+        finally:
+            gc.unfreeze()
         if self.violations and not self.keep_going:
             raise SimError(self.fail_report())
         self.report.steps = self.step + 1
@@ -540,7 +552,8 @@ class Simulation:
             return
         assert self.db is not None
         job = self.rng.choice(open_jobs)
-        row = (await adapter.snapshot(self.db, [job.id])).get(job.id)
+        assert self.reader is not None
+        row = (await self.reader.rows([job.id])).get(job.id)
         if row is None:
             return
         user = await adapter.job_user(self.db, job.id)
@@ -560,7 +573,8 @@ class Simulation:
         if not watched:
             return
         if self.changes != self._seen_changes or watched != self._seen_ids:
-            self._rows = await adapter.snapshot(self.db, watched)
+            assert self.reader is not None
+            self._rows = await self.reader.rows(watched)
             self._seen_changes, self._seen_ids = self.changes, watched
         rows = self._rows
         now = self.world.t

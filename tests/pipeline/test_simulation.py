@@ -8,7 +8,12 @@ Celery broker. Every wait of a stage (a Telegram answer, an engine run, a sleep,
 idle wait, a free slot) is an event on one queue; one step resolves one event (or injects one
 fault, or queues one job) and then runs every task until all wait again, so one piece of stage code
 runs at a time and a seed replays the same run. tests/pipeline/sim_adapter.py is the one module
-that knows the storage and pipeline API.
+that knows the storage and pipeline API. On SQLite aiosqlite's calls run in the calling task, not
+on a thread (`sim_adapter._inline_sqlite`: the same statements, transactions and locks), so even two
+stages runnable at once (a process starting) take their turns in one order; on PostgreSQL they
+take them as the server answers, and a long walk may part from its SQLite twin at such a start.
+The invariants read the jobs table on a connection of their own (`sim_adapter.Reader`), again only
+after a statement changed rows.
 
 Clocks: each host's `utcnow()` (storage.models.clock, the one seam in production code) is the true
 virtual time plus that host's offset; the database's clock (`Database.now`, read by every claim,
@@ -91,7 +96,7 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
         return
-    async with postgresql_database() as url:
+    async with postgresql_database(durable=False) as url:  # thousands of commits, none to keep
         yield url
 
 
