@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from telegram.error import NetworkError, TimedOut
 
 from engine import CancelToken, EngineError, RenderCancelled, RenderResult
+from pipeline.paths import job_id_of
 from tests.pipeline.sim_world import CLAIM, HERE, ProcessDied, World
 
 
@@ -184,8 +185,12 @@ class FakeBot:
 
 
 def _job_of(path: Path) -> int:
-    """The job a file belongs to: data/tmp/<job id>/... or data/conversions/<job id>.<ext>."""
-    return int(path.parent.name) if path.parent.name.isdigit() else int(path.stem)
+    """The job a file belongs to: data/tmp/<job id>/... or a result file (pipeline.paths)."""
+    if path.parent.name.isdigit():
+        return int(path.parent.name)
+    job_id = job_id_of(path)
+    assert job_id is not None, f"not a job's file: {path}"
+    return job_id
 
 
 class FakeEngine:
