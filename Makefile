@@ -13,6 +13,10 @@ REQS := requirements.txt requirements-cpu.txt requirements-nodeps.txt requiremen
 REQ_HASH := $(shell cat $(REQS) | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(REQ_HASH)
 LOCK_STAMP := $(VENV)/.lock-checked-$(REQ_HASH)
+# The hash of the requirement files and the checker that last passed the wheel check, committed
+# beside them: a clone of a checked lock does not ask the package index again.
+LOCK_RECORD := requirements.wheels-checked
+LOCK_HASH := $(shell cat $(REQS) scripts/lock_wheels.py | sha256sum | cut -c1-16)
 CONFIG ?= config.toml
 PYTEST_ARGS ?=
 # make bench BENCH_ARGS="--frames 0": the whole template (README "Speed")
@@ -34,12 +38,16 @@ $(STAMP): $(REQS)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# Every pin of the lock has a wheel for Python 3.11, 3.12 and 3.13 (asks the package index; once
-# per version of the requirement files).
+# Every pin of the lock has a wheel for Python 3.11, 3.12 and 3.13 (asks the package index once
+# per version of the requirement files, recorded in requirements.wheels-checked).
 lock-check: $(LOCK_STAMP)
 
 $(LOCK_STAMP): $(REQS) scripts/lock_wheels.py | $(STAMP)
-	$(PY) scripts/lock_wheels.py
+	@if [ "$$(cat $(LOCK_RECORD) 2>/dev/null)" = "$(LOCK_HASH)" ]; then \
+	  echo "lock: these pins were checked for Python 3.11, 3.12 and 3.13 ($(LOCK_RECORD))"; \
+	else \
+	  $(PY) scripts/lock_wheels.py && echo "$(LOCK_HASH)" > $(LOCK_RECORD); \
+	fi
 	@rm -f $(VENV)/.lock-checked-*
 	@touch $@
 

@@ -6,6 +6,7 @@ template, and face / no-face photos (the shared media when present, generated fa
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -14,6 +15,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
+# Paddle's Intel OpenMP spins 200 ms after each parallel region by default; with two test workers
+# and their processes on two cores that spinning takes the CPU the others need (the suite's own
+# setting: processes the tests start inherit it, the bot's own defaults are untouched).
+os.environ.setdefault("KMP_BLOCKTIME", "0")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_MEDIA = REPO_ROOT.parent / "shared" / "media"

@@ -28,6 +28,9 @@ from tests.conftest import shared
 from tests.engine.humanseg_standin import export_standin
 from tests.engine.test_segmentation import astronaut, astronaut_hand_mask, iou
 
+# One worker makes this module's expensive module-scoped fixtures once (README "Tests").
+pytestmark = pytest.mark.xdist_group("background")
+
 GREY = np.array(parse_background(DEFAULT_BACKGROUND))
 
 

@@ -25,6 +25,9 @@ from engine.ffmpeg_process import ffmpeg_exe, live_count
 from engine.video_io import VideoWriter
 from tests.media_probe import assert_cut_out, assert_gif, assert_sticker, assert_video_note, sticker_alpha
 
+# One worker makes this module's expensive module-scoped fixtures once (README "Tests").
+pytestmark = pytest.mark.xdist_group("convert")
+
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO.parent / "shared" / "media" / "mayiyahei.MP4"  # absent from a user's clone
 HEAD = 320  # the pasted face's square, px

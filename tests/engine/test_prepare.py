@@ -16,6 +16,9 @@ from engine import CheckpointMissing, Engine, load_template
 from engine.cpu_features import has_fast_bf16
 from engine.tools.prepare import prepare
 
+# One worker makes this module's expensive module-scoped fixtures once (README "Tests").
+pytestmark = pytest.mark.xdist_group("prepare")
+
 REPO = Path(__file__).resolve().parents[2]
 # OpenVINO where its export can run (paddle2onnx has no wheel for Python 3.13), else Paddle Inference.
 _FAMILY = "openvino" if importlib.util.find_spec("paddle2onnx") is not None else "inference"

@@ -3,6 +3,7 @@ the code paths are the full size's) and a ~5 frame template."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -139,9 +140,10 @@ def test_missing_checkpoint_names_the_fetch_command(tmp_path):
     assert not engine.loaded
 
 
-def test_cached_driving_keypoints_give_identical_frames(small_checkpoint, short_template,
+def test_cached_driving_keypoints_give_identical_frames(small_checkpoint, small_export, short_template,
                                                         face_photo, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
+    shutil.copytree(small_export, cache)  # the model exported, no template's motion yet
     cold = Engine(small_checkpoint, cache, device="cpu")
     first = cold.render(face_photo, short_template, tmp_path / "cold.mp4")
     assert len(list((cache / "driving").glob("*.npz"))) == 1
