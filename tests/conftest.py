@@ -125,6 +125,15 @@ def small_export(run_root: Path, small_checkpoint: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def humanseg_standin(run_root: Path) -> Path:
+    """The PP-HumanSeg stand-in (tests/engine/humanseg_standin.py: model.pdmodel + model.pdiparams +
+    deploy.yaml), exported once a run (a child process that imports Paddle) and shared."""
+    from tests.engine.humanseg_standin import export_standin
+
+    return _made_once(run_root, "humanseg-standin", lambda folder: export_standin(folder / "model")) / "model"
+
+
+@pytest.fixture(scope="session")
 def placeholder_checkpoint(tmp_path_factory) -> Path:
     """A file where a config names the checkpoint when the fake engine renders (the start-up checks
     only look that it exists; nothing loads it)."""
@@ -278,3 +287,17 @@ def damaged_face_video(tmp_path_factory) -> Path:
     damaged = folder / "damaged.mp4"
     damaged.write_bytes(bytes(data))
     return damaged
+
+
+# The longest files first: pytest-xdist hands tests (and xdist groups) out in collection order, so
+# these start at once and the many short tests fill the workers in around them, instead of one of
+# them starting last and running on alone.
+_LONGEST_FIRST = ("tests/bot/test_delivery_lease.py", "tests/pipeline/test_simulation.py",
+                  "tests/engine/test_openvino.py", "tests/engine/test_networks.py",
+                  "tests/engine/test_convert.py", "tests/bot/test_scale_out.py",
+                  "tests/bot/test_bot_process.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(_LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable

@@ -25,7 +25,6 @@ from engine.images import load_photo
 from engine.segmentation import HumanSegSegmenter, SelfieSegmenter
 from engine.video_io import read_frames
 from tests.conftest import shared
-from tests.engine.humanseg_standin import export_standin
 from tests.engine.test_segmentation import astronaut, astronaut_hand_mask, iou
 
 # One worker makes this module's expensive module-scoped fixtures once (README "Tests").
@@ -40,9 +39,9 @@ def selfie() -> SelfieSegmenter:
 
 
 @pytest.fixture(scope="module")
-def standin_model(tmp_path_factory):
+def standin_model(humanseg_standin):
     """The PP-HumanSeg stand-in (tests/engine/humanseg_standin.py): people only in warm colours."""
-    return export_standin(tmp_path_factory.mktemp("humanseg") / "model")
+    return humanseg_standin
 
 
 def _grow(mask: np.ndarray, pixels: int) -> np.ndarray:

@@ -28,7 +28,7 @@ from engine.segmentation import (
     read_deploy,
 )
 from engine.tools.assets import fetch_humanseg
-from tests.engine.humanseg_standin import SIZE, expected_probability, export_standin
+from tests.engine.humanseg_standin import SIZE, expected_probability
 
 # The astronaut (scikit-image, 512x512) outlined by hand: hair, face, neck, the suit's collar ring,
 # shoulders, and the helmet she holds (a held object is part of a portrait's person).
@@ -57,9 +57,8 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="session")
-def standin_humanseg(tmp_path_factory) -> Path:
-    """A PP-HumanSeg stand-in (model.pdmodel + model.pdiparams + deploy.yaml) in a session tmp dir."""
-    return export_standin(tmp_path_factory.mktemp("humanseg") / "model")
+def standin_humanseg(humanseg_standin: Path) -> Path:
+    return humanseg_standin
 
 
 # --- the selfie model ---------------------------------------------------------------------------
