@@ -58,10 +58,14 @@ $(LOCK_STAMP): $(REQS) scripts/lock_wheels.py | $(STAMP)
 	@rm -f $(VENV)/.lock-checked-*
 	@touch $@
 
+# mypy (one core, ~15 s on a first run) checks beside the suite; its report follows the suite's,
+# and either failing fails the target.
 test: setup lock-check
 	$(PY) -m ruff check .
-	$(PY) -m mypy
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m mypy > $(VENV)/mypy-report.txt 2>&1 & types=$$!; \
+	$(PY) -m pytest $(PYTEST_ARGS); suite=$$?; \
+	wait $$types; typed=$$?; echo "mypy:"; cat $(VENV)/mypy-report.txt; \
+	test $$suite -eq 0 && test $$typed -eq 0
 
 run: setup
 	$(PY) -m bot --config $(CONFIG)
