@@ -38,12 +38,6 @@ def selfie() -> SelfieSegmenter:
     return SelfieSegmenter()
 
 
-@pytest.fixture(scope="module")
-def standin_model(humanseg_standin):
-    """The PP-HumanSeg stand-in (tests/engine/humanseg_standin.py): people only in warm colours."""
-    return humanseg_standin
-
-
 def _grow(mask: np.ndarray, pixels: int) -> np.ndarray:
     k = np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)
     return cv2.dilate(mask.astype(np.uint8), k) > 0
@@ -140,9 +134,9 @@ def test_a_photo_with_no_person_comes_back_with_a_note(selfie):
         assert not person_mask(rgb, [], selfie).any()
 
 
-def test_a_face_with_no_person_around_it_comes_back_with_a_note(standin_model):
+def test_a_face_with_no_person_around_it_comes_back_with_a_note(humanseg_standin):
     """The stand-in PP-HumanSeg sees people only in warm colours: a blue-tinted photo has none."""
-    seg = HumanSegSegmenter(standin_model)
+    seg = HumanSegSegmenter(humanseg_standin)
     blue = (astronaut() * np.array([0.3, 0.3, 1.0])).astype(np.uint8)
     faces = detect_faces(blue)
     assert faces
@@ -246,12 +240,12 @@ def test_render_on_a_busy_background_is_plain_in_every_frame(small_engine, short
 
 
 def test_a_render_with_no_person_is_the_normal_render_with_a_note(small_checkpoint, small_engine,
-                                                                short_template, standin_model,
+                                                                short_template, humanseg_standin,
                                                                 tmp_path):
     """An engine whose segmenter (the stand-in) finds nobody in a blue-tinted photo renders it
     as if the background had not been asked for, and says so."""
     engine = Engine(small_checkpoint, small_engine.cache_dir, device="cpu", batch_size=4,
-                    segmenter="humanseg", humanseg_model=standin_model)
+                    segmenter="humanseg", humanseg_model=humanseg_standin)
     blue = (astronaut() * np.array([0.3, 0.3, 1.0])).astype(np.uint8)
     path = tmp_path / "blue.png"
     cv2.imwrite(str(path), cv2.cvtColor(blue, cv2.COLOR_RGB2BGR))

@@ -56,11 +56,6 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max(1, (a | b).sum()))
 
 
-@pytest.fixture(scope="session")
-def standin_humanseg(humanseg_standin: Path) -> Path:
-    return humanseg_standin
-
-
 # --- the selfie model ---------------------------------------------------------------------------
 
 def test_the_bundled_model_is_mediapipes_with_the_stated_layout():
@@ -115,9 +110,9 @@ def test_a_damaged_model_fails_with_one_line(tmp_path):
         SelfieSegmenter(tmp_path / "missing.tflite")
 
 
-def test_factory_names_each_model_and_refuses_others(standin_humanseg):
+def test_factory_names_each_model_and_refuses_others(humanseg_standin):
     assert make_segmenter("selfie").name == "selfie"
-    assert make_segmenter("humanseg", standin_humanseg).name == "humanseg"
+    assert make_segmenter("humanseg", humanseg_standin).name == "humanseg"
     with pytest.raises(SegmenterUnavailable, match="weights fetch --humanseg"):
         make_segmenter("humanseg", None)
     with pytest.raises(SegmenterUnavailable, match="selfie, humanseg"):
@@ -126,19 +121,19 @@ def test_factory_names_each_model_and_refuses_others(standin_humanseg):
 
 # --- PP-HumanSeg through paddle.inference (the stand-in) ----------------------------------------
 
-def test_standin_is_a_paddle2_program_loaded_by_paddle_inference(standin_humanseg):
+def test_standin_is_a_paddle2_program_loaded_by_paddle_inference(humanseg_standin):
     from paddle import inference
 
-    assert {p.name for p in standin_humanseg.iterdir()} >= set(HUMANSEG_FILES)
-    assert not list(standin_humanseg.glob("*.json"))  # the old program format, not PIR's
-    spec = read_deploy(standin_humanseg)
+    assert {p.name for p in humanseg_standin.iterdir()} >= set(HUMANSEG_FILES)
+    assert not list(humanseg_standin.glob("*.json"))  # the old program format, not PIR's
+    spec = read_deploy(humanseg_standin)
     assert (spec.width, spec.height) == SIZE and spec.mean == spec.std == (0.5, 0.5, 0.5)
-    seg = HumanSegSegmenter(standin_humanseg)
+    seg = HumanSegSegmenter(humanseg_standin)
     assert isinstance(seg._predictor, inference.Predictor)
 
 
-def test_humanseg_feeds_rgb_resized_and_normalised_as_deploy_yaml_says(standin_humanseg):
-    seg = HumanSegSegmenter(standin_humanseg)
+def test_humanseg_feeds_rgb_resized_and_normalised_as_deploy_yaml_says(humanseg_standin):
+    seg = HumanSegSegmenter(humanseg_standin)
     # a portrait photo of four flat colours: each side's probability follows the stand-in's rule
     colours = [(200, 60, 40), (40, 60, 200), (100, 100, 100), (160, 160, 160)]
     image = np.zeros((400, 240, 3), np.uint8)
@@ -155,8 +150,8 @@ def test_humanseg_feeds_rgb_resized_and_normalised_as_deploy_yaml_says(standin_h
     assert mask[250, 120] < 0.5 < mask[350, 120]
 
 
-def test_humanseg_on_a_real_photo_follows_the_rule_everywhere(standin_humanseg):
-    seg = HumanSegSegmenter(standin_humanseg)
+def test_humanseg_on_a_real_photo_follows_the_rule_everywhere(humanseg_standin):
+    seg = HumanSegSegmenter(humanseg_standin)
     photo = astronaut()
     mask = seg.mask(photo)
     expected = expected_probability(cv2.GaussianBlur(photo, (0, 0), 3))
@@ -164,11 +159,11 @@ def test_humanseg_on_a_real_photo_follows_the_rule_everywhere(standin_humanseg):
     assert np.corrcoef(mask.ravel(), expected.ravel())[0, 1] > 0.9
 
 
-def test_a_folder_that_is_not_an_export_names_the_fetch_command(tmp_path, standin_humanseg):
+def test_a_folder_that_is_not_an_export_names_the_fetch_command(tmp_path, humanseg_standin):
     with pytest.raises(SegmenterUnavailable, match="weights fetch --humanseg"):
         HumanSegSegmenter(tmp_path)
     bad = tmp_path / "bad"
-    shutil.copytree(standin_humanseg, bad)
+    shutil.copytree(humanseg_standin, bad)
     (bad / "deploy.yaml").write_text("Deploy:\n  model: model.pdmodel\n  params: model.pdiparams\n"
                                      "  transforms:\n  - type: ResizeByShort\n    short_size: 192\n")
     with pytest.raises(SegmenterUnavailable, match="ResizeByShort"):
@@ -177,14 +172,14 @@ def test_a_folder_that_is_not_an_export_names_the_fetch_command(tmp_path, standi
     with pytest.raises(SegmenterUnavailable, match="not a PaddleSeg deploy file"):
         HumanSegSegmenter(bad)
     broken = tmp_path / "broken"
-    shutil.copytree(standin_humanseg, broken)
+    shutil.copytree(humanseg_standin, broken)
     # paddle.inference would crash the process on these: they are refused before it sees them
-    for program in (b"not a program", (standin_humanseg / "model.pdmodel").read_bytes()[:200], b""):
+    for program in (b"not a program", (humanseg_standin / "model.pdmodel").read_bytes()[:200], b""):
         (broken / "model.pdmodel").write_bytes(program)
         with pytest.raises(SegmenterUnavailable, match="Paddle program"):
             HumanSegSegmenter(broken)
-    shutil.copy(standin_humanseg / "model.pdmodel", broken / "model.pdmodel")
-    (broken / "model.pdiparams").write_bytes((standin_humanseg / "model.pdiparams").read_bytes()[:20])
+    shutil.copy(humanseg_standin / "model.pdmodel", broken / "model.pdmodel")
+    (broken / "model.pdiparams").write_bytes((humanseg_standin / "model.pdiparams").read_bytes()[:20])
     with pytest.raises(SegmenterUnavailable, match="paddle.inference cannot load") as err:
         HumanSegSegmenter(broken)
     assert "\n" not in str(err.value)
@@ -204,10 +199,10 @@ def _zip_of(folder: Path, archive: Path, top: str = ZIP_TOP, skip: tuple[str, ..
 
 
 @pytest.fixture
-def zip_server(standin_humanseg, tmp_path_factory):
+def zip_server(humanseg_standin, tmp_path_factory):
     served = tmp_path_factory.mktemp("served")
-    bodies = {"/good.zip": _zip_of(standin_humanseg, served / "good.zip"),
-              "/nodeploy.zip": _zip_of(standin_humanseg, served / "nd.zip", skip=("deploy.yaml",)),
+    bodies = {"/good.zip": _zip_of(humanseg_standin, served / "good.zip"),
+              "/nodeploy.zip": _zip_of(humanseg_standin, served / "nd.zip", skip=("deploy.yaml",)),
               "/notzip.zip": b"<html>moved</html>" * 100}
 
     class Handler(BaseHTTPRequestHandler):

@@ -147,7 +147,9 @@ async def test_cancel_racing_a_claim_flags_the_job() -> None:
                                            "attempts = attempts + 1 WHERE id = :id"), {"id": job_id})
                 cancel = asyncio.create_task(jobs.request_cancel(db, 100))
                 async with db.engine.connect() as watcher:
+                    deadline = asyncio.get_running_loop().time() + 60
                     while not cancel.done():  # until the cancel waits on the claim's row lock
+                        assert asyncio.get_running_loop().time() < deadline, "the cancel never waited on the lock"
                         waiting = await watcher.scalar(text(
                             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                             "AND wait_event_type = 'Lock' AND query ILIKE 'UPDATE jobs%'"))
