@@ -129,11 +129,14 @@ async def test_two_workers_six_users_a_killed_worker_and_a_full_restart(tg: Fake
             async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
                 assert "yahey_engine_info" in await resp.text()
 
-        # Six users at once, both workers rendering: every video exactly once.
-        (gate_a / "open").touch()
-        (gate_b / "open").touch()
+        # Six users at once, both workers rendering: every video exactly once. Each worker takes one
+        # render at a time: both hold one at their gate before the gates open, whatever the speed.
         users = [tg.user(first_name=f"U{n}") for n in range(6)]
         chats = [await ask(tg, user, image + bytes([n])) for n, user in enumerate(users)]
+        await eventually(lambda: (gate_a / "entered-1").exists() and (gate_b / "entered-1").exists(), 300,
+                         "a render held by each worker")
+        (gate_a / "open").touch()
+        (gate_b / "open").touch()
         await eventually(lambda: len(videos_per_chat(tg)) == 6, 600, "six videos")
         assert all(videos_per_chat(tg)[c["id"]] == 1 for c in chats)
         # both rendered (a delivery is the next free stage's, on either worker)
