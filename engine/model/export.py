@@ -104,7 +104,7 @@ def export_models(networks: Networks, target: Path) -> Path:
     started = time.monotonic()
     try:
         generator = FastGenerator(networks.generator, IMAGE_SIZE, "transposed")
-        generator_bf16 = FastGenerator(networks.generator, IMAGE_SIZE, "shuffle")
+        generator_bf16 = FastGenerator(networks.generator, IMAGE_SIZE, "shuffle", generator.dense_motion)
         kp_detector = FastKPDetector(networks.kp_detector, IMAGE_SIZE)
         image = InputSpec([None, 3, IMAGE_SIZE, IMAGE_SIZE], "float32", "source")
         value = [None, NUM_KP, 2]

@@ -43,10 +43,11 @@ _UPSAMPLE_TAPS = np.array([[0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]], dtype=np
 
 def _separable_taps(rows: np.ndarray, cols: np.ndarray, w: np.ndarray) -> np.ndarray:
     """einsum("ak,bl,oikl->oiab", rows, cols, w) as one matrix product: numpy's einsum takes
-    seconds per layer on the full-size weights, this a few milliseconds."""
+    seconds per layer on the full-size weights, this tens of milliseconds. The small matrix goes
+    first: `w2d @ kron.T` (a tall, thin product) was 3-4x slower."""
     out_c, in_c, kh, kw = w.shape
-    taps = w.reshape(out_c * in_c, kh * kw) @ np.kron(rows, cols).T  # kron[(a, b), (k, l)]
-    return taps.reshape(out_c, in_c, rows.shape[0], cols.shape[0])
+    taps: np.ndarray = np.kron(rows, cols) @ w.reshape(out_c * in_c, kh * kw).T  # kron[(a, b), (k, l)]
+    return taps.T.reshape(out_c, in_c, rows.shape[0], cols.shape[0])
 
 
 def _param(layer: nn.Layer, value: np.ndarray) -> Any:
@@ -308,14 +309,16 @@ class FastGenerator(nn.Layer):
     """OcclusionAwareGenerator(inference=True) -> prediction only, from flat keypoint tensors."""
 
     def __init__(self, gen: OcclusionAwareGenerator, image_size: int = 256,
-                 upsample: str = "transposed") -> None:
-        """upsample: "transposed" (best in fp32) or "shuffle" (best under oneDNN bf16)."""
+                 upsample: str = "transposed", dense_motion: FastDenseMotion | None = None) -> None:
+        """upsample: "transposed" (best in fp32) or "shuffle" (best under oneDNN bf16).
+        dense_motion: another FastGenerator's of the same `gen`, shared (its rewrite takes a
+        second at full size and is the same for both upsamples)."""
         super().__init__()
         assert gen.dense_motion_network is not None and gen.estimate_occlusion_map
         assert gen.inference and not gen.mobile_net
         self.first = gen.first
         self.down_blocks = gen.down_blocks
-        self.dense_motion = FastDenseMotion(gen.dense_motion_network, image_size)
+        self.dense_motion = dense_motion or FastDenseMotion(gen.dense_motion_network, image_size)
         self.bottleneck = gen.bottleneck
         up_block = {"transposed": UpsampleConvTransposed, "shuffle": UpsamplePixelShuffle}[upsample]
         self.up_blocks = nn.LayerList([up_block(b) for b in gen.up_blocks])
