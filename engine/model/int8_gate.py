@@ -82,7 +82,12 @@ def split(runner: OpenVinoRunner, samples: Sequence[Sample]) -> tuple[list[Batch
 def quantize(fp32: OpenVinoRunner, calibration: Sequence[Batch]) -> Path:
     """NNCF post-training quantization of the generator -> `<dir>/int8/generator.xml`."""
     import nncf
+    import nncf.telemetry.decorator
     import openvino as ov
+
+    # NNCF sends usage telemetry to Google Analytics unless told otherwise (its opt-out is a file in
+    # the user's home, or its CI variable); the bot quantizes on the operator's host, quietly.
+    nncf.telemetry.decorator.telemetry = nncf.telemetry.wrapper.NNCFTelemetryStub()
 
     directory = fp32.directory / INT8_DIR
     directory.mkdir(exist_ok=True)

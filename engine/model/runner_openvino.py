@@ -59,8 +59,8 @@ def available() -> bool:
 def import_openvino() -> Any:
     """`import openvino` without its model converter: the package imports `openvino.tools.ovc`
     (and through it telemetry, urllib and ssl: ~0.3 s, a fifth of a warm start) only to offer
-    `openvino.convert_model`, which running a converted model never needs. The conversion
-    (engine/model/export_openvino.py) imports the converter itself."""
+    `openvino.convert_model`, which running a converted model never needs; nor does the
+    conversion (engine/model/export_openvino.py), which reads ONNX with OpenVINO's own reader."""
     if "openvino" in sys.modules:
         return sys.modules["openvino"]
     modules: dict[str, Any] = sys.modules  # Any: a None value marks a blocked import

@@ -38,13 +38,26 @@ def broken_templates(tmp_path_factory, templates_root) -> Path:
 
 @pytest.fixture(scope="module")
 def cold(tmp_path_factory, small_checkpoint, broken_templates):
-    """A first start: an empty cache, so the model is exported and the motion computed."""
+    """A first start: an empty cache, so the model is exported and the motion computed. As on an
+    operator's host: no CI variable and no OpenVINO telemetry opt-out in the home folder, which
+    would both keep OpenVINO's model converter quiet."""
+    import openvino_telemetry
+
     cache = tmp_path_factory.mktemp("prepare-cache")
     engine = Engine(small_checkpoint, cache, device="cpu", batch_size=4)
     calls: list[tuple[str, float]] = []
     templates = [load_template("broken", broken_templates), load_template("short", broken_templates)]
-    report = prepare(engine, templates, progress=lambda what, f: calls.append((what, f)))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("CI", raising=False)
+        mp.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+        for name in ("start_session", "send_event", "end_session", "send_error"):
+            mp.setattr(openvino_telemetry.Telemetry, name,
+                       lambda self, *args, _name=name, **kwargs: TELEMETRY.append((_name, args)))
+        report = prepare(engine, templates, progress=lambda what, f: calls.append((what, f)))
     return cache, engine, report, calls
+
+
+TELEMETRY: list[tuple[str, tuple]] = []  # what the cold start asked OpenVINO's telemetry to send
 
 
 def test_a_cold_start_exports_the_model_and_computes_every_motion(cold):
@@ -68,6 +81,8 @@ def test_a_cold_start_exports_the_model_and_computes_every_motion(cold):
     assert [what for what, _ in calls] == [
         "loading the model", f"model ready: {EXPECTED_RUNNER}", "preparing template broken",
         "preparing template short", "ready"]
+    # The export and its OpenVINO conversion send no usage telemetry (ovc.convert_model would).
+    assert TELEMETRY == []
 
 
 def test_a_restart_with_the_cache_is_warm(cold, small_checkpoint, broken_templates):
