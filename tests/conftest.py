@@ -261,13 +261,17 @@ def noface_photo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def damaged_face_video(tmp_path_factory) -> Path:
+def damaged_face_video(run_root: Path) -> Path:
     """A 20 s face video whose frame data is damaged so badly that decoding it makes ffmpeg print
-    far more than a pipe holds (~64 KB) of errors: the case that used to hang a reader for ever."""
+    far more than a pipe holds (~64 KB) of errors: the case that used to hang a reader for ever.
+    Made once a run (read only)."""
+    return _made_once(run_root, "damaged-face-video", _write_damaged_face_video) / "damaged.mp4"
+
+
+def _write_damaged_face_video(folder: Path) -> None:
     import random
 
     head = _astronaut_head()
-    folder = tmp_path_factory.mktemp("damaged")
     clean = folder / "clean.mp4"
     # Short GOPs: every damaged frame is decoded (and complained about) on its own.
     proc = subprocess.Popen([_ffmpeg(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "256x256",
@@ -284,9 +288,7 @@ def damaged_face_video(tmp_path_factory) -> Path:
     rng = random.Random(3)
     for _ in range(len(data) // 20):
         data[rng.randrange(start, end)] = rng.randrange(256)
-    damaged = folder / "damaged.mp4"
-    damaged.write_bytes(bytes(data))
-    return damaged
+    (folder / "damaged.mp4").write_bytes(bytes(data))
 
 
 # The longest files first: pytest-xdist hands tests (and xdist groups) out in collection order, so
