@@ -36,6 +36,9 @@ def broken_templates(tmp_path_factory, templates_root) -> Path:
     return root
 
 
+TELEMETRY: list[tuple[str, tuple]] = []  # what the cold start asked OpenVINO's telemetry to send
+
+
 @pytest.fixture(scope="module")
 def cold(tmp_path_factory, small_checkpoint, broken_templates):
     """A first start: an empty cache, so the model is exported and the motion computed. As on an
@@ -56,8 +59,6 @@ def cold(tmp_path_factory, small_checkpoint, broken_templates):
         report = prepare(engine, templates, progress=lambda what, f: calls.append((what, f)))
     return cache, engine, report, calls
 
-
-TELEMETRY: list[tuple[str, tuple]] = []  # what the cold start asked OpenVINO's telemetry to send
 
 
 def test_a_cold_start_exports_the_model_and_computes_every_motion(cold):
