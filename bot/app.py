@@ -57,6 +57,7 @@ from ops.health import front_end_health, rendering_health
 from ops.http_server import HealthReport
 from ops.process import open_database, serve_http
 from pipeline.assembly import Stages, make_stages, stage_owner
+from pipeline.bot_api import bot_api_requests
 from pipeline.dispatch import CeleryDispatcher, Dispatcher, LocalDispatcher, broker_reachable, make_celery
 from pipeline.housekeeping import clean_up
 from pipeline.job_run import tell_owners_failed
@@ -84,6 +85,8 @@ def build_application(settings: Settings, engine: Renderer | None = None,
     """`engine`: an already built (maybe loaded) Renderer to use instead of the one from settings;
     `tuning`: None, the defaults."""
     tg = settings.telegram
+    # PTB's builder would make the same two requests, each with its own TLS context
+    request, get_updates_request = bot_api_requests(tg, connection_pool_size=256)
     builder = (
         ApplicationBuilder()
         .token(tg.token)
@@ -92,7 +95,8 @@ def build_application(settings: Settings, engine: Renderer | None = None,
         .context_types(CONTEXT_TYPES)
         .rate_limiter(AIORateLimiter(max_retries=0))  # 429s reach pipeline/telegram_calls.py, which honours retry_after
         .concurrent_updates(concurrent_updates(settings))
-        .media_write_timeout(tg.upload_timeout)
+        .request(request)
+        .get_updates_request(get_updates_request)
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)

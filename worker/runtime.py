@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from telegram.ext import AIORateLimiter, ExtBot
-from telegram.request import HTTPXRequest
 
 from ops import metrics
 from ops.health import rendering_health
 from ops.process import open_database, serve_http
 from pipeline.assembly import Stages, make_stages, stage_owner
+from pipeline.bot_api import bot_api_requests
 from pipeline.dispatch import CeleryDispatcher, make_celery
 from pipeline.housekeeping import clean_files
 from pipeline.renderer import Renderer, renderer_from_settings
@@ -144,6 +144,6 @@ class WorkerRuntime:
 
     def _bot(self) -> ExtBot[int]:
         tg = self.settings.telegram
-        request = HTTPXRequest(connection_pool_size=16, media_write_timeout=tg.upload_timeout)
+        request, get_updates_request = bot_api_requests(tg, connection_pool_size=16)
         return ExtBot(tg.token, base_url=tg.base_url, base_file_url=tg.base_file_url, request=request,
-                      get_updates_request=HTTPXRequest(), rate_limiter=AIORateLimiter(max_retries=0))
+                      get_updates_request=get_updates_request, rate_limiter=AIORateLimiter(max_retries=0))

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from bot_helpers import TOKEN, eventually, write_config
 from telegram.ext import ExtBot
-from telegram.request import HTTPXRequest
 
+from pipeline.bot_api import bot_api_requests
 from pipeline.delivery_stage import DeliveryStage
 from pipeline.tuning import Tuning
 from settings import Settings, load_settings
@@ -51,8 +51,8 @@ async def world(tg: FakeTelegram, tmp_path: Path, templates_root: Path) -> Async
         video = settings.storage.data_dir / f"{job.id}.mp4"
         shutil.copyfile(templates_root / "short" / "video.mp4", video)
         await job_steps.rendered(db, job.id, str(video), width=256, height=256, duration=0.2)
-        bot: ExtBot[None] = ExtBot(TOKEN, base_url=tg.base_url, base_file_url=tg.base_file_url,
-                                   request=HTTPXRequest(media_write_timeout=settings.telegram.upload_timeout))
+        request, _ = bot_api_requests(settings.telegram, connection_pool_size=16)  # as a worker's sender
+        bot: ExtBot[None] = ExtBot(TOKEN, base_url=tg.base_url, base_file_url=tg.base_file_url, request=request)
         await bot.initialize()
         opened.extend([db, bot])
         return settings, db, bot, job.id, dm
