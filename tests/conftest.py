@@ -134,6 +134,25 @@ def humanseg_standin(run_root: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def migrated_sqlite(run_root: Path) -> Path:
+    """An empty SQLite database at the head migration, made once a run: the in-process bot tests
+    start on a copy of it (a migration from nothing costs ~0.1 CPU-s per test). The storage tests
+    and the tests that start bot and worker processes still migrate from nothing."""
+    import asyncio
+
+    from storage import Database, upgrade_to_head
+
+    async def migrate(path: Path) -> None:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            await upgrade_to_head(db)
+        finally:
+            await db.close()  # the last connection out checkpoints the WAL: one file to copy
+
+    return _made_once(run_root, "migrated-sqlite", lambda folder: asyncio.run(migrate(folder / "bot.db"))) / "bot.db"
+
+
+@pytest.fixture(scope="session")
 def placeholder_checkpoint(tmp_path_factory) -> Path:
     """A file where a config names the checkpoint when the fake engine renders (the start-up checks
     only look that it exists; nothing loads it)."""

@@ -34,13 +34,20 @@ def templates_dir(tmp_path: Path, templates_root: Path) -> Path:
 
 @pytest.fixture
 def make_settings(tmp_path: Path, tg: FakeTelegram, placeholder_checkpoint: Path, templates_dir: Path,
-                  engine_cache_dir: Path) -> Callable[..., Settings]:
-    """The bot's settings; the checkpoint they name is a placeholder (the tests hand the bot its engine)."""
+                  engine_cache_dir: Path, migrated_sqlite: Path) -> Callable[..., Settings]:
+    """The bot's settings; the checkpoint they name is a placeholder (the tests hand the bot its engine).
+    A SQLite database starts as a copy of the empty migrated one (the bot's start finds it at head)."""
 
     def make(**sections: dict[str, Any]) -> Settings:
         path = write_config(tmp_path / "config.toml", tg, placeholder_checkpoint, templates_dir, engine_cache_dir,
                             **sections)
-        return load_settings(path, env={})
+        settings = load_settings(path, env={})
+        if settings.storage.url.startswith("sqlite"):
+            database = Path(settings.storage.url.split(":///", 1)[1])
+            if not database.exists():
+                database.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(migrated_sqlite, database)
+        return settings
 
     return make
 

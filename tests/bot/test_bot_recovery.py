@@ -29,7 +29,7 @@ async def test_rendered_but_unsent_job_is_sent_on_start_without_rendering(
     earlier = tg.send_video(ben, dm_b, (templates_root / "short" / "video.mp4").read_bytes())  # a known file_id
     tg.state.updates.clear()  # the previous run had already taken these updates
 
-    settings.storage.data_dir.mkdir(parents=True)
+    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.storage.url)  # what the previous run left behind
     await upgrade_to_head(db)
     await users.touch(db, ann["id"], "en")
