@@ -2,6 +2,7 @@
 Makefile, and the same Paddle version as the tests run (the compiled model is Paddle's own format)."""
 
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,14 +71,26 @@ def test_shared_lock_is_fully_pinned_and_has_no_paddle():
         assert not line.lower().startswith("paddlepaddle"), line
 
 
-def test_dockerfile_and_makefile_install_the_same_files_the_same_way():
+def test_dockerfile_and_makefile_install_the_same_files_the_same_way(tmp_path: Path):
     docker = dockerfile()
-    make = (ROOT / "Makefile").read_text(encoding="utf-8")
-    for text, paddle_set in ((docker, "requirements-gpu.txt"), (make, "requirements-cpu.txt")):
-        assert re.search(rf"pip install [^\n]*-r {paddle_set}", text)
-        assert re.search(r"pip install [^\n]*--no-deps -r requirements-nodeps.txt", text)
+    assert re.search(r"pip install [^\n]*-r requirements-gpu.txt", docker)
+    assert re.search(r"pip install [^\n]*--no-deps -r requirements-nodeps.txt", docker)
     for name in ("requirements.txt", "requirements-gpu.txt", "requirements-nodeps.txt"):
         assert name in docker
+    # The set-up's commands as make runs them (-n: printed, not run) for a new venv: the whole CPU
+    # lock (requirements-cpu.txt is requirements.txt plus its own pins), the tools and ppgan, every
+    # file with --no-deps (two pips at once), then `pip check`.
+    venv = tmp_path / "venv"
+    make = subprocess.run(["make", "-n", "setup", f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.replace("\\\n", " ")
+    own = venv / "requirements-cpu-own.txt"
+    assert f"grep -v '^-r' requirements-cpu.txt > {own}" in make
+    installs = [args for args in re.findall(r" -m pip install ([^;&\n]+)", make) if "pip==" not in args]
+    assert installs and all("--no-deps" in args.split() for args in installs)
+    installed = re.findall(r"-r (\S+)", " ".join(installs))
+    assert sorted(installed) == sorted(["requirements.txt", str(own), "requirements-dev.txt",
+                                        "requirements-nodeps.txt"])
+    assert " -m pip check" in make
 
 
 def test_dockerfile_is_a_cuda_image_with_a_user_volumes_and_healthcheck():
