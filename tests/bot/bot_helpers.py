@@ -17,6 +17,7 @@ from bot.lifecycle import run_until
 from pipeline.retry_policy import RetryPolicy
 from pipeline.tuning import Tuning
 from settings import Settings
+from storage.from_settings import sqlite_path
 from tests.fake_telegram import Call, FakeTelegram
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +111,7 @@ def settings_of(app: Any) -> Settings:
 def jobs_rows(settings: Settings) -> list[dict]:
     import sqlite3
 
-    db_path = settings.storage.url.split(":///", 1)[1]
+    db_path = sqlite_path(settings.storage.url)
     with sqlite3.connect(db_path) as raw:
         raw.row_factory = sqlite3.Row
         return [dict(r) for r in raw.execute("SELECT * FROM jobs ORDER BY id")]

@@ -14,6 +14,7 @@ from bot_helpers import TOKEN, running_bot, write_config
 
 from pipeline.renderer import EngineRenderer, Renderer
 from settings import Settings, load_settings
+from storage.from_settings import sqlite_path
 from tests.fake_engine import FakeEngine
 from tests.fake_telegram import FakeTelegram
 
@@ -42,11 +43,10 @@ def make_settings(tmp_path: Path, tg: FakeTelegram, placeholder_checkpoint: Path
         path = write_config(tmp_path / "config.toml", tg, placeholder_checkpoint, templates_dir, engine_cache_dir,
                             **sections)
         settings = load_settings(path, env={})
-        if settings.storage.url.startswith("sqlite"):
-            database = Path(settings.storage.url.split(":///", 1)[1])
-            if not database.exists():
-                database.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(migrated_sqlite, database)
+        database = sqlite_path(settings.storage.url)
+        if database is not None and not database.exists():
+            database.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(migrated_sqlite, database)
         return settings
 
     return make

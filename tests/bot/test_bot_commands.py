@@ -8,6 +8,7 @@ import aiohttp
 from bot_helpers import ADMIN_ID, free_port, reply_text, running_bot, settings_of
 from prometheus_client.parser import text_string_to_metric_families
 
+from storage.from_settings import sqlite_path
 from tests.fake_telegram import FakeTelegram
 
 
@@ -30,7 +31,7 @@ async def test_status_templates_and_stats(tg: FakeTelegram, bot_app) -> None:
     assert "only the bot's admins" in await reply_text(tg, dm, mark)
 
     # Finished jobs as earlier runs would have left them.
-    with sqlite3.connect(settings.storage.url.split(":///", 1)[1]) as raw:
+    with sqlite3.connect(sqlite_path(settings.storage.url)) as raw:
         raw.execute("INSERT INTO users (id, language, first_seen, last_seen) "
                     "VALUES (9, 'en', '2026-01-01', '2026-01-01')")
         for status, seconds in (("done", 4.0), ("done", 6.0), ("failed", None)):

@@ -11,6 +11,7 @@ from bot_helpers import reply_text, running_bot
 from bot.app import COMMANDS
 from i18n.languages import BY_CODE, DOMAIN, EN, LOCALES_DIR
 from i18n.texts import MESSAGES
+from storage.from_settings import sqlite_path
 from tests.fake_telegram import FakeTelegram
 
 
@@ -27,7 +28,7 @@ def help_text(code: str) -> str:
 
 
 def chosen_language(settings, user_id: int) -> str | None:
-    with sqlite3.connect(settings.storage.url.split(":///", 1)[1]) as raw:
+    with sqlite3.connect(sqlite_path(settings.storage.url)) as raw:
         return raw.execute("SELECT chosen_language FROM users WHERE id = ?", (user_id,)).fetchone()[0]
 
 

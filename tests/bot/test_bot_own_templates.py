@@ -18,6 +18,7 @@ from sqlalchemy import update
 from test_bot_admin_templates import faceless_video, reversed_clip
 
 from pipeline.housekeeping import clean_up
+from storage.from_settings import sqlite_path
 from storage.models import OwnedTemplate, utcnow
 from tests.fake_telegram import FakeTelegram
 from tests.media_probe import assert_telegram_video
@@ -50,7 +51,7 @@ def face_clip(face_photo: Path, tmp_path_factory) -> bytes:
 
 
 def owned_rows(settings) -> list[dict]:  # type: ignore[no-untyped-def]
-    with sqlite3.connect(settings.storage.url.split(":///", 1)[1]) as raw:
+    with sqlite3.connect(sqlite_path(settings.storage.url)) as raw:
         raw.row_factory = sqlite3.Row
         return [dict(r) for r in raw.execute("SELECT * FROM owned_templates ORDER BY id")]
 

@@ -27,6 +27,7 @@ from bot_helpers import (
 from test_bot_formats import finished, press, render_for
 
 from settings import Settings, load_settings
+from storage.from_settings import sqlite_path
 from tests.fake_engine import Gate
 from tests.fake_telegram import FakeTelegram
 
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.timeout(600)
 
 
 def every_row(settings: Settings) -> str:
-    with sqlite3.connect(settings.storage.url.split(":///", 1)[1]) as raw:
+    with sqlite3.connect(sqlite_path(settings.storage.url)) as raw:
         return "\n".join(repr(r) for table in ("users", "offers", "jobs", "forget_requests")
                          for r in raw.execute(f"SELECT * FROM {table}"))
 
