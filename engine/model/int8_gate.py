@@ -84,10 +84,11 @@ def quantize(fp32: OpenVinoRunner, calibration: Sequence[Batch]) -> Path:
     import nncf
     import nncf.telemetry.decorator
     import openvino as ov
+    from nncf.telemetry.wrapper import NNCFTelemetryStub
 
     # NNCF sends usage telemetry to Google Analytics unless told otherwise (its opt-out is a file in
     # the user's home, or its CI variable); the bot quantizes on the operator's host, quietly.
-    nncf.telemetry.decorator.telemetry = nncf.telemetry.wrapper.NNCFTelemetryStub()
+    nncf.telemetry.decorator.telemetry = NNCFTelemetryStub()
 
     directory = fp32.directory / INT8_DIR
     directory.mkdir(exist_ok=True)

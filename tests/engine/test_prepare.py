@@ -60,7 +60,6 @@ def cold(tmp_path_factory, small_checkpoint, broken_templates):
     return cache, engine, report, calls
 
 
-
 def test_a_cold_start_exports_the_model_and_computes_every_motion(cold):
     cache, engine, report, calls = cold
     assert engine.loaded
